@@ -1,0 +1,35 @@
+# VoiceBot: the two commands of the README, and their helpers.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test install install-dev migrate clean
+
+$(VENV)/.installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+## Run the server on the embedded default (SQLite, in-memory channel layer).
+run: install
+	mkdir -p var
+	DEBUG=$${DEBUG-1} $(PY) manage.py migrate --noinput
+	DEBUG=$${DEBUG-1} $(PY) manage.py serve --host $(HOST) --port $(PORT)
+
+## Run the whole test suite (DATABASE_URL / REDIS_URL switch it to Postgres / Redis).
+test: install-dev
+	mkdir -p var
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) var staticfiles .pytest_cache

@@ -1,0 +1,134 @@
+"""Fixtures shared by every app's tests."""
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+
+
+@pytest.fixture
+def new_session(db: None) -> Callable[..., tuple[str, str]]:
+    """Creates a guest session; returns (session_id, token)."""
+    from lobbies.services import session_create
+
+    def make(name: str | None = None) -> tuple[str, str]:
+        session, token = session_create(name=name)
+        return session.id, token
+
+    return make
+
+
+@pytest.fixture
+def new_lobby(db: None, new_session: Callable[..., tuple[str, str]]) -> Callable[..., str]:
+    """Creates a lobby; returns its id."""
+    from lobbies.services import lobby_create
+
+    def make(**fields: Any) -> str:
+        owner, _ = new_session()
+        fields.setdefault("name", "Test lobby")
+        return lobby_create(session_id=owner, **fields).id
+
+    return make
+
+
+class Client:
+    """A WebSocket test client speaking JSON through the real ASGI stack."""
+
+    def __init__(self, communicator: WebsocketCommunicator, session_id: str) -> None:
+        self.communicator = communicator
+        self.session_id = session_id
+        self.closed = False
+
+    async def send(self, frame: dict[str, Any]) -> None:
+        await self.communicator.send_to(text_data=json.dumps(frame))
+
+    async def send_raw(self, *, text: str | None = None, data: bytes | None = None) -> None:
+        await self.communicator.send_to(text_data=text, bytes_data=data)
+
+    async def receive(self, timeout: float = 3) -> dict[str, Any]:
+        message = await self.communicator.receive_output(timeout)
+        if message["type"] == "websocket.close":
+            self.closed = True
+            return {"type": "__closed__", "code": message.get("code")}
+        assert message["type"] == "websocket.send", message
+        return json.loads(message["text"])
+
+    async def receive_type(self, frame_type: str, timeout: float = 3) -> dict[str, Any]:
+        """The next frame, which must be of ``frame_type``."""
+        frame = await self.receive(timeout)
+        assert frame["type"] == frame_type, frame
+        return frame
+
+    async def expect_closed(self, code: int, timeout: float = 3) -> None:
+        frame = await self.receive(timeout)
+        assert frame == {"type": "__closed__", "code": code}, frame
+
+    async def nothing_more(self, timeout: float = 0.2) -> None:
+        assert await self.communicator.receive_nothing(timeout), "unexpected frame waiting"
+
+    async def join(self, name: str, **fields: Any) -> dict[str, Any]:
+        await self.send({"type": "join", "name": name, **fields})
+        return await self.receive_type("joined")
+
+    async def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            await self.communicator.disconnect()
+
+
+@pytest.fixture
+async def ws(transactional_db: None) -> AsyncIterator[Callable[..., Any]]:
+    """Opens sockets to /ws/lobby/<id>/ through the real middleware stack.
+
+    Every socket opened is disconnected at teardown.
+    """
+    from voicebot_site.asgi import application
+
+    opened: list[Client] = []
+
+    async def connect(
+        lobby_id: str,
+        token: str | None,
+        *,
+        session_id: str = "",
+        origin: str | None = None,
+        path: str | None = None,
+        expect_accept: bool = True,
+    ) -> Client:
+        url = path or f"/ws/lobby/{lobby_id}/" + (f"?token={token}" if token is not None else "")
+        headers = [(b"origin", origin.encode())] if origin else []
+        communicator = WebsocketCommunicator(application, url, headers=headers)
+        connected, _ = await communicator.connect(timeout=5)
+        assert connected is expect_accept, f"handshake accepted={connected}"
+        client = Client(communicator, session_id)
+        opened.append(client)
+        return client
+
+    yield connect
+    for client in opened:
+        try:
+            await client.close()
+        except Exception:  # noqa: BLE001 - the app may have finished already
+            pass
+
+
+@pytest.fixture
+async def joined_pair(
+    ws: Callable[..., Any], new_session: Callable[..., tuple[str, str]], new_lobby: Callable[..., str]
+) -> tuple[str, Client, Client]:
+    """Lobby with A then B joined; the add_peer frames are consumed."""
+    lobby_id = await database_sync_to_async(new_lobby)()
+    a_id, a_token = await database_sync_to_async(new_session)()
+    b_id, b_token = await database_sync_to_async(new_session)()
+    a = await ws(lobby_id, a_token, session_id=a_id)
+    await a.join("Ann")
+    b = await ws(lobby_id, b_token, session_id=b_id)
+    await b.join("Bob")
+    await b.receive_type("add_peer")
+    assert (await a.receive_type("participant_joined"))["participant"]["session_id"] == b_id
+    await a.receive_type("add_peer")
+    return lobby_id, a, b

@@ -1,0 +1,117 @@
+"""Staff pages for sessions, lobbies and participants."""
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.db.models import Count, QuerySet
+from django.http import HttpRequest
+
+from lobbies import services
+from lobbies.events import emit_on_commit
+from lobbies.models import ChatMessage, GuestSession, Lobby, Participant, ServerInstance
+
+
+class ParticipantInline(admin.TabularInline):
+    model = Participant
+    fields = ("name", "session", "status", "muted", "is_bot", "joined_at", "disconnected_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+class OpenFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [("open", "Open"), ("closed", "Closed")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() == "open":
+            return queryset.filter(closed_at__isnull=True)
+        if self.value() == "closed":
+            return queryset.filter(closed_at__isnull=False)
+        return queryset
+
+
+@admin.register(Lobby)
+class LobbyAdmin(admin.ModelAdmin):
+    list_display = ("name", "id", "private", "has_password", "participant_total", "max_participants",
+                    "created_at", "closed_at")
+    list_filter = (OpenFilter, "private", "created_at")
+    search_fields = ("name", "id")
+    readonly_fields = ("id", "created_by", "created_at", "closed_at", "has_password")
+    fields = ("id", "name", "private", "max_participants", "has_password", "created_by", "created_at", "closed_at")
+    inlines = [ParticipantInline]
+    actions = ["close_lobbies"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).annotate(participant_total=Count("participants"))
+
+    @admin.display(description="participants", ordering="participant_total")
+    def participant_total(self, lobby: Lobby) -> int:
+        return lobby.participant_total  # type: ignore[attr-defined]
+
+    @admin.display(boolean=True, description="password")
+    def has_password(self, lobby: Lobby) -> bool:
+        return lobby.has_password
+
+    @admin.action(description="Close the selected lobbies (everyone in them is disconnected)")
+    def close_lobbies(self, request: HttpRequest, queryset: QuerySet) -> None:
+        closed = 0
+        for lobby_id in queryset.values_list("pk", flat=True):
+            emitted = services.lobby_close(lobby_id=lobby_id)
+            emit_on_commit(emitted)
+            closed += bool(emitted)
+        self.message_user(request, f"Closed {closed} lobbies.", messages.SUCCESS)
+
+
+@admin.register(Participant)
+class ParticipantAdmin(admin.ModelAdmin):
+    list_display = ("name", "lobby", "session", "status", "muted", "is_bot", "joined_at", "disconnected_at")
+    list_filter = ("status", "muted", "is_bot")
+    search_fields = ("name", "session__id", "lobby__id", "lobby__name")
+    readonly_fields = ("lobby", "session", "name", "is_bot", "muted", "status", "instance_id", "joined_at",
+                       "disconnected_at")
+    exclude = ("channel_name", "name_key")
+    actions = ["remove_participants"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        # Deleting must go through "remove", which tells the lobby and closes the socket.
+        return False
+
+    @admin.action(description="Remove the selected participants from their lobby (kick)")
+    def remove_participants(self, request: HttpRequest, queryset: QuerySet) -> None:
+        removed = 0
+        for participant_id in queryset.values_list("pk", flat=True):
+            emitted = services.participant_kick(participant_id=participant_id)
+            emit_on_commit(emitted)
+            removed += bool(emitted)
+        self.message_user(request, f"Removed {removed} participants.", messages.SUCCESS)
+
+
+@admin.register(GuestSession)
+class GuestSessionAdmin(admin.ModelAdmin):
+    list_display = ("id", "name", "is_bot", "created_at")
+    list_filter = ("is_bot", "created_at")
+    search_fields = ("id", "name")
+    readonly_fields = ("id", "name", "is_bot", "created_at")
+
+
+@admin.register(ChatMessage)
+class ChatMessageAdmin(admin.ModelAdmin):
+    list_display = ("lobby", "name", "text", "created_at")
+    search_fields = ("lobby__id", "name", "text", "session_id")
+    readonly_fields = ("lobby", "session_id", "name", "text", "created_at")
+
+
+@admin.register(ServerInstance)
+class ServerInstanceAdmin(admin.ModelAdmin):
+    list_display = ("id", "host", "pid", "started_at", "last_heartbeat")
+    readonly_fields = ("id", "host", "pid", "started_at", "last_heartbeat")

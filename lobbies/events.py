@@ -1,0 +1,98 @@
+"""Real-time events: what services emit, sent after their transaction commits.
+
+Services return a list of ``Event``s instead of sending them, so that nothing
+is broadcast for a change that rolled back: async callers ``await emit(...)``
+once the service returned; sync callers (the admin) use ``emit_on_commit``.
+The consumer handles each event type in the method named after it
+(``lobby.participant_joined`` -> ``lobby_participant_joined``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from django.db import transaction
+
+from errors.resilience import channel_layer
+
+
+def lobby_group(lobby_id: str) -> str:
+    return f"lobby.{lobby_id}"
+
+
+def session_group(session_id: str) -> str:
+    return f"session.{session_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    message: dict[str, Any]
+    # Exactly one of group and channel.
+    group: str | None = None
+    channel: str | None = None
+    # Channel names to drop from ``group`` before sending (sockets that are gone).
+    discard: tuple[str, ...] = ()
+
+
+def participant_joined(lobby_id: str, participant: dict[str, Any], *, channel: str, epoch: str) -> Event:
+    return Event(
+        group=lobby_group(lobby_id),
+        message={"type": "lobby.participant_joined", "lobby_id": lobby_id, "participant": participant,
+                 "channel": channel, "epoch": epoch},
+    )
+
+
+def participant_resumed(lobby_id: str, participant: dict[str, Any], *, channel: str, epoch: str) -> Event:
+    return Event(
+        group=lobby_group(lobby_id),
+        message={"type": "lobby.participant_resumed", "lobby_id": lobby_id, "participant": participant,
+                 "channel": channel, "epoch": epoch},
+    )
+
+
+def participant_updated(lobby_id: str, participant: dict[str, Any], *, discard: tuple[str, ...] = ()) -> Event:
+    return Event(
+        group=lobby_group(lobby_id),
+        message={"type": "lobby.participant_updated", "lobby_id": lobby_id, "participant": participant},
+        discard=discard,
+    )
+
+
+def participant_left(lobby_id: str, session_id: str, *, reason: str, discard: tuple[str, ...] = ()) -> Event:
+    return Event(
+        group=lobby_group(lobby_id),
+        message={"type": "lobby.participant_left", "lobby_id": lobby_id, "session_id": session_id,
+                 "reason": reason},
+        discard=discard,
+    )
+
+
+def participant_kicked(lobby_id: str, channel: str) -> Event:
+    return Event(channel=channel, message={"type": "participant.kicked", "lobby_id": lobby_id})
+
+
+def chat_posted(lobby_id: str, chat: dict[str, Any]) -> Event:
+    return Event(group=lobby_group(lobby_id), message={"type": "lobby.chat", "lobby_id": lobby_id, "chat": chat})
+
+
+def lobby_closed(lobby_id: str) -> Event:
+    return Event(group=lobby_group(lobby_id), message={"type": "lobby.closed", "lobby_id": lobby_id})
+
+
+async def emit(events: list[Event]) -> None:
+    layer = channel_layer()
+    for event in events:
+        for channel in event.discard:
+            if event.group is not None:
+                await layer.group_discard(event.group, channel)
+        if event.group is not None:
+            await layer.group_send(event.group, event.message)
+        elif event.channel:
+            await layer.send(event.channel, event.message)
+
+
+def emit_on_commit(events: list[Event]) -> None:
+    """From sync code: send ``events`` once the current transaction commits."""
+    if events:
+        transaction.on_commit(lambda: async_to_sync(emit)(events))

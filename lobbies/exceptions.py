@@ -1,0 +1,40 @@
+"""Errors of lobbies, participants and their names."""
+from errors.choices import Recovery
+from errors.exceptions import LobbyError, ValidationError
+
+
+class LobbyNotFoundError(LobbyError):
+    code = "lobby_not_found"
+    message = "That lobby does not exist or has been closed."
+    http_status = 404
+    close_code = 4004
+
+
+class LobbyFullError(LobbyError):
+    code = "lobby_full"
+    message = "This lobby is full."
+    recovery = Recovery.RETRY
+    retry_after = 30.0
+
+
+class InvalidLobbyPasswordError(LobbyError):
+    code = "invalid_lobby_password"
+    message = "That lobby password is not right."
+    http_status = 403
+
+
+class NameTakenError(LobbyError):
+    code = "name_taken"
+    message = "Someone in this lobby already uses that name. Pick another."
+
+
+class InvalidNameError(ValidationError):
+    code = "invalid_name"
+    message = "A name is 1 to 32 characters, with no control characters."
+
+
+class KickedError(LobbyError):
+    code = "kicked"
+    message = "A moderator removed you from this lobby."
+    close_code = 4003
+    http_status = 403

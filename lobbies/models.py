@@ -1,0 +1,139 @@
+"""Guest sessions, lobbies, their participants and chat, and server presence."""
+from __future__ import annotations
+
+import secrets
+import uuid
+
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+MIN_PARTICIPANTS = 2
+MAX_PARTICIPANTS = 16
+DEFAULT_MAX_PARTICIPANTS = 8
+NAME_MAX_LENGTH = 32
+LOBBY_NAME_MAX_LENGTH = 64
+CHAT_TEXT_MAX_LENGTH = 2000
+CHAT_HISTORY_LENGTH = 50
+
+
+def new_session_id() -> str:
+    return uuid.uuid4().hex
+
+
+def new_lobby_id() -> str:
+    # 12 URL-safe characters, 72 random bits: short enough for a share link.
+    return secrets.token_urlsafe(9)
+
+
+class GuestSession(models.Model):
+    """A visitor (or a bot) known by a public id; its token is never stored."""
+
+    id = models.CharField(primary_key=True, max_length=32, default=new_session_id, editable=False)
+    name = models.CharField(max_length=NAME_MAX_LENGTH, blank=True, help_text="Default display name.")
+    is_bot = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name or 'guest'} ({self.id[:8]})"
+
+
+class Lobby(models.Model):
+    id = models.CharField(primary_key=True, max_length=16, default=new_lobby_id, editable=False)
+    name = models.CharField(max_length=LOBBY_NAME_MAX_LENGTH)
+    private = models.BooleanField(default=False, help_text="Private lobbies are unlisted.")
+    password_hash = models.CharField(max_length=256, blank=True, editable=False)
+    max_participants = models.PositiveSmallIntegerField(
+        default=DEFAULT_MAX_PARTICIPANTS,
+        validators=[MinValueValidator(MIN_PARTICIPANTS), MaxValueValidator(MAX_PARTICIPANTS)],
+    )
+    created_by = models.ForeignKey(
+        GuestSession, null=True, blank=True, on_delete=models.SET_NULL, related_name="created_lobbies"
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    closed_at = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "lobbies"
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(max_participants__gte=MIN_PARTICIPANTS)
+                & models.Q(max_participants__lte=MAX_PARTICIPANTS),
+                name="lobby_max_participants_in_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.id})"
+
+    @property
+    def has_password(self) -> bool:
+        return bool(self.password_hash)
+
+    @property
+    def is_open(self) -> bool:
+        return self.closed_at is None
+
+
+class ServerInstance(models.Model):
+    """A running server process; its heartbeat tells the others it is alive."""
+
+    id = models.CharField(primary_key=True, max_length=32)
+    host = models.CharField(max_length=255)
+    pid = models.PositiveIntegerField()
+    started_at = models.DateTimeField()
+    last_heartbeat = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.pid}"
+
+
+class Participant(models.Model):
+    class Status(models.TextChoices):
+        CONNECTED = "connected"
+        RECONNECTING = "reconnecting"
+
+    lobby = models.ForeignKey(Lobby, on_delete=models.CASCADE, related_name="participants")
+    # A session is in at most one lobby at a time.
+    session = models.OneToOneField(GuestSession, on_delete=models.CASCADE, related_name="participant")
+    name = models.CharField(max_length=NAME_MAX_LENGTH)
+    # The name folded for comparison: unique in a lobby ignoring case.
+    name_key = models.CharField(max_length=NAME_MAX_LENGTH * 3, editable=False)
+    is_bot = models.BooleanField(default=False)
+    muted = models.BooleanField(default=False)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.CONNECTED, db_index=True)
+    # The socket's channel while connected; empty while reconnecting.
+    channel_name = models.CharField(max_length=200, blank=True)
+    # The server process holding the socket (a ServerInstance id).
+    instance_id = models.CharField(max_length=32, blank=True, db_index=True)
+    # Changes on every join and resume, so that late events can be told apart.
+    epoch = models.CharField(max_length=32, default=new_session_id, editable=False)
+    joined_at = models.DateTimeField(auto_now_add=True)
+    disconnected_at = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    class Meta:
+        ordering = ["joined_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["lobby", "name_key"], name="participant_name_unique_in_lobby"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} in {self.lobby_id}"
+
+
+class ChatMessage(models.Model):
+    lobby = models.ForeignKey(Lobby, on_delete=models.CASCADE, related_name="chat_messages")
+    session_id = models.CharField(max_length=32)
+    name = models.CharField(max_length=NAME_MAX_LENGTH)
+    text = models.TextField(max_length=CHAT_TEXT_MAX_LENGTH)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["lobby", "-id"], name="chat_lobby_newest")]
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.text[:40]}"

@@ -1,0 +1,137 @@
+"""Presence that survives a server process: heartbeats and the grace-period sweep.
+
+Every server process that serves sockets runs one presence task. It writes
+the process's heartbeat (a ``ServerInstance`` row) and sweeps:
+
+- participants of a process whose heartbeat stopped (it crashed or was
+  killed) start their grace period as if their socket had dropped, counted
+  from the process's last heartbeat, and leave the lobby's group;
+- participants whose grace period ran out leave with ``reason: "timeout"``.
+
+Any process may sweep any lobby; each removal is a conditional delete, so two
+sweepers never announce the same departure twice.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import uuid
+import weakref
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from errors.boundary import report_error
+from errors.resilience import db_call
+from lobbies import events
+from lobbies.events import Event, emit
+from lobbies.models import Participant, ServerInstance
+from lobbies.presenters import participant_public
+
+logger = logging.getLogger("voicebot.presence")
+
+# This process's identity, written on each participant it holds a socket for.
+INSTANCE_ID = uuid.uuid4().hex
+# A process is dead once its heartbeat is older than this many intervals.
+DEAD_AFTER_INTERVALS = 2
+
+
+def instance_heartbeat(*, instance_id: str = INSTANCE_ID, now: datetime | None = None) -> None:
+    now = now or timezone.now()
+    updated = ServerInstance.objects.filter(pk=instance_id).update(last_heartbeat=now)
+    if not updated:
+        ServerInstance.objects.create(
+            id=instance_id, host=socket.gethostname(), pid=os.getpid(), started_at=now, last_heartbeat=now
+        )
+
+
+def presence_sweep(*, instance_id: str = INSTANCE_ID, now: datetime | None = None) -> list[Event]:
+    """Hand the participants of dead processes to the grace period; time out the expired."""
+    now = now or timezone.now()
+    emitted: list[Event] = []
+    dead_before = now - timedelta(seconds=settings.VOICEBOT_HEARTBEAT_INTERVAL * DEAD_AFTER_INTERVALS)
+    for instance in ServerInstance.objects.filter(last_heartbeat__lt=dead_before).exclude(pk=instance_id):
+        with transaction.atomic():
+            orphans = list(
+                Participant.objects.select_for_update().filter(
+                    instance_id=instance.id, status=Participant.Status.CONNECTED
+                )
+            )
+            for participant in orphans:
+                channel = participant.channel_name
+                participant.status = Participant.Status.RECONNECTING
+                participant.channel_name = ""
+                participant.instance_id = ""
+                participant.disconnected_at = instance.last_heartbeat
+                participant.save(update_fields=["status", "channel_name", "instance_id", "disconnected_at"])
+                emitted.append(
+                    events.participant_updated(
+                        participant.lobby_id, participant_public(participant), discard=(channel,) if channel else ()
+                    )
+                )
+            instance.delete()
+        logger.warning("server instance %s (%s) stopped its heartbeat; %d participants orphaned",
+                       instance.id, instance, len(orphans))
+    expired_before = now - timedelta(seconds=settings.VOICEBOT_RECONNECT_GRACE)
+    expired = Participant.objects.filter(
+        status=Participant.Status.RECONNECTING, disconnected_at__lt=expired_before
+    ).values_list("pk", "lobby_id", "session_id", "disconnected_at")
+    for pk, lobby_id, session_id, disconnected_at in list(expired):
+        deleted, _ = Participant.objects.filter(
+            pk=pk, status=Participant.Status.RECONNECTING, disconnected_at=disconnected_at
+        ).delete()
+        if deleted:
+            emitted.append(events.participant_left(lobby_id, session_id, reason="timeout"))
+    return emitted
+
+
+async def presence_tick(*, heartbeat: bool = True) -> None:
+    """One sweep (and heartbeat), with the resulting events sent."""
+    if heartbeat:
+        await db_call(instance_heartbeat)()
+    await emit(await db_call(presence_sweep)())
+
+
+async def run_presence() -> None:
+    """Heartbeat and sweep until cancelled; a failed round is reported and retried."""
+    loop = asyncio.get_running_loop()
+    next_heartbeat = 0.0
+    while True:
+        beat = loop.time() >= next_heartbeat
+        try:
+            await presence_tick(heartbeat=beat)
+            if beat:
+                next_heartbeat = loop.time() + settings.VOICEBOT_HEARTBEAT_INTERVAL
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - one bad round must not end presence
+            report_error(exc, transport="internal", where="presence.tick")
+        await asyncio.sleep(settings.VOICEBOT_PRESENCE_SWEEP_INTERVAL)
+
+
+_tasks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task[None]] = weakref.WeakKeyDictionary()
+
+
+def presence_ensure_running() -> None:
+    """Start this process's presence task on the running loop, once."""
+    if not settings.VOICEBOT_PRESENCE_ENABLED:
+        return
+    loop = asyncio.get_running_loop()
+    task = _tasks.get(loop)
+    if task is None or task.done():
+        _tasks[loop] = loop.create_task(run_presence(), name="voicebot-presence")
+
+
+async def presence_stop() -> None:
+    """Stop the presence task of the running loop (tests and shutdown)."""
+    task = _tasks.pop(asyncio.get_running_loop(), None)
+    if task is not None:
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass

@@ -1,0 +1,302 @@
+"""Every change to sessions, lobbies and participants.
+
+Each service is one transaction and returns the events to send once it has
+committed (see ``lobbies.events``). They are synchronous: async callers run
+them through ``errors.resilience.db_call``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.hashers import check_password, make_password
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from errors.exceptions import InvalidMessageError, NotJoinedError, UnauthenticatedError
+from lobbies import events
+from lobbies.events import Event
+from lobbies.exceptions import (
+    InvalidLobbyPasswordError,
+    LobbyFullError,
+    LobbyNotFoundError,
+    NameTakenError,
+)
+from lobbies.models import (
+    CHAT_HISTORY_LENGTH,
+    DEFAULT_MAX_PARTICIPANTS,
+    MAX_PARTICIPANTS,
+    MIN_PARTICIPANTS,
+    ChatMessage,
+    GuestSession,
+    Lobby,
+    Participant,
+    new_session_id,
+)
+from lobbies.presenters import chat_public, participant_public
+from lobbies.tokens import session_token_issue
+from lobbies.validation import chat_text_clean, lobby_name_clean, participant_name_clean, participant_name_key
+
+PASSWORD_MAX_LENGTH = 128
+
+
+def session_create(*, name: Any = None, is_bot: bool = False) -> tuple[GuestSession, str]:
+    """A new guest session and its token (the only time the token exists)."""
+    clean_name = "" if name is None else participant_name_clean(name)
+    session = GuestSession.objects.create(name=clean_name, is_bot=is_bot)
+    return session, session_token_issue(session_id=session.id)
+
+
+def lobby_create(
+    *,
+    session_id: str,
+    name: Any,
+    private: Any = False,
+    password: Any = None,
+    max_participants: Any = DEFAULT_MAX_PARTICIPANTS,
+) -> Lobby:
+    clean_name = lobby_name_clean(name)
+    if not GuestSession.objects.filter(pk=session_id).exists():
+        raise UnauthenticatedError("Your session no longer exists. Start a new session.")
+    if not isinstance(private, bool):
+        raise InvalidMessageError("'private' must be true or false.")
+    if password is not None and not isinstance(password, str):
+        raise InvalidMessageError("'password' must be a string.")
+    if password is not None and len(password) > PASSWORD_MAX_LENGTH:
+        raise InvalidMessageError(f"A lobby password is at most {PASSWORD_MAX_LENGTH} characters.")
+    if (
+        not isinstance(max_participants, int)
+        or isinstance(max_participants, bool)
+        or not MIN_PARTICIPANTS <= max_participants <= MAX_PARTICIPANTS
+    ):
+        raise InvalidMessageError(
+            f"'max_participants' must be a whole number from {MIN_PARTICIPANTS} to {MAX_PARTICIPANTS}."
+        )
+    return Lobby.objects.create(
+        name=clean_name,
+        private=private,
+        password_hash=make_password(password) if password else "",
+        max_participants=max_participants,
+        created_by_id=session_id,
+    )
+
+
+@dataclass
+class JoinResult:
+    lobby: Lobby
+    participant: Participant
+    # Everyone else in the lobby, connected or reconnecting, in join order.
+    others: list[Participant]
+    chat_history: list[ChatMessage]
+    resumed: bool
+    events: list[Event] = field(default_factory=list)
+
+    @property
+    def participant_count(self) -> int:
+        return len(self.others) + 1
+
+
+def lobby_join(
+    *,
+    lobby_id: str,
+    session_id: str,
+    name: Any,
+    password: Any,
+    channel_name: str,
+    instance_id: str,
+) -> JoinResult:
+    """Enter a lobby, or resume this session's place in it.
+
+    A session that still holds a place in this lobby (reconnecting, or
+    connected through a socket that is gone) resumes it: no password, its
+    name kept. A session in another lobby leaves that one first.
+    """
+    if password is not None and not isinstance(password, str):
+        raise InvalidMessageError("'password' must be a string.")
+    with transaction.atomic():
+        lobby = Lobby.objects.select_for_update().filter(pk=lobby_id, closed_at__isnull=True).first()
+        if lobby is None:
+            raise LobbyNotFoundError()
+        existing = Participant.objects.select_for_update().filter(session_id=session_id).first()
+        emitted: list[Event] = []
+        if existing is not None and existing.lobby_id == lobby.id:
+            participant = _participant_resume(existing, channel_name=channel_name, instance_id=instance_id)
+            emitted.append(
+                events.participant_resumed(
+                    lobby.id, participant_public(participant), channel=channel_name, epoch=participant.epoch
+                )
+            )
+            resumed = True
+        else:
+            clean_name = participant_name_clean(name)
+            if lobby.has_password and not check_password(password or "", lobby.password_hash):
+                raise InvalidLobbyPasswordError()
+            if existing is not None:
+                emitted.extend(_participant_remove(existing, reason="left"))
+            if lobby.participants.count() >= lobby.max_participants:
+                raise LobbyFullError()
+            participant = _participant_add(
+                lobby, session_id=session_id, name=clean_name, channel_name=channel_name, instance_id=instance_id
+            )
+            emitted.append(
+                events.participant_joined(
+                    lobby.id, participant_public(participant), channel=channel_name, epoch=participant.epoch
+                )
+            )
+            resumed = False
+        others = list(lobby.participants.exclude(pk=participant.pk).order_by("joined_at", "id"))
+        history = list(reversed(lobby.chat_messages.order_by("-id")[:CHAT_HISTORY_LENGTH]))
+    return JoinResult(
+        lobby=lobby, participant=participant, others=others, chat_history=history, resumed=resumed, events=emitted
+    )
+
+
+def _participant_resume(participant: Participant, *, channel_name: str, instance_id: str) -> Participant:
+    participant.status = Participant.Status.CONNECTED
+    participant.channel_name = channel_name
+    participant.instance_id = instance_id
+    participant.disconnected_at = None
+    participant.epoch = new_session_id()
+    participant.save(update_fields=["status", "channel_name", "instance_id", "disconnected_at", "epoch"])
+    return participant
+
+
+def _participant_add(lobby: Lobby, *, session_id: str, name: str, channel_name: str, instance_id: str) -> Participant:
+    key = participant_name_key(name)
+    if lobby.participants.filter(name_key=key).exists():
+        raise NameTakenError()
+    session = GuestSession.objects.get(pk=session_id)
+    try:
+        with transaction.atomic():
+            return Participant.objects.create(
+                lobby=lobby,
+                session=session,
+                name=name,
+                name_key=key,
+                is_bot=session.is_bot,
+                channel_name=channel_name,
+                instance_id=instance_id,
+            )
+    except IntegrityError:
+        # Another socket took the name between the check and the insert.
+        raise NameTakenError() from None
+
+
+def _participant_remove(participant: Participant, *, reason: str) -> list[Event]:
+    participant.delete()
+    discard = (participant.channel_name,) if participant.channel_name else ()
+    return [events.participant_left(participant.lobby_id, participant.session_id, reason=reason, discard=discard)]
+
+
+def _joined_participant(*, session_id: str, lobby_id: str, lock: bool = False) -> Participant:
+    query = Participant.objects.filter(session_id=session_id, lobby_id=lobby_id)
+    if lock:
+        query = query.select_for_update()
+    participant = query.first()
+    if participant is None:
+        raise NotJoinedError()
+    return participant
+
+
+def participant_leave(*, session_id: str, lobby_id: str, channel_name: str) -> list[Event]:
+    """Leave on purpose (the ``leave`` frame); the socket stays open."""
+    with transaction.atomic():
+        participant = (
+            Participant.objects.select_for_update()
+            .filter(session_id=session_id, lobby_id=lobby_id, channel_name=channel_name)
+            .first()
+        )
+        if participant is None:
+            raise NotJoinedError()
+        return _participant_remove(participant, reason="left")
+
+
+def participant_disconnect(*, session_id: str, lobby_id: str, channel_name: str) -> list[Event]:
+    """The socket dropped without ``leave``: hold the place for the grace period.
+
+    Only the socket that holds the place can give it up: a socket that was
+    replaced by a newer one of the same session changes nothing.
+    """
+    with transaction.atomic():
+        participant = (
+            Participant.objects.select_for_update()
+            .filter(session_id=session_id, lobby_id=lobby_id, channel_name=channel_name)
+            .first()
+        )
+        if participant is None:
+            return []
+        if settings.VOICEBOT_RECONNECT_GRACE <= 0:
+            return _participant_remove(participant, reason="disconnected")
+        participant.status = Participant.Status.RECONNECTING
+        participant.channel_name = ""
+        participant.instance_id = ""
+        participant.disconnected_at = timezone.now()
+        participant.save(update_fields=["status", "channel_name", "instance_id", "disconnected_at"])
+        return [events.participant_updated(lobby_id, participant_public(participant), discard=(channel_name,))]
+
+
+def participant_rename(*, session_id: str, lobby_id: str, name: Any) -> list[Event]:
+    clean_name = participant_name_clean(name)
+    key = participant_name_key(clean_name)
+    with transaction.atomic():
+        participant = _joined_participant(session_id=session_id, lobby_id=lobby_id, lock=True)
+        if Participant.objects.filter(lobby_id=lobby_id, name_key=key).exclude(pk=participant.pk).exists():
+            raise NameTakenError()
+        participant.name = clean_name
+        participant.name_key = key
+        try:
+            with transaction.atomic():
+                participant.save(update_fields=["name", "name_key"])
+        except IntegrityError:
+            raise NameTakenError() from None
+    return [events.participant_updated(lobby_id, participant_public(participant))]
+
+
+def participant_set_muted(*, session_id: str, lobby_id: str, muted: bool) -> list[Event]:
+    with transaction.atomic():
+        participant = _joined_participant(session_id=session_id, lobby_id=lobby_id, lock=True)
+        participant.muted = muted
+        participant.save(update_fields=["muted"])
+    return [events.participant_updated(lobby_id, participant_public(participant))]
+
+
+def chat_post(*, session_id: str, lobby_id: str, text: Any) -> list[Event]:
+    """Store a chat message, keep the newest 50 of the lobby, broadcast it."""
+    clean_text = chat_text_clean(text)
+    with transaction.atomic():
+        participant = _joined_participant(session_id=session_id, lobby_id=lobby_id)
+        message = ChatMessage.objects.create(
+            lobby_id=lobby_id, session_id=session_id, name=participant.name, text=clean_text
+        )
+        cutoff = (
+            ChatMessage.objects.filter(lobby_id=lobby_id)
+            .order_by("-id")
+            .values_list("id", flat=True)[CHAT_HISTORY_LENGTH : CHAT_HISTORY_LENGTH + 1]
+        )
+        oldest_kept = next(iter(cutoff), None)
+        if oldest_kept is not None:
+            ChatMessage.objects.filter(lobby_id=lobby_id, id__lte=oldest_kept).delete()
+    return [events.chat_posted(lobby_id, chat_public(message))]
+
+
+def participant_kick(*, participant_id: int) -> list[Event]:
+    """Staff removed a participant: its socket closes with 4003."""
+    with transaction.atomic():
+        participant = Participant.objects.select_for_update().filter(pk=participant_id).first()
+        if participant is None:
+            return []
+        emitted = _participant_remove(participant, reason="kicked")
+        if participant.channel_name:
+            emitted.insert(0, events.participant_kicked(participant.lobby_id, participant.channel_name))
+    return emitted
+
+
+def lobby_close(*, lobby_id: str) -> list[Event]:
+    """Close a lobby: everyone in it is disconnected with 4004 and it is unlisted."""
+    with transaction.atomic():
+        updated = Lobby.objects.filter(pk=lobby_id, closed_at__isnull=True).update(closed_at=timezone.now())
+        if not updated:
+            return []
+        Participant.objects.filter(lobby_id=lobby_id).delete()
+    return [events.lobby_closed(lobby_id)]

@@ -1,0 +1,97 @@
+"""The JSON API: sessions and lobbies. Views parse, call one service, answer."""
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from limits import parse
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
+
+from errors.exceptions import (
+    InvalidJsonError,
+    InvalidMessageError,
+    MessageTooLargeError,
+    MethodNotAllowedError,
+    NotFoundError,
+    RateLimitedError,
+)
+from lobbies import selectors, services
+from lobbies.auth import request_session_id
+from lobbies.models import DEFAULT_MAX_PARTICIPANTS
+from lobbies.presenters import lobby_public
+
+# Session creation is limited per client address, in this process's memory:
+# each process enforcing it alone is enough to stop one client flooding.
+_session_rate_limiter = MovingWindowRateLimiter(MemoryStorage())
+
+
+def json_body(request: HttpRequest) -> dict[str, Any]:
+    if len(request.body) > settings.VOICEBOT_MAX_FRAME_BYTES:
+        raise MessageTooLargeError("That request body is larger than 64 KiB.")
+    if not request.body.strip():
+        return {}
+    try:
+        body = json.loads(request.body)
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidJsonError("The request body is not valid JSON.") from None
+    if not isinstance(body, dict):
+        raise InvalidMessageError("The request body must be a JSON object.")
+    return body
+
+
+def client_address(request: HttpRequest) -> str:
+    return request.META.get("REMOTE_ADDR") or "unknown"
+
+
+@csrf_exempt
+def sessions(request: HttpRequest) -> JsonResponse:
+    if request.method != "POST":
+        raise MethodNotAllowedError()
+    limit = parse(settings.VOICEBOT_SESSION_RATE)
+    if not _session_rate_limiter.hit(limit, "sessions", client_address(request)):
+        reset_at, _ = _session_rate_limiter.get_window_stats(limit, "sessions", client_address(request))
+        raise RateLimitedError("Too many sessions from this address. Wait a moment.",
+                               retry_after=_seconds_until(reset_at))
+    body = json_body(request)
+    session, token = services.session_create(name=body.get("name"))
+    return JsonResponse({"session_id": session.id, "token": token, "name": session.name or None}, status=201)
+
+
+@csrf_exempt
+def lobbies(request: HttpRequest) -> JsonResponse:
+    if request.method == "GET":
+        return JsonResponse({"lobbies": selectors.lobby_list_public()})
+    if request.method != "POST":
+        raise MethodNotAllowedError()
+    session_id = request_session_id(request, required=True)
+    body = json_body(request)
+    lobby = services.lobby_create(
+        session_id=session_id,
+        name=body.get("name"),
+        private=body.get("private", False),
+        password=body.get("password"),
+        max_participants=body.get("max_participants", DEFAULT_MAX_PARTICIPANTS),
+    )
+    return JsonResponse(lobby_public(lobby, participant_count=0), status=201)
+
+
+@csrf_exempt
+def lobby_detail(request: HttpRequest, lobby_id: str) -> JsonResponse:
+    if request.method != "GET":
+        raise MethodNotAllowedError()
+    viewer = request_session_id(request, required=False)
+    return JsonResponse(selectors.lobby_detail(lobby_id=lobby_id, viewer_session_id=viewer))
+
+
+@csrf_exempt
+def api_not_found(request: HttpRequest, path: str = "") -> JsonResponse:
+    raise NotFoundError()
+
+
+def _seconds_until(reset_at: float) -> float:
+    return max(1.0, round(reset_at - time.time(), 1))

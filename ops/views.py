@@ -1,0 +1,82 @@
+"""Operational endpoints (/livez, /readyz, /metrics) and the plain pages."""
+from __future__ import annotations
+
+import asyncio
+import html
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from errors.boundary import error_body, report_error
+from errors.exceptions import ChannelLayerUnavailableError, DatabaseUnavailableError
+from errors.resilience import DATABASE_ERRORS, LAYER_ERRORS
+
+READY_CHECK_TIMEOUT = 2.0
+
+
+def livez(request: HttpRequest) -> JsonResponse:
+    """200 while the process serves; touches no database and no Redis."""
+    return JsonResponse({"status": "ok"})
+
+
+def _database_ping() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+
+
+async def _check_database() -> None:
+    try:
+        await asyncio.wait_for(sync_to_async(_database_ping, thread_sensitive=False)(), READY_CHECK_TIMEOUT)
+    except (*DATABASE_ERRORS, asyncio.TimeoutError) as exc:
+        raise DatabaseUnavailableError(context={"exception": type(exc).__name__}) from exc
+
+
+async def _check_channel_layer() -> None:
+    from channels.layers import get_channel_layer
+
+    layer = get_channel_layer()
+    try:
+        channel = await layer.new_channel("readyz.")
+        await asyncio.wait_for(layer.send(channel, {"type": "readyz.ping"}), READY_CHECK_TIMEOUT)
+        await asyncio.wait_for(layer.receive(channel), READY_CHECK_TIMEOUT)
+    except LAYER_ERRORS as exc:
+        raise ChannelLayerUnavailableError(context={"exception": type(exc).__name__}) from exc
+
+
+async def readyz(request: HttpRequest) -> JsonResponse:
+    """200 when the database and the channel layer answer; 503 naming the one that does not."""
+    checks: dict[str, str] = {}
+    failure = None
+    for name, check in (("database", _check_database), ("channel_layer", _check_channel_layer)):
+        try:
+            await check()
+            checks[name] = "ok"
+        except (DatabaseUnavailableError, ChannelLayerUnavailableError) as exc:
+            checks[name] = "unavailable"
+            failure = failure or exc
+    if failure is None:
+        return JsonResponse({"status": "ok", "checks": checks})
+    error, report = report_error(failure, transport="http", where="readyz")
+    return JsonResponse({**error_body(error, report.correlation_id), "status": "unavailable", "checks": checks},
+                        status=503)
+
+
+def metrics(request: HttpRequest) -> HttpResponse:
+    return HttpResponse(generate_latest(), content_type=CONTENT_TYPE_LATEST)
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    return render(request, "ops/home.html")
+
+
+def protocol_docs(request: HttpRequest) -> HttpResponse:
+    text = (settings.BASE_DIR / "docs" / "protocol.md").read_text(encoding="utf-8")
+    return HttpResponse(
+        "<!doctype html><meta charset=utf-8><title>VoiceBot protocol</title>"
+        f"<pre style='white-space:pre-wrap;max-width:60rem;margin:2rem auto'>{html.escape(text)}</pre>"
+    )

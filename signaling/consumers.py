@@ -1,0 +1,345 @@
+"""The lobby WebSocket: one consumer per socket, speaking the protocol.
+
+Frames are decoded once, validated, handed to one service and answered.
+Relays (offers, answers, ICE candidates) are the hot path: the sender checks
+the peer against this socket's roster (kept current by the lobby's events, no
+database), encodes the outgoing frame once and makes one channel-layer send;
+the receiving socket forwards the text as it is.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from limits import parse
+from limits.storage import MemoryStorage
+from limits.strategies import FixedWindowRateLimiter, MovingWindowRateLimiter
+
+from errors.consumers import ErrorBoundaryMixin
+from errors.exceptions import (
+    AlreadyJoinedError,
+    InvalidJsonError,
+    InvalidMessageError,
+    MessageTooLargeError,
+    NotJoinedError,
+    RateLimitedError,
+    SessionReplacedError,
+    UnauthenticatedError,
+    UnknownMessageTypeError,
+)
+from errors.resilience import channel_layer, db_call
+from lobbies import selectors, services
+from lobbies.events import emit, lobby_group, session_group
+from lobbies.exceptions import KickedError, LobbyNotFoundError
+from lobbies.models import Participant
+from lobbies.presence import INSTANCE_ID, presence_ensure_running
+from lobbies.presenters import chat_public, lobby_public, participant_public
+from signaling.exceptions import PeerNotFoundError
+from signaling.validation import ice_candidate_clean, session_description_clean
+
+# Per-socket limits, kept in this process's memory (keys are per socket).
+_limits_storage = MemoryStorage()
+_frame_limiter = FixedWindowRateLimiter(_limits_storage)
+_chat_limiter = MovingWindowRateLimiter(_limits_storage)
+
+CONNECTED = Participant.Status.CONNECTED.value
+RECONNECTING = Participant.Status.RECONNECTING.value
+
+
+@dataclass(slots=True)
+class Peer:
+    """Another participant of this socket's lobby, as this socket knows it."""
+
+    channel: str
+    status: str
+    epoch: str
+
+
+def _check_session(session_id: str, lobby_id: str) -> None:
+    if not selectors.session_exists(session_id=session_id):
+        raise UnauthenticatedError("Your session no longer exists. Start a new session.")
+    selectors.lobby_get_open(lobby_id=lobby_id)
+
+
+class LobbyConsumer(ErrorBoundaryMixin, AsyncWebsocketConsumer):
+    session_id: str
+    lobby_id: str
+
+    # --- Connection ---------------------------------------------------
+
+    async def connect(self) -> None:
+        self.lobby_id = self.scope["url_route"]["kwargs"]["lobby_id"]
+        self.session_id = self.scope.get("voicebot_session_id") or ""
+        self.joined = False
+        self.roster: dict[str, Peer] = {}
+        self.layer = channel_layer()
+        if not self.session_id:
+            raise self.scope.get("voicebot_auth_error") or UnauthenticatedError()
+        await db_call(_check_session)(self.session_id, self.lobby_id)
+        await self.accept()
+        self.socket_accepted = True
+        presence_ensure_running()
+        # Tell an older socket of this session to step down, then listen for
+        # the next one.
+        group = session_group(self.session_id)
+        await self.layer.group_send(group, {"type": "session.replaced", "channel": self.channel_name})
+        await self.layer.group_add(group, self.channel_name)
+
+    async def disconnect(self, code: int) -> None:
+        if not getattr(self, "session_id", ""):
+            return
+        if self.joined:
+            self.joined = False
+            await emit(
+                await db_call(services.participant_disconnect)(
+                    session_id=self.session_id, lobby_id=self.lobby_id, channel_name=self.channel_name
+                )
+            )
+        await self.layer.group_discard(lobby_group(self.lobby_id), self.channel_name)
+        await self.layer.group_discard(session_group(self.session_id), self.channel_name)
+
+    def error_scope(self) -> tuple[str | None, str | None]:
+        return getattr(self, "lobby_id", None), getattr(self, "session_id", None) or None
+
+    # --- Frames -------------------------------------------------------
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if text_data is None:
+            raise InvalidMessageError("Binary frames are not part of the protocol: send JSON text frames.")
+        if len(text_data) * 4 > settings.VOICEBOT_MAX_FRAME_BYTES and (
+            len(text_data.encode("utf-8")) > settings.VOICEBOT_MAX_FRAME_BYTES
+        ):
+            raise MessageTooLargeError()
+        try:
+            frame = json.loads(text_data)
+        except ValueError:
+            raise InvalidJsonError() from None
+        if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
+            raise InvalidMessageError()
+        frame_id = frame.get("id")
+        if frame_id is not None and not isinstance(frame_id, str):
+            raise InvalidMessageError("'id' must be a string.")
+        self.frame_id = frame_id
+        handler = FRAME_HANDLERS.get(frame["type"])
+        if handler is None:
+            self.frame_type = "unknown"
+            raise UnknownMessageTypeError(f"Unknown message type. Known types: {', '.join(FRAME_HANDLERS)}.")
+        self.frame_type = frame["type"]
+        limit = parse(settings.VOICEBOT_FRAME_RATE)
+        if not _frame_limiter.hit(limit, "frames", self.channel_name):
+            reset_at, _ = _frame_limiter.get_window_stats(limit, "frames", self.channel_name)
+            raise RateLimitedError(retry_after=max(0.1, round(reset_at - time.time(), 2)))
+        await handler(self, frame)
+
+    def require_joined(self) -> None:
+        if not self.joined:
+            raise NotJoinedError()
+
+    async def reply(self, frame: dict[str, Any]) -> None:
+        frame["in_reply_to"] = self.frame_id
+        await self.send(text_data=json.dumps(frame))
+
+    async def send_frame(self, frame: dict[str, Any]) -> None:
+        await self.send(text_data=json.dumps(frame))
+
+    async def frame_join(self, frame: dict[str, Any]) -> None:
+        if self.joined:
+            raise AlreadyJoinedError()
+        group = lobby_group(self.lobby_id)
+        # Listen before reading the roster, so that no change falls between.
+        await self.layer.group_add(group, self.channel_name)
+        try:
+            result = await db_call(services.lobby_join)(
+                lobby_id=self.lobby_id,
+                session_id=self.session_id,
+                name=frame.get("name"),
+                password=frame.get("password"),
+                channel_name=self.channel_name,
+                instance_id=INSTANCE_ID,
+            )
+        except BaseException:
+            await self.layer.group_discard(group, self.channel_name)
+            raise
+        self.joined = True
+        self.roster = {
+            p.session_id: Peer(channel=p.channel_name, status=p.status, epoch=p.epoch) for p in result.others
+        }
+        await emit(result.events)
+        await self.reply(
+            {
+                "type": "joined",
+                "lobby": lobby_public(result.lobby, participant_count=result.participant_count),
+                "self": participant_public(result.participant),
+                "participants": [participant_public(p) for p in result.others],
+                "chat_history": [chat_public(m) for m in result.chat_history],
+                "resumed": result.resumed,
+            }
+        )
+        # The newcomer offers to everyone connected (impolite side).
+        for peer_id, peer in self.roster.items():
+            if peer.status == CONNECTED:
+                await self.send_frame(
+                    {"type": "add_peer", "peer_id": peer_id, "should_create_offer": True, "polite": False}
+                )
+
+    async def frame_leave(self, frame: dict[str, Any]) -> None:
+        self.require_joined()
+        emitted = await db_call(services.participant_leave)(
+            session_id=self.session_id, lobby_id=self.lobby_id, channel_name=self.channel_name
+        )
+        self.joined = False
+        self.roster = {}
+        await self.layer.group_discard(lobby_group(self.lobby_id), self.channel_name)
+        await emit(emitted)
+
+    async def frame_set_name(self, frame: dict[str, Any]) -> None:
+        self.require_joined()
+        await emit(
+            await db_call(services.participant_rename)(
+                session_id=self.session_id, lobby_id=self.lobby_id, name=frame.get("name")
+            )
+        )
+
+    async def frame_set_muted(self, frame: dict[str, Any]) -> None:
+        self.require_joined()
+        muted = frame.get("muted")
+        if not isinstance(muted, bool):
+            raise InvalidMessageError("'muted' must be true or false.")
+        await emit(
+            await db_call(services.participant_set_muted)(
+                session_id=self.session_id, lobby_id=self.lobby_id, muted=muted
+            )
+        )
+
+    async def frame_chat(self, frame: dict[str, Any]) -> None:
+        self.require_joined()
+        limit = parse(settings.VOICEBOT_CHAT_RATE)
+        if not _chat_limiter.hit(limit, "chat", self.session_id):
+            reset_at, _ = _chat_limiter.get_window_stats(limit, "chat", self.session_id)
+            raise RateLimitedError(
+                "You are sending chat messages too fast. Wait a moment.",
+                retry_after=max(0.1, round(reset_at - time.time(), 2)),
+            )
+        await emit(
+            await db_call(services.chat_post)(session_id=self.session_id, lobby_id=self.lobby_id, text=frame.get("text"))
+        )
+
+    async def frame_ping(self, frame: dict[str, Any]) -> None:
+        await self.reply({"type": "pong"})
+
+    def peer_channel(self, frame: dict[str, Any]) -> tuple[str, str]:
+        self.require_joined()
+        peer_id = frame.get("peer_id")
+        if not isinstance(peer_id, str):
+            raise InvalidMessageError("'peer_id' must be a string.")
+        peer = self.roster.get(peer_id)
+        if peer is None or peer.status != CONNECTED or peer_id == self.session_id:
+            raise PeerNotFoundError()
+        return peer_id, peer.channel
+
+    async def frame_relay_session_description(self, frame: dict[str, Any]) -> None:
+        _, channel = self.peer_channel(frame)
+        description = session_description_clean(frame.get("description"))
+        await self.relay(channel, {"type": "session_description", "peer_id": self.session_id, "description": description})
+
+    async def frame_relay_ice_candidate(self, frame: dict[str, Any]) -> None:
+        _, channel = self.peer_channel(frame)
+        candidate = ice_candidate_clean(frame.get("candidate"))
+        await self.relay(channel, {"type": "ice_candidate", "peer_id": self.session_id, "candidate": candidate})
+
+    async def relay(self, channel: str, frame: dict[str, Any]) -> None:
+        await self.layer.send(
+            channel, {"type": "peer.relay", "lobby_id": self.lobby_id, "text": json.dumps(frame)}
+        )
+
+    # --- Events from the channel layer --------------------------------
+
+    async def peer_relay(self, event: dict[str, Any]) -> None:
+        if self.joined and event["lobby_id"] == self.lobby_id:
+            await self.send(text_data=event["text"])
+
+    async def session_replaced(self, event: dict[str, Any]) -> None:
+        if event["channel"] != self.channel_name:
+            raise SessionReplacedError()
+
+    async def participant_kicked(self, event: dict[str, Any]) -> None:
+        if event["lobby_id"] == self.lobby_id:
+            self.joined = False
+            self.roster = {}
+            await self.layer.group_discard(lobby_group(self.lobby_id), self.channel_name)
+            raise KickedError()
+
+    async def lobby_closed(self, event: dict[str, Any]) -> None:
+        self.joined = False
+        self.roster = {}
+        raise LobbyNotFoundError("This lobby has been closed.")
+
+    async def lobby_participant_joined(self, event: dict[str, Any]) -> None:
+        participant = event["participant"]
+        peer_id = participant["session_id"]
+        if not self.joined or peer_id == self.session_id:
+            return
+        known = self.roster.get(peer_id)
+        if known is not None and known.epoch == event["epoch"]:
+            return  # already in the roster this socket read when it joined
+        self.roster[peer_id] = Peer(channel=event["channel"], status=CONNECTED, epoch=event["epoch"])
+        await self.send_frame({"type": "participant_joined", "participant": participant})
+        await self.send_frame({"type": "add_peer", "peer_id": peer_id, "should_create_offer": False, "polite": True})
+
+    async def lobby_participant_resumed(self, event: dict[str, Any]) -> None:
+        participant = event["participant"]
+        peer_id = participant["session_id"]
+        if not self.joined or peer_id == self.session_id:
+            return
+        known = self.roster.get(peer_id)
+        if known is not None and known.epoch == event["epoch"]:
+            return
+        self.roster[peer_id] = Peer(channel=event["channel"], status=CONNECTED, epoch=event["epoch"])
+        await self.send_frame({"type": "participant_updated", "participant": participant})
+        await self.send_frame({"type": "remove_peer", "peer_id": peer_id})
+        await self.send_frame({"type": "add_peer", "peer_id": peer_id, "should_create_offer": False, "polite": True})
+
+    async def lobby_participant_updated(self, event: dict[str, Any]) -> None:
+        if not self.joined:
+            return
+        participant = event["participant"]
+        peer = self.roster.get(participant["session_id"])
+        if peer is not None:
+            peer.status = participant["status"]
+            if peer.status == RECONNECTING:
+                peer.channel = ""
+        await self.send_frame({"type": "participant_updated", "participant": participant})
+
+    async def lobby_participant_left(self, event: dict[str, Any]) -> None:
+        if not self.joined:
+            return
+        peer_id = event["session_id"]
+        if peer_id == self.session_id:
+            # This socket's place was taken from it (timed out while the
+            # server thought it gone): it must join again.
+            self.joined = False
+            self.roster = {}
+            await self.layer.group_discard(lobby_group(self.lobby_id), self.channel_name)
+        elif self.roster.pop(peer_id, None) is not None:
+            await self.send_frame({"type": "remove_peer", "peer_id": peer_id})
+        await self.send_frame({"type": "participant_left", "session_id": peer_id, "reason": event["reason"]})
+
+    async def lobby_chat(self, event: dict[str, Any]) -> None:
+        if self.joined:
+            await self.send_frame({"type": "chat", **event["chat"]})
+
+
+FRAME_HANDLERS = {
+    "join": LobbyConsumer.frame_join,
+    "leave": LobbyConsumer.frame_leave,
+    "set_name": LobbyConsumer.frame_set_name,
+    "set_muted": LobbyConsumer.frame_set_muted,
+    "relay_session_description": LobbyConsumer.frame_relay_session_description,
+    "relay_ice_candidate": LobbyConsumer.frame_relay_ice_candidate,
+    "chat": LobbyConsumer.frame_chat,
+    "ping": LobbyConsumer.frame_ping,
+}

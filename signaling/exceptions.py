@@ -1,0 +1,24 @@
+"""Errors of the signaling relay."""
+from errors.exceptions import WebRTCError
+
+
+class PeerNotFoundError(WebRTCError):
+    code = "peer_not_found"
+    message = "That participant is not in this lobby."
+    http_status = 404
+
+
+class InvalidSessionDescriptionError(WebRTCError):
+    code = "invalid_session_description"
+    message = (
+        "That session description is invalid: it needs a type of offer, answer, pranswer "
+        "or rollback and SDP text that starts with v=0."
+    )
+
+
+class InvalidIceCandidateError(WebRTCError):
+    code = "invalid_ice_candidate"
+    message = (
+        "That ICE candidate is invalid: it needs a string 'candidate', and 'sdpMid', "
+        "'sdpMLineIndex' and 'usernameFragment' must be strings, a whole number and strings, or null."
+    )

@@ -1,0 +1,67 @@
+"""Checks on what peers relay to each other: session descriptions and ICE candidates.
+
+Each check returns a clean copy holding only the protocol's fields, so that a
+relay never forwards anything a peer did not need.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from signaling.exceptions import InvalidIceCandidateError, InvalidSessionDescriptionError
+
+DESCRIPTION_TYPES = frozenset({"offer", "answer", "pranswer", "rollback"})
+# A frame is at most 64 KiB; an SDP may use nearly all of it.
+SDP_MAX_LENGTH = 60 * 1024
+CANDIDATE_MAX_LENGTH = 1024
+SDP_MID_MAX_LENGTH = 64
+UFRAG_MAX_LENGTH = 256
+MLINE_INDEX_MAX = 1024
+
+
+def session_description_clean(raw: Any) -> dict[str, str]:
+    if not isinstance(raw, dict):
+        raise InvalidSessionDescriptionError("'description' must be an object with 'type' and 'sdp'.")
+    kind = raw.get("type")
+    if kind not in DESCRIPTION_TYPES:
+        raise InvalidSessionDescriptionError(
+            "'description.type' must be one of offer, answer, pranswer, rollback."
+        )
+    sdp = raw.get("sdp", "" if kind == "rollback" else None)
+    if not isinstance(sdp, str):
+        raise InvalidSessionDescriptionError("'description.sdp' must be a string.")
+    if kind != "rollback" and not sdp.startswith("v=0"):
+        raise InvalidSessionDescriptionError("'description.sdp' must be SDP text starting with v=0.")
+    if len(sdp) > SDP_MAX_LENGTH:
+        raise InvalidSessionDescriptionError("'description.sdp' is too long.")
+    return {"type": kind, "sdp": sdp}
+
+
+def _optional_str(raw: dict[str, Any], key: str, max_length: int) -> str | None:
+    value = raw.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > max_length:
+        raise InvalidIceCandidateError(f"'candidate.{key}' must be a string of at most {max_length} characters, or null.")
+    return value
+
+
+def ice_candidate_clean(raw: Any) -> dict[str, Any]:
+    if not isinstance(raw, dict):
+        raise InvalidIceCandidateError("'candidate' must be an object with a 'candidate' string.")
+    candidate = raw.get("candidate")
+    # An empty string is the end-of-candidates marker.
+    if not isinstance(candidate, str) or len(candidate) > CANDIDATE_MAX_LENGTH:
+        raise InvalidIceCandidateError(f"'candidate.candidate' must be a string of at most {CANDIDATE_MAX_LENGTH} characters.")
+    if candidate and not candidate.startswith(("candidate:", "a=candidate:")):
+        raise InvalidIceCandidateError("'candidate.candidate' must be an ICE candidate line starting with 'candidate:'.")
+    index = raw.get("sdpMLineIndex")
+    if index is not None and (
+        not isinstance(index, int) or isinstance(index, bool) or not 0 <= index <= MLINE_INDEX_MAX
+    ):
+        raise InvalidIceCandidateError("'candidate.sdpMLineIndex' must be a whole number from 0, or null.")
+    return {
+        "candidate": candidate,
+        "sdpMid": _optional_str(raw, "sdpMid", SDP_MID_MAX_LENGTH),
+        "sdpMLineIndex": index,
+        "usernameFragment": _optional_str(raw, "usernameFragment", UFRAG_MAX_LENGTH),
+    }

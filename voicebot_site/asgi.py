@@ -1,0 +1,24 @@
+"""The ASGI entry point: HTTP to Django, WebSockets through the middleware stack.
+
+The WebSocket stack, outermost first: the origin check (a foreign browser
+Origin is refused at the handshake), the session-token check (puts the
+session in the scope, takes the token out of it), then the URL router.
+"""
+import os
+
+from channels.routing import ProtocolTypeRouter, URLRouter
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "voicebot_site.settings")
+django_asgi_app = get_asgi_application()
+
+from lobbies.auth import SessionTokenAuthMiddleware  # noqa: E402  (needs Django set up)
+from signaling.routing import websocket_urlpatterns  # noqa: E402
+from signaling.security import browser_origin_validator  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        "websocket": browser_origin_validator(SessionTokenAuthMiddleware(URLRouter(websocket_urlpatterns))),
+    }
+)

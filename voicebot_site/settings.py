@@ -1,0 +1,222 @@
+"""VoiceBot settings, read from the environment.
+
+Every setting an operator may change is documented in the README. With no
+environment at all the server runs on an embedded default: an SQLite file
+under ``var/`` and the in-memory channel layer.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("VOICEBOT_VAR_DIR", BASE_DIR / "var"))
+
+
+def env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ImproperlyConfigured(f"{name} must be one of 1/0, true/false, yes/no, on/off; got {raw!r}.")
+
+
+def env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number of seconds; got {raw!r}.") from None
+
+
+def env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a whole number; got {raw!r}.") from None
+
+
+DEBUG = env_bool("DEBUG", False)
+
+SECRET_KEY = os.environ.get("SECRET_KEY", "")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "SECRET_KEY is not set. Set SECRET_KEY to a long random string "
+            "(python -c 'import secrets; print(secrets.token_urlsafe(50))'), "
+            "or set DEBUG=1 for a development server with a throwaway key."
+        )
+    SECRET_KEY = "voicebot-development-only-key-never-use-in-production"
+
+_hosts = os.environ.get("ALLOWED_HOSTS", "")
+if _hosts.strip():
+    ALLOWED_HOSTS = [h.strip() for h in _hosts.split(",") if h.strip()]
+elif DEBUG:
+    ALLOWED_HOSTS = ["localhost", "127.0.0.1", "[::1]"]
+else:
+    ALLOWED_HOSTS = []
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "errors",
+    "lobbies",
+    "signaling",
+    "ops",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "errors.middleware.ErrorBoundaryMiddleware",
+]
+
+ROOT_URLCONF = "voicebot_site.urls"
+ASGI_APPLICATION = "voicebot_site.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------
+_default_sqlite = f"sqlite:///{VAR_DIR / 'voicebot.sqlite3'}"
+DATABASES = {
+    "default": dj_database_url.parse(
+        os.environ.get("DATABASE_URL") or _default_sqlite,
+        conn_max_age=0,
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # SQLite serialises writers; wait for the lock instead of failing at once.
+    # BEGIN IMMEDIATE takes the write lock up front, so that two joins never
+    # deadlock upgrading a read lock.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(timeout=20, transaction_mode="IMMEDIATE")
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-voicebot.sqlite3")}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Channel layer --------------------------------------------------------
+REDIS_URL = os.environ.get("REDIS_URL", "")
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                "hosts": [REDIS_URL],
+                "prefix": os.environ.get("VOICEBOT_CHANNEL_PREFIX", "voicebot"),
+                # Capacity is shared by every consumer of a process; the
+                # default of 100 drops frames under a modest load.
+                "capacity": env_int("VOICEBOT_CHANNEL_CAPACITY", 5000),
+                "expiry": 60,
+                "group_expiry": 86400,
+            },
+        }
+    }
+else:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            "CONFIG": {"capacity": env_int("VOICEBOT_CHANNEL_CAPACITY", 5000), "expiry": 60},
+        }
+    }
+
+# --- Static files ---------------------------------------------------------
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+WHITENOISE_USE_FINDERS = True
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+# --- VoiceBot -------------------------------------------------------------
+# How long a guest token stays valid, in seconds.
+VOICEBOT_TOKEN_MAX_AGE = env_int("VOICEBOT_TOKEN_MAX_AGE", 7 * 24 * 3600)
+# A dropped socket keeps its participant's place this long, in seconds.
+VOICEBOT_RECONNECT_GRACE = env_float("VOICEBOT_RECONNECT_GRACE", 20.0)
+# Each server process writes a heartbeat this often; a process silent for
+# three intervals is dead and its participants start their grace period.
+VOICEBOT_HEARTBEAT_INTERVAL = env_float("VOICEBOT_HEARTBEAT_INTERVAL", 5.0)
+# Whether this process runs the heartbeat and sweep task (off only in tests).
+VOICEBOT_PRESENCE_ENABLED = env_bool("VOICEBOT_PRESENCE_ENABLED", True)
+# How often each process looks for participants whose grace period ran out.
+VOICEBOT_PRESENCE_SWEEP_INTERVAL = env_float("VOICEBOT_PRESENCE_SWEEP_INTERVAL", 1.0)
+# Largest WebSocket frame accepted, in bytes (the protocol says 64 KiB).
+VOICEBOT_MAX_FRAME_BYTES = 64 * 1024
+# Bad or excessive frames tolerated per window before closing with 4008.
+VOICEBOT_BAD_FRAME_LIMIT = os.environ.get("VOICEBOT_BAD_FRAME_LIMIT", "50/10 seconds")
+# Frames of any kind one socket may send (beyond it: rate_limited).
+VOICEBOT_FRAME_RATE = os.environ.get("VOICEBOT_FRAME_RATE", "400/1 second")
+# Chat messages one participant may send.
+VOICEBOT_CHAT_RATE = os.environ.get("VOICEBOT_CHAT_RATE", "10/10 seconds")
+# Guest sessions one client address may create.
+VOICEBOT_SESSION_RATE = os.environ.get("VOICEBOT_SESSION_RATE", "60/1 minute")
+# Suggested wait, in seconds, when a dependency is unavailable.
+VOICEBOT_RETRY_AFTER = env_float("VOICEBOT_RETRY_AFTER", 2.0)
+# Dotted path of the class every error is handed to (see errors/recorder.py).
+VOICEBOT_ERROR_RECORDER = os.environ.get("VOICEBOT_ERROR_RECORDER", "errors.recorder.MetricsRecorder")
+# ICE servers handed to browsers, as JSON (a list of RTCIceServer objects).
+try:
+    VOICEBOT_ICE_SERVERS = json.loads(os.environ.get("VOICEBOT_ICE_SERVERS", "[]"))
+except ValueError:
+    raise ImproperlyConfigured("VOICEBOT_ICE_SERVERS must be a JSON list of RTCIceServer objects.") from None
+
+# --- Logging --------------------------------------------------------------
+LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").upper()
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {
+        "scrub_secrets": {"()": "ops.logging.ScrubSecretsFilter"},
+    },
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["scrub_secrets"],
+        },
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
+        "daphne": {"handlers": ["console"], "level": "WARNING", "propagate": False},
+    },
+}

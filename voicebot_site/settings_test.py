@@ -1,0 +1,16 @@
+"""Settings for the test suite: the real settings, with test-only defaults.
+
+The environment still decides the database and the channel layer
+(DATABASE_URL, REDIS_URL), so the same suite runs on the embedded default and
+on Postgres with Redis.
+"""
+import os
+import uuid
+
+os.environ.setdefault("SECRET_KEY", "test-" + uuid.uuid4().hex)
+# A prefix of their own, so that a real Redis shared with other runs never mixes groups.
+os.environ.setdefault("VOICEBOT_CHANNEL_PREFIX", "voicebot-test-" + uuid.uuid4().hex[:8])
+# Tests that need the presence task start it themselves.
+os.environ.setdefault("VOICEBOT_PRESENCE_ENABLED", "0")
+
+from voicebot_site.settings import *  # noqa: E402,F401,F403

@@ -1,0 +1,16 @@
+from django.contrib import admin
+from django.urls import include, path, re_path
+
+from lobbies.views import api_not_found
+from ops import views as ops_views
+
+urlpatterns = [
+    path("", ops_views.home, name="home"),
+    path("docs/protocol", ops_views.protocol_docs, name="protocol-docs"),
+    path("livez", ops_views.livez, name="livez"),
+    path("readyz", ops_views.readyz, name="readyz"),
+    path("metrics", ops_views.metrics, name="metrics"),
+    path("api/", include("lobbies.urls")),
+    re_path(r"^api/(?P<path>.*)$", api_not_found),
+    path("admin/", admin.site.urls),
+]
