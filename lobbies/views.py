@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from limits import parse
@@ -31,14 +32,21 @@ _session_rate_limiter = MovingWindowRateLimiter(MemoryStorage())
 
 
 def json_body(request: HttpRequest) -> dict[str, Any]:
-    if len(request.body) > settings.VOICEBOT_MAX_FRAME_BYTES:
+    try:
+        raw = request.body
+    except RequestDataTooBig:
+        # Past Django's own ceiling (DATA_UPLOAD_MAX_MEMORY_SIZE) the body is never read.
+        raise MessageTooLargeError("That request body is larger than 64 KiB.") from None
+    if len(raw) > settings.VOICEBOT_MAX_FRAME_BYTES:
         raise MessageTooLargeError("That request body is larger than 64 KiB.")
-    if not request.body.strip():
+    if not raw.strip():
         return {}
     try:
-        body = json.loads(request.body)
+        body = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise InvalidJsonError("The request body is not valid JSON.") from None
+    except RecursionError:
+        raise InvalidJsonError("The request body is nested too deeply to be read.") from None
     if not isinstance(body, dict):
         raise InvalidMessageError("The request body must be a JSON object.")
     return body
