@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from django.conf import global_settings
 from django.contrib.auth.hashers import check_password
 from django.test import override_settings
 from django.utils import timezone
@@ -222,13 +223,16 @@ def test_lobby_password_is_stored_hashed_and_never_answered(
 ) -> None:
     _, token = new_session()
 
-    response = api.post("/api/lobbies", {"name": "Secret", "password": "correct horse"}, token=token)
+    with override_settings(PASSWORD_HASHERS=global_settings.PASSWORD_HASHERS):
+        response = api.post("/api/lobbies", {"name": "Secret", "password": "correct horse"}, token=token)
 
     assert b"correct horse" not in response.content
     stored = Lobby.objects.get(pk=response.json()["id"])
     assert "correct horse" not in stored.password_hash
-    assert check_password("correct horse", stored.password_hash)
-    assert not check_password("wrong", stored.password_hash)
+    assert stored.password_hash.startswith("pbkdf2_sha256$")
+    with override_settings(PASSWORD_HASHERS=global_settings.PASSWORD_HASHERS):
+        assert check_password("correct horse", stored.password_hash)
+        assert not check_password("wrong", stored.password_hash)
     detail = api.get(f"/api/lobbies/{stored.id}", token=token)
     assert b"correct horse" not in detail.content and stored.password_hash.encode() not in detail.content
 
