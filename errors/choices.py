@@ -31,3 +31,17 @@ class Recovery(models.TextChoices):
     REJOIN = "rejoin", "Send join again"
     RECONNECT = "reconnect", "Open a new socket with the same token"
     REAUTHENTICATE = "reauthenticate", "Get a new token"
+
+
+class GroupStatus(models.TextChoices):
+    """Where staff stand on an error group (the Sentry/GlitchTip triage states)."""
+
+    UNRESOLVED = "unresolved"
+    RESOLVED = "resolved"
+    IGNORED = "ignored"
+
+
+def severities_at_least(severity: str) -> list[str]:
+    """The severities ranked at or above ``severity`` (e.g. high -> [high, critical])."""
+    floor = SEVERITY_RANK[Severity(severity)]
+    return [str(s) for s, rank in SEVERITY_RANK.items() if rank >= floor]

@@ -1,23 +1,65 @@
-"""The one place every error report goes after it is logged.
+"""Where every error report goes: counted for /metrics, and stored for staff.
 
-The recorder class is chosen by the dotted path in ``VOICEBOT_ERROR_RECORDER``.
-The default counts every error in Prometheus (``voicebot_errors_total``).
+``settings.VOICEBOT_ERROR_RECORDER`` names the recorder class (one instance
+per process). ``DatabaseRecorder``, the default, stores each report as an
+``ErrorEvent`` of its ``ErrorGroup`` without ever touching the database on
+the caller's thread:
+
+- ``record`` (any thread, the event loop included) makes a plain
+  ``Occurrence`` and puts it in a bounded buffer that spills to a local file
+  when full; beyond ``VOICEBOT_ERROR_SAMPLE_RATE`` occurrences of one group,
+  it only counts them, and the count is stored as the ``weight`` of one
+  event per write, so that group counts stay exact under a storm;
+- a writer thread takes batches and stores each in one transaction (bulk
+  insert, one UPDATE per group), retrying with exponential backoff and
+  jitter; the database's circuit breaker stops it hammering a database that
+  is down, and the occurrences wait meanwhile;
+- at exit (daphne stops on SIGTERM, then the interpreter runs ``atexit``)
+  whatever waits is written, or, with the database down, synced to the spill
+  file, which the next process drains.
+
+With ``VOICEBOT_ERROR_WRITER = "manual"`` there is no writer thread and
+occurrences wait until ``flush()`` (the test suite uses this to store
+deterministically).
 """
 from __future__ import annotations
 
+import atexit
+import logging
+import threading
 from functools import cache
+from pathlib import Path
+from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.db import connections
 from django.utils.module_loading import import_string
-from prometheus_client import Counter
+from limits import parse
+from limits.storage import MemoryStorage
+from limits.strategies import FixedWindowRateLimiter
+from prometheus_client import Counter, Gauge
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, stop_any, wait_exponential_jitter
+from tenacity.wait import wait_base
 
+from errors.breakers import CircuitBreaker, breaker_get
+from errors.buffer import Batch, OccurrenceBuffer
+from errors.grouping import report_fingerprint
+from errors.occurrence import Occurrence, occurrence_from_report
 from errors.report import ErrorReport
+
+logger = logging.getLogger("voicebot.errors")
 
 ERRORS_TOTAL = Counter(
     "voicebot_errors_total",
     "Errors reported to clients, by code, category and severity.",
     ["code", "category", "severity", "transport"],
 )
+ERRORS_STORED = Counter("voicebot_error_events_stored_total", "Error occurrences written to the database.")
+ERRORS_SAMPLED = Counter(
+    "voicebot_error_events_sampled_total", "Error occurrences counted in their group but not stored as a row."
+)
+ERRORS_WAITING = Gauge("voicebot_error_events_waiting", "Error occurrences waiting in memory for the database.")
 
 
 class ErrorRecorder:
@@ -31,9 +73,211 @@ class ErrorRecorder:
             report.transport,
         ).inc()
 
+    def flush(self) -> bool:
+        """Write whatever waits; True when nothing is left waiting."""
+        return True
+
+    async def aflush(self) -> bool:
+        return await sync_to_async(self.flush, thread_sensitive=True)()
+
+    def close(self) -> None:
+        """Last chance before the process exits."""
+
 
 class MetricsRecorder(ErrorRecorder):
     """Counts errors for /metrics and keeps nothing else."""
+
+
+def backoff() -> wait_base:
+    """Exponential backoff with jitter: ~initial, ~2x initial, ... up to the maximum."""
+    initial = settings.VOICEBOT_RETRY_INITIAL_DELAY
+    return wait_exponential_jitter(multiplier=initial, max=settings.VOICEBOT_RETRY_MAX_DELAY, jitter=initial)
+
+
+class BreakerOpened:
+    """tenacity stop condition: give up retrying once the breaker has opened."""
+
+    def __init__(self, breaker: CircuitBreaker) -> None:
+        self.breaker = breaker
+
+    def __call__(self, retry_state: Any) -> bool:
+        return self.breaker.state != "closed"
+
+
+class DatabaseRecorder(ErrorRecorder):
+    """Stores every report, in batches, from a writer thread (see the module doc)."""
+
+    def __init__(self) -> None:
+        self.buffer = OccurrenceBuffer(
+            capacity=settings.VOICEBOT_ERROR_BUFFER_SIZE, spill_path=Path(settings.VOICEBOT_ERROR_SPILL_PATH)
+        )
+        self.batch_size = settings.VOICEBOT_ERROR_BATCH_SIZE
+        self.flush_interval = settings.VOICEBOT_ERROR_FLUSH_INTERVAL
+        self.sample_limit = parse(settings.VOICEBOT_ERROR_SAMPLE_RATE)
+        self.sampler = FixedWindowRateLimiter(MemoryStorage())
+        self.breaker = breaker_get("database")
+        # fingerprint -> (occurrences counted but not stored, the latest of them)
+        self._sampled: dict[str, tuple[int, ErrorReport]] = {}
+        self._sampled_lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._start_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.stored_total = 0
+
+    # --- Any thread -----------------------------------------------------
+
+    def record(self, report: ErrorReport) -> None:
+        super().record(report)
+        fingerprint = report_fingerprint(report)
+        if self.sampler.hit(self.sample_limit, fingerprint):
+            self.buffer.put(occurrence_from_report(report))
+        else:
+            ERRORS_SAMPLED.inc()
+            with self._sampled_lock:
+                counted = self._sampled.get(fingerprint)
+                self._sampled[fingerprint] = ((counted[0] if counted else 0) + 1, report)
+        ERRORS_WAITING.set(self.buffer.memory_size())
+        if self._thread is None and settings.VOICEBOT_ERROR_WRITER == "background":
+            self._start_writer()
+
+    def flush(self) -> bool:
+        """Write everything waiting now, on the calling thread; True when all is stored."""
+        return self._write_pending()
+
+    def waiting(self) -> int:
+        """Occurrences waiting in memory (spilled ones not included)."""
+        return self.buffer.memory_size() + len(self._sampled)
+
+    # --- The writer -----------------------------------------------------
+
+    def _start_writer(self) -> None:
+        with self._start_lock:
+            if self._thread is not None:
+                return
+            self._thread = threading.Thread(target=self._run, name="voicebot-error-writer", daemon=True)
+            self._thread.start()
+            atexit.register(self.close)
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            self._wake.wait(self.flush_interval)
+            self._wake.clear()
+            if self._stopping.is_set():
+                return
+            try:
+                self._write_pending()
+            except Exception:  # noqa: BLE001 - the writer must outlive any one failure
+                logger.exception("error writer failed; occurrences stay buffered")
+            finally:
+                # One connection per write cycle: never an idle connection held
+                # open between cycles, none left behind a database restart.
+                connections.close_all()
+
+    def _collect_sampled(self) -> None:
+        """The occurrences counted but not stored become one weighted event per group."""
+        with self._sampled_lock:
+            sampled, self._sampled = self._sampled, {}
+        for count, report in sampled.values():
+            self.buffer.put(occurrence_from_report(report).with_weight(count))
+
+    def _write_pending(self, *, lock_timeout: float = -1) -> bool:
+        from errors.resilience import DATABASE_ERRORS
+
+        if not self._write_lock.acquire(timeout=lock_timeout):
+            return False
+        try:
+            self._collect_sampled()
+            while True:
+                batch = self.buffer.take(self.batch_size)
+                if not batch.occurrences:
+                    ERRORS_WAITING.set(self.buffer.memory_size())
+                    return True
+                if not self.breaker.allow():
+                    self.buffer.put_back(batch)
+                    return False
+                try:
+                    stored = self._store(batch.occurrences)
+                except DATABASE_ERRORS as exc:
+                    self.buffer.put_back(batch)
+                    logger.warning(
+                        "error store unavailable (%s); %d occurrences wait (breaker %s)",
+                        type(exc).__name__, self.buffer.memory_size(), self.breaker.state,
+                    )
+                    return False
+                except Exception:  # noqa: BLE001 - a batch the database refuses must not block the rest
+                    logger.exception("error store refused a batch; it is kept in %s", self._rejected_path())
+                    self._keep_rejected(batch)
+                    self.buffer.acknowledge(batch)
+                    continue
+                self.buffer.acknowledge(batch)
+                self.stored_total += stored
+                ERRORS_STORED.inc(len(batch.occurrences))
+        finally:
+            self._write_lock.release()
+
+    def _store(self, occurrences: list[Occurrence]) -> int:
+        """One batch in one transaction, retried with exponential backoff and jitter.
+
+        Retrying is safe: the batch is one transaction, so a failed attempt
+        stored nothing. Each failed attempt counts against the breaker, and
+        retrying stops once it opens.
+        """
+        from errors.resilience import DATABASE_ERRORS
+        from errors.services import error_occurrences_store
+
+        for attempt in Retrying(
+            retry=retry_if_exception_type(DATABASE_ERRORS),
+            stop=stop_any(stop_after_attempt(settings.VOICEBOT_RETRY_ATTEMPTS), BreakerOpened(self.breaker)),
+            wait=backoff(),
+            reraise=True,
+        ):
+            with attempt:
+                try:
+                    stored = error_occurrences_store(occurrences=occurrences)
+                except DATABASE_ERRORS as exc:
+                    self.breaker.record_failure(exc)
+                    if threading.current_thread() is self._thread:
+                        connections.close_all()  # reconnect on the next attempt
+                    raise
+        self.breaker.record_success()
+        return stored
+
+    def _rejected_path(self) -> Path:
+        return self.buffer.spill_path.with_name(self.buffer.spill_path.name + ".rejected")
+
+    def _keep_rejected(self, batch: Batch) -> None:
+        path = self._rejected_path()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a", encoding="utf-8") as rejected:
+            rejected.write("".join(o.to_line() + "\n" for o in batch.occurrences))
+
+    def close(self) -> None:
+        """Stop the writer; store what waits, or sync it to the spill file."""
+        self._stopping.set()
+        self._wake.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=settings.VOICEBOT_ERROR_SHUTDOWN_TIMEOUT)
+        stored_all = False
+        try:
+            stored_all = self._write_pending(lock_timeout=settings.VOICEBOT_ERROR_SHUTDOWN_TIMEOUT)
+        except Exception:  # noqa: BLE001 - whatever happens, spill below
+            logger.exception("error writer failed at shutdown")
+        if not stored_all:
+            self._collect_sampled()
+            spilled = self.buffer.spill_all()
+            if spilled:
+                logger.warning("%d error occurrences kept in %s for the next start", spilled, self.buffer.spill_path)
+        connections.close_all()
+
+    def discard(self) -> None:
+        """Forget everything waiting (between tests)."""
+        with self._sampled_lock:
+            self._sampled = {}
+        self.buffer.discard()
+        self.sampler.storage.reset()
 
 
 @cache

@@ -189,7 +189,7 @@ VOICEBOT_SESSION_RATE = os.environ.get("VOICEBOT_SESSION_RATE", "60/1 minute")
 # Suggested wait, in seconds, when a dependency is unavailable.
 VOICEBOT_RETRY_AFTER = env_float("VOICEBOT_RETRY_AFTER", 2.0)
 # Dotted path of the class every error is handed to (see errors/recorder.py).
-VOICEBOT_ERROR_RECORDER = os.environ.get("VOICEBOT_ERROR_RECORDER", "errors.recorder.MetricsRecorder")
+VOICEBOT_ERROR_RECORDER = os.environ.get("VOICEBOT_ERROR_RECORDER", "errors.recorder.DatabaseRecorder")
 # ICE servers handed to browsers, as JSON (a list of RTCIceServer objects).
 try:
     VOICEBOT_ICE_SERVERS = json.loads(os.environ.get("VOICEBOT_ICE_SERVERS", "[]"))
@@ -220,3 +220,33 @@ LOGGING = {
         "daphne": {"handlers": ["console"], "level": "WARNING", "propagate": False},
     },
 }
+
+# --- Errors platform ------------------------------------------------------
+# Stored errors, sampling, retries and circuit breakers (docs/errors.md).
+# How stored errors reach the database: "background" (a writer thread, every
+# VOICEBOT_ERROR_FLUSH_INTERVAL seconds) or "manual" (only on flush(): tests).
+VOICEBOT_ERROR_WRITER = os.environ.get("VOICEBOT_ERROR_WRITER", "background")
+if VOICEBOT_ERROR_WRITER not in {"background", "manual"}:
+    raise ImproperlyConfigured(f"VOICEBOT_ERROR_WRITER must be background or manual; got {VOICEBOT_ERROR_WRITER!r}.")
+# Seconds between two writes of the waiting errors.
+VOICEBOT_ERROR_FLUSH_INTERVAL = env_float("VOICEBOT_ERROR_FLUSH_INTERVAL", 1.0)
+# Errors written per transaction.
+VOICEBOT_ERROR_BATCH_SIZE = env_int("VOICEBOT_ERROR_BATCH_SIZE", 500)
+# Errors kept in memory while the database is down; beyond it, the older half
+# is appended to VOICEBOT_ERROR_SPILL_PATH.
+VOICEBOT_ERROR_BUFFER_SIZE = env_int("VOICEBOT_ERROR_BUFFER_SIZE", 10000)
+VOICEBOT_ERROR_SPILL_PATH = os.environ.get("VOICEBOT_ERROR_SPILL_PATH", "") or str(VAR_DIR / "error-spill.jsonl")
+# Full event rows stored per error group and process; beyond it occurrences
+# are only counted (their group's count stays exact).
+VOICEBOT_ERROR_SAMPLE_RATE = os.environ.get("VOICEBOT_ERROR_SAMPLE_RATE", "60/minute")
+# Seconds the process may spend at exit storing what waits before spilling it.
+VOICEBOT_ERROR_SHUTDOWN_TIMEOUT = env_float("VOICEBOT_ERROR_SHUTDOWN_TIMEOUT", 5.0)
+# Retries of a failed database connection or channel-layer group change:
+# attempts in all, and the exponential backoff's first and largest delay.
+VOICEBOT_RETRY_ATTEMPTS = env_int("VOICEBOT_RETRY_ATTEMPTS", 3)
+VOICEBOT_RETRY_INITIAL_DELAY = env_float("VOICEBOT_RETRY_INITIAL_DELAY", 0.05)
+VOICEBOT_RETRY_MAX_DELAY = env_float("VOICEBOT_RETRY_MAX_DELAY", 0.5)
+# Circuit breakers: failures in a row that open one, and seconds it stays
+# open before one trial call is let through.
+VOICEBOT_BREAKER_FAILURE_THRESHOLD = env_int("VOICEBOT_BREAKER_FAILURE_THRESHOLD", 5)
+VOICEBOT_BREAKER_RECOVERY_TIMEOUT = env_float("VOICEBOT_BREAKER_RECOVERY_TIMEOUT", 5.0)

@@ -1,0 +1,81 @@
+"""One error occurrence as the recorder keeps it until it is stored.
+
+An ``Occurrence`` is plain data (no exception objects, no frames), made
+once on the thread that reported the error, so that it can wait in memory,
+spill to a file as one JSON line and come back unchanged.
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from errors.grouping import report_fingerprint, report_title
+from errors.report import ErrorReport
+from errors.scrubbing import context_scrub, cut, text_scrub
+
+HOST = socket.gethostname()[:255]
+
+
+@dataclass(frozen=True, slots=True)
+class Occurrence:
+    fingerprint: str
+    code: str
+    category: str
+    severity: str
+    title: str
+    where: str
+    transport: str
+    occurred_at: datetime
+    correlation_id: str
+    message: str
+    path: str = ""
+    lobby_id: str = ""
+    session_id: str = ""
+    context: dict[str, Any] | None = None
+    traceback: str = ""
+    host: str = HOST
+    pid: int | None = None
+    # Occurrences this one stands for (see ErrorEvent.weight).
+    weight: int = 1
+
+    def with_weight(self, weight: int) -> Occurrence:
+        return replace(self, weight=weight)
+
+    def to_line(self) -> str:
+        data = asdict(self)
+        data["occurred_at"] = self.occurred_at.isoformat()
+        return json.dumps(data, separators=(",", ":"), default=str)
+
+    @classmethod
+    def from_line(cls, line: str) -> Occurrence:
+        data = json.loads(line)
+        data["occurred_at"] = datetime.fromisoformat(data["occurred_at"])
+        return cls(**data)
+
+
+def occurrence_from_report(report: ErrorReport) -> Occurrence:
+    error = report.error
+    context = context_scrub(report.context or {})
+    path = context.get("path", "") if isinstance(context, dict) else ""
+    return Occurrence(
+        fingerprint=report_fingerprint(report),
+        code=error.code,
+        category=str(error.category),
+        severity=str(error.severity),
+        title=report_title(report),
+        where=report.where[:200],
+        transport=report.transport,
+        occurred_at=report.occurred_at,
+        correlation_id=report.correlation_id,
+        message=text_scrub(error.user_message),
+        path=cut(str(path), 380) if path else "",
+        lobby_id=(report.lobby_id or "")[:32],
+        session_id=(report.session_id or "")[:32],
+        context=context,
+        traceback=text_scrub(report.traceback_text),
+        pid=os.getpid(),
+    )

@@ -1,0 +1,138 @@
+"""Writes of the errors app: storing occurrences, triage, pruning."""
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Case, DateTimeField, F, Value, When
+from django.db.models.functions import Greatest, Least
+from django.utils import timezone
+
+from errors.choices import GroupStatus
+from errors.models import ErrorEvent, ErrorGroup
+from errors.occurrence import Occurrence
+
+EVENT_INSERT_BATCH = 500
+PRUNE_DELETE_BATCH = 5000
+
+
+def error_occurrences_store(*, occurrences: list[Occurrence]) -> int:
+    """Store a batch in one transaction: groups created or counted, events inserted.
+
+    Each group's counters move in one UPDATE (count, first and last seen,
+    reopening a resolved group that an occurrence after its resolution
+    regressed); the events go in with bulk inserts. All or nothing, so that a
+    batch retried after a failure is never counted twice. Returns the number
+    of occurrences counted (the sum of the weights).
+    """
+    if not occurrences:
+        return 0
+    by_group: dict[str, list[Occurrence]] = defaultdict(list)
+    for occurrence in occurrences:
+        by_group[occurrence.fingerprint].append(occurrence)
+    now = timezone.now()
+    with transaction.atomic():
+        ErrorGroup.objects.bulk_create(
+            [
+                ErrorGroup(
+                    fingerprint=fingerprint,
+                    code=group[-1].code,
+                    category=group[-1].category,
+                    severity=group[-1].severity,
+                    title=group[-1].title,
+                    where=group[-1].where,
+                    transport=group[-1].transport,
+                    first_seen=min(o.occurred_at for o in group),
+                    last_seen=max(o.occurred_at for o in group),
+                )
+                for fingerprint, group in by_group.items()
+            ],
+            ignore_conflicts=True,
+        )
+        group_ids = dict(
+            ErrorGroup.objects.filter(fingerprint__in=list(by_group)).values_list("fingerprint", "id")
+        )
+        for fingerprint, group in by_group.items():
+            first = Value(min(o.occurred_at for o in group), output_field=DateTimeField())
+            last_at = max(o.occurred_at for o in group)
+            last = Value(last_at, output_field=DateTimeField())
+            regresses = When(status=GroupStatus.RESOLVED, resolved_at__lt=last_at, then=Value(True))
+            ErrorGroup.objects.filter(pk=group_ids[fingerprint]).update(
+                count=F("count") + sum(o.weight for o in group),
+                first_seen=Least(F("first_seen"), first),
+                last_seen=Greatest(F("last_seen"), last),
+                severity=group[-1].severity,
+                status=Case(
+                    When(status=GroupStatus.RESOLVED, resolved_at__lt=last_at, then=Value(GroupStatus.UNRESOLVED)),
+                    default=F("status"),
+                ),
+                regressed=Case(regresses, default=F("regressed")),
+                regressed_at=Case(
+                    When(status=GroupStatus.RESOLVED, resolved_at__lt=last_at, then=Value(now)),
+                    default=F("regressed_at"),
+                ),
+            )
+        ErrorEvent.objects.bulk_create(
+            [
+                ErrorEvent(
+                    group_id=group_ids[o.fingerprint],
+                    occurred_at=o.occurred_at,
+                    correlation_id=o.correlation_id,
+                    transport=o.transport,
+                    where=o.where,
+                    path=o.path,
+                    lobby_id=o.lobby_id,
+                    session_id=o.session_id,
+                    severity=o.severity,
+                    message=o.message,
+                    context=o.context or {},
+                    traceback=o.traceback,
+                    host=o.host,
+                    pid=o.pid,
+                    weight=o.weight,
+                )
+                for o in occurrences
+            ],
+            batch_size=EVENT_INSERT_BATCH,
+        )
+    return sum(o.weight for o in occurrences)
+
+
+def error_group_resolve(*, group_ids: list[int], user: Any | None) -> int:
+    return ErrorGroup.objects.filter(pk__in=group_ids).update(
+        status=GroupStatus.RESOLVED,
+        resolved_at=timezone.now(),
+        resolved_by=user if user is not None and user.is_authenticated else None,
+        regressed=False,
+    )
+
+
+def error_group_ignore(*, group_ids: list[int]) -> int:
+    return ErrorGroup.objects.filter(pk__in=group_ids).update(status=GroupStatus.IGNORED)
+
+
+def error_group_reopen(*, group_ids: list[int]) -> int:
+    return ErrorGroup.objects.filter(pk__in=group_ids).update(
+        status=GroupStatus.UNRESOLVED, resolved_at=None, resolved_by=None
+    )
+
+
+def error_events_prune(*, older_than: timedelta, dry_run: bool = False, now: datetime | None = None) -> int:
+    """Delete events older than ``older_than``; groups and their counts stay.
+
+    Deletes in chunks, each its own statement, so that a large prune never
+    holds one long transaction. Returns how many events were (or, with
+    ``dry_run``, would be) deleted.
+    """
+    cutoff = (now or timezone.now()) - older_than
+    old = ErrorEvent.objects.filter(occurred_at__lt=cutoff)
+    if dry_run:
+        return old.count()
+    deleted = 0
+    while True:
+        chunk = list(old.values_list("pk", flat=True)[:PRUNE_DELETE_BATCH])
+        if not chunk:
+            return deleted
+        deleted += ErrorEvent.objects.filter(pk__in=chunk).delete()[0]
