@@ -15,6 +15,7 @@ through: its success closes the breaker, its failure opens it again).
 """
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -78,8 +79,8 @@ class CircuitBreaker:
         self.last_failure = ""
         self.last_failure_at: datetime | None = None
         self.changed_at: datetime | None = None
-        # Called (without the lock) after the breaker closed again.
-        self.on_close: list[Callable[[], None]] = []
+        # Called (without the lock) with the breaker each time it opens.
+        self.on_open: list[Callable[[CircuitBreaker], None]] = []
         BREAKER_STATE.labels(name).set(0)
 
     # --- The call path -------------------------------------------------
@@ -121,11 +122,9 @@ class CircuitBreaker:
             if reopened:
                 self.changed_at = datetime.now(timezone.utc)
                 BREAKER_STATE.labels(self.name).set(STATE_VALUES["closed"])
-        if reopened:
-            for callback in list(self.on_close):
-                callback()
 
     def record_failure(self, exc: BaseException | None = None) -> None:
+        opened = False
         with self._lock:
             self.failures_total += 1
             self._failures += 1
@@ -136,9 +135,16 @@ class CircuitBreaker:
                     self.opened_total += 1
                     BREAKER_OPENED.labels(self.name).inc()
                     self.changed_at = self.last_failure_at
+                    opened = True
                 self._open_until = self.clock() + self.recovery_timeout or 1e-9
                 self._trial_running = False
                 BREAKER_STATE.labels(self.name).set(STATE_VALUES["open"])
+        if opened:
+            for callback in list(self.on_open):
+                try:
+                    callback(self)
+                except Exception:  # noqa: BLE001 - a listener must not break the caller
+                    logging.getLogger("voicebot.errors").exception("circuit breaker listener failed")
 
     # --- State ----------------------------------------------------------
 

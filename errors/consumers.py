@@ -26,6 +26,7 @@ from errors.exceptions import (
     PolicyViolationError,
     VoiceBotError,
 )
+from errors.resilience import channel_layer
 
 logger = logging.getLogger("voicebot.errors")
 
@@ -49,6 +50,21 @@ class ErrorBoundaryMixin:
     socket_accepted: bool = False
     socket_closed: bool = False
 
+    # Channels sets ``channel_receive`` to the layer's receive for this
+    # socket's channel; the boundary hands out a guarded one instead, so that
+    # a channel-layer outage makes the socket wait, not die (see
+    # GuardedChannelLayer.receive_with).
+    @property
+    def channel_receive(self) -> Any:
+        return self._guarded_channel_receive
+
+    @channel_receive.setter
+    def channel_receive(self, receive: Any) -> None:
+        self._raw_channel_receive = receive
+
+    async def _guarded_channel_receive(self) -> dict[str, Any]:
+        return await channel_layer().receive_with(self._raw_channel_receive)
+
     def error_scope(self) -> tuple[str | None, str | None]:
         """(lobby_id, session_id) of this socket, for reports."""
         return None, None
@@ -65,6 +81,8 @@ class ErrorBoundaryMixin:
         finally:
             self.frame_type = None
             self.frame_id = None
+            if message["type"] == "websocket.disconnect" and getattr(self, "channel_name", None):
+                channel_layer().channel_forget(self.channel_name)  # type: ignore[attr-defined]
 
     async def handle_error(self, exc: BaseException, message: dict[str, Any]) -> None:
         is_frame = message["type"] == "websocket.receive"

@@ -13,7 +13,8 @@ from errors.resilience import translate_dependency_error
 def error_response(request: HttpRequest, exc: BaseException) -> JsonResponse:
     """Report ``exc`` once and answer with the protocol's error body."""
     match = getattr(request, "resolver_match", None)
-    where = match.view_name if match is not None and match.view_name else request.path
+    # The view name groups errors; a path (variable text) never does.
+    where = match.view_name if match is not None and match.view_name else "unresolved"
     error, report = report_error(
         exc,
         transport="http",
