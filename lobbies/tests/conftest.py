@@ -124,26 +124,33 @@ def token_issued_ago(session_id: str, seconds: int) -> str:
     return BackdatedSigner(salt=_SALT).sign(session_id)
 
 
-class ErrorLog:
-    """The error reports logged by the error boundary during a test."""
+class StoredErrors:
+    """What the error boundary stored of the errors a test caused."""
 
-    def __init__(self, caplog: pytest.LogCaptureFixture) -> None:
-        self.caplog = caplog
+    def event(self, body: dict[str, Any], *, transport: str = "http") -> Any:
+        """The one stored event of an error the client was told about, matching what it was told."""
+        from errors.testing import stored_events_sync
 
-    def codes(self) -> list[str]:
-        return [r.error_code for r in self.caplog.records if r.name == "voicebot.errors" and hasattr(r, "error_code")]
-
-    def assert_reported(self, body: dict[str, Any]) -> None:
-        """Exactly one report was logged under the body's correlation id, with its code."""
-        matching = [r for r in self.caplog.records
-                    if getattr(r, "correlation_id", None) == body["correlation_id"]]
-        assert len(matching) == 1, self.codes()
-        assert matching[0].error_code == body["code"]
+        [event] = stored_events_sync(correlation_id=body["correlation_id"])
+        assert (event.group.code, event.group.category, event.group.severity) == (
+            body["code"], body["category"], body["severity"]
+        )
+        assert event.message == body["message"]
+        assert event.transport == transport
+        return event
 
 
 @pytest.fixture
-def error_log(caplog: pytest.LogCaptureFixture) -> ErrorLog:
-    import logging
+def stored_errors(db: None) -> StoredErrors:
+    return StoredErrors()
 
-    caplog.set_level(logging.INFO, logger="voicebot.errors")
-    return ErrorLog(caplog)
+
+@pytest.fixture(autouse=True)
+def manual_error_writer(settings: Any) -> Iterator[None]:
+    """Errors are stored when a test asks for them, and no test sees another's."""
+    from errors.testing import recorder_reset
+
+    settings.VOICEBOT_ERROR_WRITER = "manual"
+    recorder_reset()
+    yield
+    recorder_reset()

@@ -10,6 +10,7 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from django.utils import timezone
 
+from errors.testing import stored_events
 from lobbies.models import Lobby, Participant
 
 NewSession = Callable[..., tuple[str, str]]
@@ -231,6 +232,9 @@ async def test_closing_a_lobby_disconnects_its_sockets_with_4004(
         assert error["code"] == "lobby_not_found" and error["in_reply_to"] is None
         assert error["category"] == "lobby"
         await client.expect_closed(4004)
+        [event] = await stored_events(correlation_id=error["correlation_id"])
+        assert (event.group.code, event.transport, event.lobby_id) == ("lobby_not_found", "websocket", lobby_id)
+        assert event.session_id == client.session_id
     listed = await database_sync_to_async(lambda: Api().get("/api/lobbies").json())()
     assert lobby_id not in [lobby["id"] for lobby in listed["lobbies"]]
     stored = await database_sync_to_async(Lobby.objects.get)(pk=lobby_id)
@@ -250,6 +254,10 @@ async def test_removing_a_participant_closes_its_socket_with_4003_and_tells_the_
     error = await a.receive_type("error")
     assert error["code"] == "kicked" and error["category"] == "lobby" and error["in_reply_to"] is None
     await a.expect_closed(4003)
+    [event] = await stored_events(correlation_id=error["correlation_id"])
+    assert (event.group.code, event.transport, event.lobby_id, event.session_id) == (
+        "kicked", "websocket", lobby_id, a.session_id
+    )
     assert await b.receive_type("remove_peer") == {"type": "remove_peer", "peer_id": a.session_id}
     assert await b.receive_type("participant_left") == {
         "type": "participant_left", "session_id": a.session_id, "reason": "kicked"
