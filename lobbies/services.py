@@ -110,7 +110,8 @@ def lobby_join(
 
     A session that still holds a place in this lobby (reconnecting, or
     connected through a socket that is gone) resumes it: no password, its
-    name kept. A session in another lobby leaves that one first.
+    name kept. A session in another lobby leaves that one first. Without a
+    ``name`` the session's default name (from POST /api/sessions) is used.
     """
     if password is not None and not isinstance(password, str):
         raise InvalidMessageError("'password' must be a string.")
@@ -129,7 +130,11 @@ def lobby_join(
             )
             resumed = True
         else:
-            clean_name = participant_name_clean(name)
+            session = GuestSession.objects.filter(pk=session_id).first()
+            if session is None:
+                raise UnauthenticatedError("Your session no longer exists. Start a new session.")
+            # The name given to POST /api/sessions is the default when join names none.
+            clean_name = participant_name_clean(session.name if name is None and session.name else name)
             if lobby.has_password and not check_password(password or "", lobby.password_hash):
                 raise InvalidLobbyPasswordError()
             if existing is not None:
@@ -137,7 +142,7 @@ def lobby_join(
             if lobby.participants.count() >= lobby.max_participants:
                 raise LobbyFullError()
             participant = _participant_add(
-                lobby, session_id=session_id, name=clean_name, channel_name=channel_name, instance_id=instance_id
+                lobby, session=session, name=clean_name, channel_name=channel_name, instance_id=instance_id
             )
             emitted.append(
                 events.participant_joined(
@@ -162,11 +167,12 @@ def _participant_resume(participant: Participant, *, channel_name: str, instance
     return participant
 
 
-def _participant_add(lobby: Lobby, *, session_id: str, name: str, channel_name: str, instance_id: str) -> Participant:
+def _participant_add(
+    lobby: Lobby, *, session: GuestSession, name: str, channel_name: str, instance_id: str
+) -> Participant:
     key = participant_name_key(name)
     if lobby.participants.filter(name_key=key).exists():
         raise NameTakenError()
-    session = GuestSession.objects.get(pk=session_id)
     try:
         with transaction.atomic():
             return Participant.objects.create(

@@ -110,6 +110,36 @@ def test_a_bot_session_joins_as_a_bot(new_lobby: NewLobby) -> None:
     assert result.participant.is_bot is True
 
 
+def test_join_without_a_name_uses_the_sessions_default_name(new_lobby: NewLobby) -> None:
+    session, _ = services.session_create(name="Ann")
+
+    assert join_result(new_lobby(), session.id, None).participant.name == "Ann"
+
+
+def test_a_name_in_join_overrides_the_sessions_default_name(new_lobby: NewLobby) -> None:
+    session, _ = services.session_create(name="Ann")
+
+    assert join_result(new_lobby(), session.id, "Annie").participant.name == "Annie"
+    assert GuestSession.objects.get(pk=session.id).name == "Ann"
+
+
+def test_join_without_a_name_or_a_default_name_is_invalid_name(new_lobby: NewLobby, new_session: NewSession) -> None:
+    with pytest.raises(InvalidNameError):
+        join_result(new_lobby(), new_session()[0], None)
+
+    assert Participant.objects.count() == 0
+
+
+def test_join_for_a_session_that_is_gone_is_unauthenticated(new_lobby: NewLobby, new_session: NewSession) -> None:
+    session_id, _ = new_session()
+    GuestSession.objects.filter(pk=session_id).delete()
+
+    with pytest.raises(UnauthenticatedError):
+        join_result(new_lobby(), session_id, "Ann")
+
+    assert Participant.objects.count() == 0
+
+
 @pytest.mark.parametrize("name", ["", "x" * 33, "A\u200bnn", None, 5])
 def test_join_with_an_invalid_name_stores_nothing(new_lobby: NewLobby, new_session: NewSession, name: Any) -> None:
     with pytest.raises(InvalidNameError):
