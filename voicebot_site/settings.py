@@ -81,6 +81,7 @@ INSTALLED_APPS = [
     "lobbies",
     "signaling",
     "ops",
+    "web",
 ]
 
 MIDDLEWARE = [

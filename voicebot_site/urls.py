@@ -3,9 +3,11 @@ from django.urls import include, path, re_path
 
 from lobbies.views import api_not_found
 from ops import views as ops_views
+from web import views as web_views
 
 urlpatterns = [
-    path("", ops_views.home, name="home"),
+    path("", web_views.home, name="home"),
+    path("lobby/<str:lobby_id>/", web_views.lobby, name="lobby"),
     path("docs/protocol", ops_views.protocol_docs, name="protocol-docs"),
     path("livez", ops_views.livez, name="livez"),
     path("readyz", ops_views.readyz, name="readyz"),

@@ -1,0 +1,246 @@
+// The room page's DOM: the join form, the participant list, chat and controls.
+// It renders what the controller tells it and reports what the person does;
+// it knows nothing of sockets or peer connections.
+
+const CONNECTION_TEXT = {
+  idle: "Not connected",
+  connecting: "Connecting…",
+  open: "Joining…",
+  joined: "Connected",
+  waiting: "Reconnecting…",
+  stopped: "Disconnected",
+  closed: "Not in the lobby",
+};
+
+const PEER_TEXT = {
+  new: "Connecting audio…",
+  connecting: "Connecting audio…",
+  connected: "Audio connected",
+  disconnected: "Audio interrupted…",
+  failed: "Audio failed",
+  closed: "No audio",
+};
+
+export class LobbyView {
+  constructor(root) {
+    const $ = (id) => root.getElementById(id);
+    this.root = root;
+    this.connectionState = $("connection-state");
+    this.joinPanel = $("join-panel");
+    this.joinForm = $("join-form");
+    this.joinName = $("join-name");
+    this.joinNameError = $("join-name-error");
+    this.joinPassword = $("join-password");
+    this.joinPasswordError = $("join-password-error");
+    this.joinButton = $("join-button");
+    this.room = $("room");
+    this.participants = $("participants");
+    this.peopleCount = $("people-count");
+    this.muteToggle = $("mute-toggle");
+    this.microphoneSelect = $("microphone");
+    this.enableSound = $("enable-sound");
+    this.leaveButton = $("leave");
+    this.shareLink = $("share-link");
+    this.copyLink = $("copy-link");
+    this.chatLog = $("chat-log");
+    this.chatForm = $("chat-form");
+    this.chatInput = $("chat-input");
+    this.leftPanel = $("left-panel");
+    this.leftReason = $("left-reason");
+    this.rejoinButton = $("rejoin");
+    this.audioParent = $("remote-audio");
+    this.selfId = null;
+  }
+
+  setConnection(state, text = CONNECTION_TEXT[state] || state) {
+    this.connectionState.dataset.state = state;
+    this.connectionState.textContent = text;
+  }
+
+  // --- Joining ---------------------------------------------------------
+
+  showJoinForm({ name = null, nameError = "", passwordError = "", busy = false } = {}) {
+    this.room.hidden = true;
+    this.leftPanel.hidden = true;
+    this.joinPanel.hidden = false;
+    if (name !== null) {
+      this.joinName.value = name;
+    }
+    this.setFieldError(this.joinName, this.joinNameError, nameError);
+    if (this.joinPassword) {
+      this.setFieldError(this.joinPassword, this.joinPasswordError, passwordError);
+    }
+    this.setJoinBusy(busy);
+    if (nameError) {
+      this.joinName.focus();
+    } else if (passwordError && this.joinPassword) {
+      this.joinPassword.value = "";
+      this.joinPassword.focus();
+    }
+  }
+
+  setFieldError(input, holder, text) {
+    holder.textContent = text;
+    holder.hidden = !text;
+    if (text) {
+      input.setAttribute("aria-invalid", "true");
+    } else {
+      input.removeAttribute("aria-invalid");
+    }
+  }
+
+  setJoinBusy(busy) {
+    this.joinButton.disabled = busy;
+    this.joinButton.textContent = busy ? "Joining…" : "Join with microphone";
+  }
+
+  joinValues() {
+    return {
+      name: this.joinName.value,
+      password: this.joinPassword ? this.joinPassword.value : "",
+    };
+  }
+
+  showRoom() {
+    this.joinPanel.hidden = true;
+    this.leftPanel.hidden = true;
+    this.room.hidden = false;
+  }
+
+  showLeft(reason, { canRejoin = true } = {}) {
+    this.joinPanel.hidden = true;
+    this.room.hidden = true;
+    this.leftPanel.hidden = false;
+    this.leftReason.textContent = reason;
+    this.rejoinButton.hidden = !canRejoin;
+  }
+
+  // --- Participants ----------------------------------------------------
+
+  renderParticipants(participants, selfId) {
+    this.selfId = selfId;
+    const ordered = [...participants.values()].sort((a, b) => {
+      if (a.session_id === selfId) return -1;
+      if (b.session_id === selfId) return 1;
+      return a.name.localeCompare(b.name);
+    });
+    const existing = new Map([...this.participants.children].map((li) => [li.dataset.sessionId, li]));
+    const items = ordered.map((participant) => {
+      const li = existing.get(participant.session_id) || this.participantItem(participant.session_id);
+      existing.delete(participant.session_id);
+      this.fillParticipant(li, participant);
+      return li;
+    });
+    existing.forEach((li) => li.remove());
+    this.participants.replaceChildren(...items);
+    this.peopleCount.textContent = `(${ordered.length})`;
+  }
+
+  participantItem(sessionId) {
+    const li = document.createElement("li");
+    li.className = "participant";
+    li.dataset.sessionId = sessionId;
+    li.dataset.speaking = "false";
+    li.innerHTML = '<span class="avatar" aria-hidden="true"></span>'
+      + '<span class="who"><span class="name"></span><span class="tag"></span></span>'
+      + '<span class="badges"><span class="badge badge-muted">Muted</span>'
+      + '<span class="badge badge-status"></span><span class="peer-state"></span></span>';
+    return li;
+  }
+
+  fillParticipant(li, participant) {
+    const self = participant.session_id === this.selfId;
+    li.dataset.self = String(self);
+    li.dataset.muted = String(Boolean(participant.muted));
+    li.dataset.status = participant.status;
+    li.querySelector(".avatar").textContent = (participant.name.trim()[0] || "?").toUpperCase();
+    li.querySelector(".name").textContent = participant.name;
+    li.querySelector(".tag").textContent = self ? " (you)" : participant.is_bot ? " (bot)" : "";
+    li.querySelector(".badge-muted").hidden = !participant.muted;
+    const status = li.querySelector(".badge-status");
+    status.hidden = participant.status !== "reconnecting";
+    status.textContent = participant.status === "reconnecting" ? "Reconnecting…" : "";
+    if (self) {
+      li.querySelector(".peer-state").textContent = "";
+    }
+  }
+
+  item(sessionId) {
+    return [...this.participants.children].find((li) => li.dataset.sessionId === sessionId) || null;
+  }
+
+  setPeerState(sessionId, state) {
+    const li = this.item(sessionId);
+    if (!li || li.dataset.self === "true") {
+      return;
+    }
+    if (state) {
+      li.dataset.peerState = state;
+    } else {
+      delete li.dataset.peerState;
+    }
+    li.querySelector(".peer-state").textContent = state ? PEER_TEXT[state] || "" : "";
+  }
+
+  setSpeaking(sessionId, speaking) {
+    const li = this.item(sessionId);
+    if (li && li.dataset.speaking !== String(speaking)) {
+      li.dataset.speaking = String(speaking);
+      li.classList.toggle("speaking", speaking);
+      li.querySelector(".avatar").title = speaking ? "Speaking" : "";
+    }
+  }
+
+  // --- Controls --------------------------------------------------------
+
+  setMuted(muted) {
+    this.muteToggle.setAttribute("aria-pressed", String(muted));
+    this.muteToggle.textContent = muted ? "Unmute" : "Mute";
+  }
+
+  setMicrophones(devices, selectedId) {
+    const options = [new Option("Default microphone", "")];
+    for (const device of devices) {
+      options.push(new Option(device.label, device.deviceId));
+    }
+    this.microphoneSelect.replaceChildren(...options);
+    this.microphoneSelect.value = devices.some((d) => d.deviceId === selectedId) ? selectedId : "";
+  }
+
+  // --- Chat --------------------------------------------------------------
+
+  replaceChat(messages) {
+    this.chatLog.replaceChildren();
+    messages.forEach((message) => this.appendChat(message));
+  }
+
+  appendChat(message) {
+    const li = document.createElement("li");
+    li.className = "chat-message";
+    li.dataset.sessionId = message.session_id;
+    if (message.session_id === this.selfId) {
+      li.classList.add("own");
+    }
+    const meta = document.createElement("span");
+    meta.className = "chat-meta";
+    const author = document.createElement("span");
+    author.className = "chat-author";
+    author.textContent = message.name;
+    const time = document.createElement("time");
+    const when = new Date(message.ts);
+    if (!Number.isNaN(when.getTime())) {
+      time.dateTime = when.toISOString();
+      time.textContent = when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    }
+    meta.append(author, " ", time);
+    const text = document.createElement("span");
+    text.className = "chat-text";
+    text.textContent = message.text;
+    li.append(meta, text);
+    const atBottom = this.chatLog.scrollHeight - this.chatLog.scrollTop - this.chatLog.clientHeight < 40;
+    this.chatLog.append(li);
+    if (atBottom) {
+      this.chatLog.scrollTop = this.chatLog.scrollHeight;
+    }
+  }
+}
