@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import html
+import math
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -24,16 +25,24 @@ def livez(request: HttpRequest) -> JsonResponse:
 
 
 def _database_ping() -> None:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
-        cursor.fetchone()
+    # A fresh connection each time, closed at once: this runs on a pool thread
+    # that no request cycle cleans up, so a connection left open there would
+    # answer for a database that is gone (or stay broken after it restarts).
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    finally:
+        connection.close()
 
 
 async def _check_database() -> None:
     try:
         await asyncio.wait_for(sync_to_async(_database_ping, thread_sensitive=False)(), READY_CHECK_TIMEOUT)
     except (*DATABASE_ERRORS, asyncio.TimeoutError) as exc:
-        raise DatabaseUnavailableError(context={"exception": type(exc).__name__}) from exc
+        raise DatabaseUnavailableError(
+            retry_after=settings.VOICEBOT_RETRY_AFTER, context={"exception": type(exc).__name__}
+        ) from exc
 
 
 async def _check_channel_layer() -> None:
@@ -45,7 +54,9 @@ async def _check_channel_layer() -> None:
         await asyncio.wait_for(layer.send(channel, {"type": "readyz.ping"}), READY_CHECK_TIMEOUT)
         await asyncio.wait_for(layer.receive(channel), READY_CHECK_TIMEOUT)
     except LAYER_ERRORS as exc:
-        raise ChannelLayerUnavailableError(context={"exception": type(exc).__name__}) from exc
+        raise ChannelLayerUnavailableError(
+            retry_after=settings.VOICEBOT_RETRY_AFTER, context={"exception": type(exc).__name__}
+        ) from exc
 
 
 async def readyz(request: HttpRequest) -> JsonResponse:
@@ -62,8 +73,11 @@ async def readyz(request: HttpRequest) -> JsonResponse:
     if failure is None:
         return JsonResponse({"status": "ok", "checks": checks})
     error, report = report_error(failure, transport="http", where="readyz")
-    return JsonResponse({**error_body(error, report.correlation_id), "status": "unavailable", "checks": checks},
-                        status=503)
+    response = JsonResponse(
+        {**error_body(error, report.correlation_id), "status": "unavailable", "checks": checks}, status=503
+    )
+    response["Retry-After"] = str(math.ceil(error.retry_after or settings.VOICEBOT_RETRY_AFTER))
+    return response
 
 
 def metrics(request: HttpRequest) -> HttpResponse:

@@ -1,0 +1,264 @@
+"""Operational endpoints (/livez, /readyz, /metrics), the plain pages, and secrets kept out of logs."""
+from __future__ import annotations
+
+import html
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.db import connections
+from django.test import AsyncClient, Client, override_settings
+
+from errors.testing import stored_events_sync
+from ops.access_log import ScrubbedAccessLog
+from ops.logging import ScrubSecretsFilter, scrub_secrets
+
+TOKEN = "0123456789abcdef0123456789abcdef:1v2Xyz:AbCdEf-GhIjKl_MnOpQrStUvWxYz0123456789"
+ERROR_BODY_FIELDS = {"code", "message", "category", "severity", "recovery", "correlation_id", "in_reply_to",
+                     "retry_after"}
+
+
+def unreachable_redis(port: int) -> dict[str, Any]:
+    return {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
+                        "CONFIG": {"hosts": [f"redis://127.0.0.1:{port}/0"]}}}
+
+
+@pytest.fixture
+def unreachable_database(dead_port: int) -> Iterator[None]:
+    """New connections to the default database fail; connections already open are untouched.
+
+    Postgres is pointed at a loopback port where nothing listens; SQLite at a
+    file in a directory that does not exist. The shared server keeps running.
+    """
+    db_settings = connections.settings["default"]
+    saved = dict(db_settings)
+    if db_settings["ENGINE"] == "django.db.backends.sqlite3":
+        db_settings["NAME"] = str(settings.BASE_DIR / "no-such-directory" / "voicebot.sqlite3")
+    else:
+        db_settings.update(HOST="127.0.0.1", PORT=str(dead_port))
+    try:
+        yield
+    finally:
+        db_settings.clear()
+        db_settings.update(saved)
+
+
+# --- /livez ------------------------------------------------------------------------
+
+
+def test_livez_answers_ok_without_touching_the_database() -> None:
+    # No database access is allowed in this test: a query would fail it.
+    response = Client().get("/livez")
+
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+def test_livez_answers_ok_with_the_channel_layer_unreachable(dead_port: int) -> None:
+    with override_settings(CHANNEL_LAYERS=unreachable_redis(dead_port)):
+        response = Client().get("/livez")
+
+    assert response.status_code == 200
+
+
+# --- /readyz -----------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_readyz_answers_ok_when_every_dependency_answers() -> None:
+    response = Client().get("/readyz")
+
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "checks": {"database": "ok", "channel_layer": "ok"}}
+
+
+@pytest.mark.django_db
+def test_readyz_names_the_channel_layer_when_redis_is_unreachable(dead_port: int) -> None:
+    with override_settings(CHANNEL_LAYERS=unreachable_redis(dead_port)):
+        response = Client().get("/readyz")
+
+    assert response.status_code == 503
+    body = response.json()
+    assert set(body) == ERROR_BODY_FIELDS | {"status", "checks"}
+    assert body["status"] == "unavailable"
+    assert body["checks"] == {"database": "ok", "channel_layer": "unavailable"}
+    assert (body["code"], body["category"], body["recovery"]) == ("service_unavailable", "network", "retry")
+    assert body["retry_after"] == settings.VOICEBOT_RETRY_AFTER and body["in_reply_to"] is None
+    assert str(dead_port) not in body["message"] and "redis" not in body["message"].lower()
+    [event] = stored_events_sync(correlation_id=body["correlation_id"])
+    assert (event.group.code, event.group.category, event.where) == ("service_unavailable", "network", "readyz")
+
+
+@pytest.mark.django_db
+def test_readyz_tells_the_retry_after_of_the_settings(dead_port: int) -> None:
+    with override_settings(CHANNEL_LAYERS=unreachable_redis(dead_port), VOICEBOT_RETRY_AFTER=7.0):
+        response = Client().get("/readyz")
+
+    assert response.status_code == 503
+    assert response.json()["retry_after"] == 7.0
+    assert response["Retry-After"] == "7"
+
+
+@pytest.mark.django_db
+def test_readyz_answers_ok_again_once_the_channel_layer_is_back(dead_port: int) -> None:
+    with override_settings(CHANNEL_LAYERS=unreachable_redis(dead_port)):
+        assert Client().get("/readyz").status_code == 503
+
+    assert Client().get("/readyz").status_code == 200
+
+
+@pytest.mark.django_db
+async def test_readyz_names_the_database_when_new_connections_fail(unreachable_database: None) -> None:
+    response = await AsyncClient().get("/readyz")
+
+    assert response.status_code == 503
+    body = response.json()
+    assert body["checks"] == {"database": "unavailable", "channel_layer": "ok"}
+    assert (body["code"], body["category"], body["recovery"]) == ("service_unavailable", "persistence", "retry")
+    assert set(body) == ERROR_BODY_FIELDS | {"status", "checks"}
+
+
+@pytest.mark.django_db
+async def test_readyz_checks_the_database_afresh_on_every_call(request: pytest.FixtureRequest) -> None:
+    client = AsyncClient()
+    assert (await client.get("/readyz")).status_code == 200
+
+    request.getfixturevalue("unreachable_database")
+    response = await client.get("/readyz")
+
+    assert response.status_code == 503, response.json()
+    assert response.json()["checks"]["database"] == "unavailable"
+
+
+# --- /metrics ----------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_metrics_expose_the_error_counter() -> None:
+    client = Client()
+    client.get("/api/no-such-endpoint")
+
+    response = client.get("/metrics")
+
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/plain; version=")
+    text = response.content.decode()
+    assert "# TYPE voicebot_errors_total counter" in text
+    assert ('voicebot_errors_total{category="validation",code="not_found",severity="low",transport="http"}'
+            in text)
+
+
+@pytest.mark.django_db
+def test_metrics_count_each_error() -> None:
+    client = Client()
+
+    def not_found_count() -> float:
+        for line in client.get("/metrics").content.decode().splitlines():
+            if line.startswith('voicebot_errors_total{category="validation",code="not_found"') and 'http' in line:
+                return float(line.rsplit(" ", 1)[1])
+        return 0.0
+
+    before = not_found_count()
+    client.get("/api/nothing-here")
+    client.get("/api/nothing-there")
+
+    assert not_found_count() == before + 2
+
+
+# --- Pages ---------------------------------------------------------------------------
+
+
+def test_home_page_renders_and_links_the_protocol() -> None:
+    response = Client().get("/")
+
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/html")
+    assert 'href="/docs/protocol"' in response.content.decode()
+
+
+def test_protocol_page_shows_the_protocol_document_escaped() -> None:
+    response = Client().get("/docs/protocol")
+
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/html")
+    text = (settings.BASE_DIR / "docs" / "protocol.md").read_text(encoding="utf-8")
+    page = response.content.decode()
+    assert html.escape(text) in page
+    assert "<script" not in page.lower()
+
+
+# --- Secrets in logs ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("line", "scrubbed"),
+    [
+        (f"GET /ws/lobby/abc/?token={TOKEN} HTTP/1.1", "GET /ws/lobby/abc/?token=[scrubbed] HTTP/1.1"),
+        (f"/ws/lobby/abc/?x=1&token={TOKEN}&y=2", "/ws/lobby/abc/?x=1&token=[scrubbed]&y=2"),
+        (f"/ws/lobby/abc/?TOKEN={TOKEN}", "/ws/lobby/abc/?TOKEN=[scrubbed]"),
+        (f"Authorization: Bearer {TOKEN}", "Authorization: Bearer [scrubbed]"),
+        (f"authorization: bearer {TOKEN} sent", "authorization: bearer [scrubbed] sent"),
+        ("join with password=hunter2 now", "join with password=[scrubbed] now"),
+        ("GET /api/lobbies 200", "GET /api/lobbies 200"),
+    ],
+    ids=["query", "query-middle", "upper-case", "bearer", "lower-case-bearer", "password", "nothing-secret"],
+)
+def test_scrub_secrets_removes_tokens_and_passwords(line: str, scrubbed: str) -> None:
+    assert scrub_secrets(line) == scrubbed
+
+
+def test_scrub_filter_rewrites_a_record_whose_arguments_hold_a_token() -> None:
+    record = logging.LogRecord("voicebot", logging.INFO, __file__, 1, "socket %s from %s",
+                               (f"/ws/lobby/abc/?token={TOKEN}", "127.0.0.1"), None)
+
+    assert ScrubSecretsFilter().filter(record) is True
+
+    assert record.getMessage() == "socket /ws/lobby/abc/?token=[scrubbed] from 127.0.0.1"
+    assert TOKEN not in record.getMessage()
+
+
+def test_scrub_filter_leaves_a_record_without_secrets_as_it_was() -> None:
+    record = logging.LogRecord("voicebot", logging.INFO, __file__, 1, "%d sockets", (3,), None)
+
+    assert ScrubSecretsFilter().filter(record) is True
+
+    assert (record.msg, record.args) == ("%d sockets", (3,))
+
+
+def test_the_console_handler_scrubs_every_log_line() -> None:
+    handler_filters = settings.LOGGING["handlers"]["console"]["filters"]
+    filter_factories = {name: spec["()"] for name, spec in settings.LOGGING["filters"].items()}
+
+    assert [filter_factories[name] for name in handler_filters] == ["ops.logging.ScrubSecretsFilter"]
+
+
+@pytest.mark.parametrize(
+    ("protocol", "action", "details", "expected"),
+    [
+        ("http", "complete",
+         {"client": "127.0.0.1:5000", "method": "GET", "path": f"/api/lobbies?token={TOKEN}", "status": 200,
+          "size": 17},
+         '127.0.0.1:5000 "GET /api/lobbies?token=[scrubbed]" 200 17'),
+        ("websocket", "connecting", {"client": "127.0.0.1:5001", "path": f"/ws/lobby/abc/?token={TOKEN}"},
+         '127.0.0.1:5001 "WSCONNECTING /ws/lobby/abc/?token=[scrubbed]" - -'),
+        ("websocket", "connected", {"client": "127.0.0.1:5001", "path": f"/ws/lobby/abc/?token={TOKEN}"},
+         '127.0.0.1:5001 "WSCONNECT /ws/lobby/abc/?token=[scrubbed]" - -'),
+        ("websocket", "rejected", {"client": "127.0.0.1:5001", "path": f"/ws/lobby/abc/?token={TOKEN}"},
+         '127.0.0.1:5001 "WSREJECT /ws/lobby/abc/?token=[scrubbed]" - -'),
+        ("websocket", "disconnected", {"client": "127.0.0.1:5001", "path": f"/ws/lobby/abc/?token={TOKEN}"},
+         '127.0.0.1:5001 "WSDISCONNECT /ws/lobby/abc/?token=[scrubbed]" - -'),
+    ],
+    ids=["http", "ws-connecting", "ws-connected", "ws-rejected", "ws-disconnected"],
+)
+def test_access_log_writes_scrubbed_lines_through_logging(
+    caplog: pytest.LogCaptureFixture, protocol: str, action: str, details: dict[str, Any], expected: str
+) -> None:
+    caplog.set_level(logging.INFO, logger="voicebot.access")
+
+    ScrubbedAccessLog()(protocol, action, details)
+
+    [record] = [r for r in caplog.records if r.name == "voicebot.access"]
+    assert record.getMessage() == expected
+    assert TOKEN not in caplog.text
