@@ -202,8 +202,14 @@ def test_protocol_page_shows_the_protocol_document_escaped() -> None:
         (f"authorization: bearer {TOKEN} sent", "authorization: bearer [scrubbed] sent"),
         ("join with password=hunter2 now", "join with password=[scrubbed] now"),
         ("GET /api/lobbies 200", "GET /api/lobbies 200"),
+        (f"/ws/lobby/abc/?%74oken={TOKEN}", "/ws/lobby/abc/?%74oken=[scrubbed]"),
+        (f"/ws/lobby/abc/?x=1;t%6Fk%65n={TOKEN}", "/ws/lobby/abc/?x=1;t%6Fk%65n=[scrubbed]"),
+        ("/ws/lobby/abc/?token=", "/ws/lobby/abc/?token=[scrubbed]"),
+        ("/api/lobbies?tokens=3&retoken=1&name=Ann", "/api/lobbies?tokens=3&retoken=1&name=Ann"),
+        ("context={'password': 'x'} size=3", "context={'password': 'x'} size=3"),
     ],
-    ids=["query", "query-middle", "upper-case", "bearer", "lower-case-bearer", "password", "nothing-secret"],
+    ids=["query", "query-middle", "upper-case", "bearer", "lower-case-bearer", "password", "nothing-secret",
+         "percent-encoded-name", "partly-encoded-name", "empty-value", "other-names", "other-pairs"],
 )
 def test_scrub_secrets_removes_tokens_and_passwords(line: str, scrubbed: str) -> None:
     assert scrub_secrets(line) == scrubbed
