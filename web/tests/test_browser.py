@@ -6,6 +6,7 @@ and receives audio (Chromium's fake microphone) both ways.
 """
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 from typing import Any
@@ -64,3 +65,92 @@ async def test_two_people_talk_chat_see_mute_and_leave(open_page: Any) -> None:
         return await peer_stats(ann) == []
 
     await eventually(ann_alone, what="Ann's peer connection to Bob closed")
+
+
+async def test_three_people_form_a_full_mesh(open_page: Any) -> None:
+    ann = await open_page("ann")
+    lobby_id = await create_lobby(ann, "Weekly sync")
+    await join(ann, "Ann")
+    bob = await open_page("bob")
+    await join(bob, "Bob", lobby_id=lobby_id)
+    # The third joins on a phone-sized screen.
+    cleo = await open_page("cleo", viewport={"width": 390, "height": 844})
+    await join(cleo, "Cleo", lobby_id=lobby_id)
+    for page in (ann, bob, cleo):
+        await wait_in_room(page, 3)
+
+    stats = await wait_audio_flowing([ann, bob, cleo], peers=2)
+    for page, others in ((ann, ("Bob", "Cleo")), (bob, ("Ann", "Cleo")), (cleo, ("Ann", "Bob"))):
+        for name in others:
+            await participant(page, name).and_(page.locator("[data-peer-state=connected]")).wait_for()
+    print("inbound audio packets per connection:", [[p["packets"] for p in s] for s in stats])
+
+    # Nothing is wider than the phone's screen.
+    assert await cleo.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+    await bob.get_by_label("Message").fill("Sounds good, see you all at 5.")
+    await bob.get_by_label("Message").press("Enter")
+    await cleo.get_by_role("button", name="Mute").click()
+    await ann.locator("#chat-log li", has_text="see you all at 5").wait_for()
+    await participant(ann, "Cleo").and_(ann.locator("[data-muted=true]")).wait_for()
+    # The fake microphone beeps: the speaking indicator lights up for Bob.
+    await participant(ann, "Bob").and_(ann.locator("[data-speaking=true]")).wait_for()
+    await save_lobby_screenshot(ann)
+
+
+async def save_lobby_screenshot(page: Any) -> None:
+    """Keeps a screenshot of a lively room; VOICEBOT_UPDATE_SCREENSHOT=1 also writes the README's copy."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / "screenshot-lobby.png"
+    await page.screenshot(path=str(path))
+    if os.environ.get("VOICEBOT_UPDATE_SCREENSHOT"):
+        shutil.copyfile(path, ARTIFACTS.parent / "docs" / "screenshot-lobby.png")
+
+
+async def test_a_dropped_socket_reconnects_and_audio_flows_again(open_page: Any) -> None:
+    ann = await open_page("ann")
+    lobby_id = await create_lobby(ann, "Flaky wifi")
+    await join(ann, "Ann")
+    bob = await open_page("bob")
+    await join(bob, "Bob", lobby_id=lobby_id)
+    await wait_in_room(ann, 2)
+    await wait_in_room(bob, 2)
+    await wait_audio_flowing([ann, bob], peers=1)
+    first_bob_connection = await bob.evaluate("window.__voicebotTest.peerConnections.length")
+
+    # Bob's socket drops (as when the network blips): the server keeps his place.
+    await bob.evaluate("window.__voicebotTest.sockets.at(-1).close()")
+    await bob.locator("#connection-state[data-state=waiting]").wait_for()
+    await bob.locator(".notice", has_text="connection to the server dropped").wait_for()
+
+    # He comes back on his own, as the same participant, and media is negotiated afresh.
+    await eventually(lambda: bob.evaluate("window.__voicebotTest.sockets.length === 2"), what="a second socket")
+    await wait_in_room(bob, 2)
+    await participant(ann, "Bob").and_(ann.locator("[data-status=connected]")).wait_for()
+    assert await ann.locator("#participants > li").count() == 2
+    await wait_audio_flowing([ann, bob], peers=1)
+    assert await bob.evaluate("window.__voicebotTest.peerConnections.length") > first_bob_connection
+    await bob.locator(".notice", has_text="connection to the server dropped").wait_for(state="detached")
+
+
+async def test_a_server_restart_reconnects_everyone(open_page: Any, daphne_server: Any) -> None:
+    ann = await open_page("ann")
+    lobby_id = await create_lobby(ann, "Restart party")
+    await join(ann, "Ann")
+    bob = await open_page("bob")
+    await join(bob, "Bob", lobby_id=lobby_id)
+    await wait_in_room(ann, 2)
+    await wait_in_room(bob, 2)
+    await wait_audio_flowing([ann, bob], peers=1)
+    connections_before = [await page.evaluate("window.__voicebotTest.peerConnections.length") for page in (ann, bob)]
+
+    await asyncio.to_thread(daphne_server.restart)
+
+    for page in (ann, bob):
+        await eventually(lambda page=page: page.evaluate("window.__voicebotTest.sockets.length >= 2"),
+                         what="a new socket after the restart")
+    await wait_in_room(ann, 2)
+    await wait_in_room(bob, 2)
+    await wait_audio_flowing([ann, bob], peers=1, deadline=30)
+    connections_after = [await page.evaluate("window.__voicebotTest.peerConnections.length") for page in (ann, bob)]
+    assert all(after > before for after, before in zip(connections_after, connections_before, strict=True))
