@@ -181,6 +181,15 @@ def test_session_create_rate_limit_is_per_client_address(api: Api) -> None:
     assert GuestSession.objects.count() == 2
 
 
+def test_session_create_rate_limit_counts_requests_with_a_bad_body(api: Api, stored_errors: StoredErrors) -> None:
+    with override_settings(VOICEBOT_SESSION_RATE="1/1 minute"):
+        assert_error_body(api.post("/api/sessions", raw="{"), status=400, code="invalid_json")
+        body = assert_error_body(api.post("/api/sessions"), status=429, code="rate_limited")
+
+    stored_errors.event(body)
+    assert GuestSession.objects.count() == 0
+
+
 @pytest.mark.parametrize("method", ["GET", "PUT", "PATCH", "DELETE"])
 def test_sessions_with_another_method_is_method_not_allowed(api: Api, stored_errors: StoredErrors, method: str) -> None:
     body = assert_error_body(api.request(method, "/api/sessions"), status=405, code="method_not_allowed")
