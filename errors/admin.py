@@ -1,0 +1,167 @@
+"""Staff pages: error groups (triage), error events (read-only), the dashboard."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import NoReverseMatch, reverse
+from django.utils.html import format_html
+
+from errors import services
+from errors.dashboard import dashboard_context
+from errors.models import ErrorDashboard, ErrorEvent, ErrorGroup
+
+LATEST_EVENTS_SHOWN = 20
+
+
+def admin_link(viewname: str, object_id: Any, text: str) -> str:
+    """A link to an object's admin page, or its text alone when there is no such page."""
+    if not object_id:
+        return "-"
+    try:
+        url = reverse(viewname, args=[object_id])
+    except NoReverseMatch:
+        return text
+    return format_html('<a href="{}">{}</a>', url, text)
+
+
+class LatestEventInline(admin.TabularInline):
+    """The group's latest events (the newest LATEST_EVENTS_SHOWN)."""
+
+    model = ErrorEvent
+    verbose_name_plural = f"latest events (newest {LATEST_EVENTS_SHOWN})"
+    fields = ("occurred_at", "correlation_id", "where", "path", "lobby_id", "session_id", "message", "weight")
+    readonly_fields = fields
+    extra = 0
+    max_num = 0
+    can_delete = False
+    show_change_link = True
+    ordering = ("-occurred_at", "-id")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ErrorEvent]:
+        events = super().get_queryset(request)
+        match = request.resolver_match
+        object_id = match.kwargs.get("object_id") if match is not None else None
+        if object_id is None:
+            return events.none()
+        latest = events.filter(group_id=object_id).order_by("-occurred_at", "-id").values("pk")[:LATEST_EVENTS_SHOWN]
+        return events.filter(pk__in=list(latest))
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(ErrorGroup)
+class ErrorGroupAdmin(admin.ModelAdmin):
+    list_display = ("code", "title", "category", "severity", "status", "regressed", "count", "first_seen", "last_seen")
+    list_filter = ("status", "category", "severity", "regressed", "last_seen")
+    search_fields = ("code", "title", "=events__correlation_id")
+    readonly_fields = (
+        "fingerprint", "code", "title", "category", "severity", "where", "transport", "status", "count",
+        "first_seen", "last_seen", "regressed", "regressed_at", "resolved_at", "resolved_by",
+    )
+    fields = readonly_fields
+    ordering = ("-last_seen",)
+    date_hierarchy = "last_seen"
+    inlines = [LatestEventInline]
+    actions = ["resolve", "ignore", "reopen"]
+    show_full_result_count = False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str) -> tuple[QuerySet, bool]:
+        found, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        return found.distinct(), False
+
+    @admin.action(description="Resolve the selected groups (a new event reopens them as regressed)",
+                  permissions=["change"])
+    def resolve(self, request: HttpRequest, queryset: QuerySet[ErrorGroup]) -> None:
+        changed = services.error_group_resolve(group_ids=list(queryset.values_list("pk", flat=True)), user=request.user)
+        self.message_user(request, f"Resolved {changed} error groups.", messages.SUCCESS)
+
+    @admin.action(description="Ignore the selected groups (they keep counting)", permissions=["change"])
+    def ignore(self, request: HttpRequest, queryset: QuerySet[ErrorGroup]) -> None:
+        changed = services.error_group_ignore(group_ids=list(queryset.values_list("pk", flat=True)))
+        self.message_user(request, f"Ignored {changed} error groups.", messages.SUCCESS)
+
+    @admin.action(description="Reopen the selected groups", permissions=["change"])
+    def reopen(self, request: HttpRequest, queryset: QuerySet[ErrorGroup]) -> None:
+        changed = services.error_group_reopen(group_ids=list(queryset.values_list("pk", flat=True)))
+        self.message_user(request, f"Reopened {changed} error groups.", messages.SUCCESS)
+
+
+@admin.register(ErrorEvent)
+class ErrorEventAdmin(admin.ModelAdmin):
+    list_display = ("occurred_at", "group_link", "correlation_id", "severity", "where", "lobby_link",
+                    "session_link", "weight")
+    list_filter = ("severity", "group__category", "transport", "occurred_at")
+    search_fields = ("=correlation_id", "=lobby_id", "=session_id", "group__code")
+    list_select_related = ("group",)
+    date_hierarchy = "occurred_at"
+    show_full_result_count = False
+    fields = (
+        "group_link", "occurred_at", "correlation_id", "severity", "message", "transport", "where", "path",
+        "lobby_link", "session_link", "host", "pid", "weight", "pretty_context", "pretty_traceback",
+    )
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="group", ordering="group__code")
+    def group_link(self, event: ErrorEvent) -> str:
+        return admin_link("admin:errors_errorgroup_change", event.group_id, event.group.title)
+
+    @admin.display(description="lobby")
+    def lobby_link(self, event: ErrorEvent) -> str:
+        return admin_link("admin:lobbies_lobby_change", event.lobby_id, event.lobby_id)
+
+    @admin.display(description="session")
+    def session_link(self, event: ErrorEvent) -> str:
+        return admin_link("admin:lobbies_guestsession_change", event.session_id, event.session_id)
+
+    @admin.display(description="context")
+    def pretty_context(self, event: ErrorEvent) -> str:
+        return format_html("<pre>{}</pre>", json.dumps(event.context, indent=2, sort_keys=True, ensure_ascii=False))
+
+    @admin.display(description="traceback")
+    def pretty_traceback(self, event: ErrorEvent) -> str:
+        return format_html("<pre>{}</pre>", event.traceback) if event.traceback else "-"
+
+
+@admin.register(ErrorDashboard)
+class ErrorDashboardAdmin(admin.ModelAdmin):
+    """The dashboard page, reached from the admin index like a model."""
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return request.user.is_active and request.user.is_staff and request.user.has_perm("errors.view_errorgroup")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        if not self.has_view_permission(request):
+            from django.core.exceptions import PermissionDenied
+
+            raise PermissionDenied
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Errors dashboard",
+            "opts": self.model._meta,
+            **dashboard_context(),
+        }
+        return TemplateResponse(request, "admin/errors/dashboard.html", context)
