@@ -52,7 +52,7 @@ class OccurrenceBuffer:
             if len(self._memory) < self.capacity:
                 return
             overflow = [self._memory.popleft() for _ in range(self.capacity // 2)]
-        self._spill(overflow, sync=False)
+        self._spill_or_keep(overflow)
 
     def put_back(self, batch: Batch) -> None:
         """Hand back a batch that could not be stored (it is taken again first)."""
@@ -63,7 +63,7 @@ class OccurrenceBuffer:
                 while len(self._memory) >= self.capacity:
                     overflow.append(self._memory.popleft())
             if overflow:
-                self._spill(overflow, sync=False)
+                self._spill_or_keep(overflow)
 
     def spill_all(self) -> int:
         """Move everything in memory to the spill file (shutdown with the database down)."""
@@ -73,6 +73,16 @@ class OccurrenceBuffer:
         if everything:
             self._spill(everything, sync=True)
         return len(everything)
+
+    def _spill_or_keep(self, occurrences: list[Occurrence]) -> None:
+        """Spill; if the file cannot be written, keep them in memory past capacity rather than lose them."""
+        try:
+            self._spill(occurrences, sync=False)
+        except OSError:
+            logger.exception("error spill file %s cannot be written; %d occurrences kept in memory",
+                             self.spill_path, len(occurrences))
+            with self._lock:
+                self._memory.extendleft(reversed(occurrences))
 
     def _spill(self, occurrences: list[Occurrence], *, sync: bool) -> None:
         # A spill while serving may run on the event loop's thread: it is one

@@ -270,7 +270,6 @@ class DatabaseRecorder(ErrorRecorder):
             spilled = self.buffer.spill_all()
             if spilled:
                 logger.warning("%d error occurrences kept in %s for the next start", spilled, self.buffer.spill_path)
-        connections.close_all()
 
     def discard(self) -> None:
         """Forget everything waiting (between tests)."""

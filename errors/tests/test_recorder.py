@@ -1,0 +1,218 @@
+"""The storing recorder: grouping, scrubbing, sampling with exact counts, spill and shutdown."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.db.models import Sum
+
+from errors.boundary import report_error
+from errors.breakers import breaker_get
+from errors.choices import GroupStatus
+from errors.exceptions import InvalidMessageError, RateLimitedError
+from errors.models import ErrorEvent, ErrorGroup
+from errors.recorder import DatabaseRecorder
+from errors.services import error_group_ignore, error_group_resolve
+from errors.testing import errors_flush, storing_recorder, stored_events_sync, stored_groups_sync
+
+
+def fail_with(exc: BaseException, **fields: Any) -> str:
+    """Report ``exc`` as the WebSocket boundary would; returns its correlation id."""
+    fields.setdefault("transport", "websocket")
+    fields.setdefault("where", "set_muted")
+    _, report = report_error(exc, **fields)
+    return report.correlation_id
+
+
+def raise_and_report(exc_type: type[Exception], where: str) -> str:
+    try:
+        raise exc_type("boom with variable text 12345")
+    except exc_type as exc:
+        return fail_with(exc, where=where)
+
+
+def test_the_same_error_with_different_text_makes_one_group(db: None) -> None:
+    first = fail_with(InvalidMessageError("'muted' must be true or false."), lobby_id="L1", session_id="S1")
+    second = fail_with(InvalidMessageError("something else entirely"), lobby_id="L2", session_id="S2")
+
+    [group] = stored_groups_sync()
+    assert (group.code, group.category, group.severity, group.status) == ("invalid_message", "validation", "low", "unresolved")
+    assert group.count == 2
+    assert group.title == "invalid_message in set_muted"
+    events = stored_events_sync()
+    assert [e.correlation_id for e in events] == [first, second]
+    assert [(e.lobby_id, e.session_id, e.message) for e in events] == [
+        ("L1", "S1", "'muted' must be true or false."),
+        ("L2", "S2", "something else entirely"),
+    ]
+    assert events[0].pid and events[0].host
+    assert events[0].traceback == ""
+
+
+def test_a_different_place_makes_another_group(db: None) -> None:
+    fail_with(InvalidMessageError(), where="set_muted")
+    fail_with(InvalidMessageError(), where="relay_ice_candidate")
+    assert sorted(g.where for g in stored_groups_sync()) == ["relay_ice_candidate", "set_muted"]
+
+
+def test_unexpected_exceptions_group_by_type_and_keep_their_traceback(db: None) -> None:
+    zero = raise_and_report(ZeroDivisionError, "chat")
+    raise_and_report(ZeroDivisionError, "chat")
+    raise_and_report(KeyError, "chat")
+
+    groups = {g.title: g for g in stored_groups_sync()}
+    assert set(groups) == {"internal_error in chat: ZeroDivisionError", "internal_error in chat: KeyError"}
+    assert groups["internal_error in chat: ZeroDivisionError"].count == 2
+    [event] = stored_events_sync(correlation_id=zero)
+    assert event.message == "Something went wrong on the server. It has been logged."
+    assert "ZeroDivisionError: boom with variable text 12345" in event.traceback
+    assert "raise_and_report" in event.traceback
+
+
+def test_stored_context_has_no_secrets_and_sdp_is_cut(db: None) -> None:
+    sdp = "v=0\r\n" + "a=candidate:1 1 udp 2122260223 10.0.0.1 54400 typ host\r\n" * 200
+    correlation_id = fail_with(
+        InvalidMessageError(),
+        context={
+            "token": "tok.secret.value",
+            "path": "/ws/lobby/x/?token=tok.secret.value",
+            "frame": {"password": "hunter2", "description": {"type": "offer", "sdp": sdp}},
+            "headers": {"Authorization": "Bearer abc.def"},
+        },
+    )
+    [event] = stored_events_sync(correlation_id=correlation_id)
+    stored = repr(event.context)
+    assert "tok.secret.value" not in stored and "hunter2" not in stored and "abc.def" not in stored
+    assert event.context["token"] == "[scrubbed]"
+    assert event.context["frame"]["password"] == "[scrubbed]"
+    assert event.context["path"] == "/ws/lobby/x/?token=[scrubbed]"
+    assert len(event.context["frame"]["description"]["sdp"]) < 200
+    assert "more characters cut" in event.context["frame"]["description"]["sdp"]
+
+
+def test_a_storm_is_sampled_but_counted_exactly(db: None, settings: Any) -> None:
+    settings.VOICEBOT_ERROR_SAMPLE_RATE = "5/minute"
+    recorder = DatabaseRecorder()
+    for _ in range(1000):
+        _, report = report_error(RateLimitedError(), transport="websocket", where="ping")
+        recorder.record(report)
+    assert recorder.flush()
+
+    [group] = ErrorGroup.objects.all()
+    assert group.count == 1000
+    events = list(ErrorEvent.objects.order_by("id"))
+    # Five full rows, then one row standing for the other 995.
+    assert [e.weight for e in events] == [1, 1, 1, 1, 1, 995]
+    assert events[-1].sampled
+    assert ErrorEvent.objects.aggregate(n=Sum("weight"))["n"] == 1000
+
+
+def test_sampled_counts_stay_exact_across_writes(db: None, settings: Any) -> None:
+    settings.VOICEBOT_ERROR_SAMPLE_RATE = "2/minute"
+    recorder = DatabaseRecorder()
+    for burst in (10, 7):
+        for _ in range(burst):
+            _, report = report_error(RateLimitedError(), transport="websocket", where="ping")
+            recorder.record(report)
+        assert recorder.flush()
+    assert ErrorGroup.objects.get().count == 17
+    assert ErrorEvent.objects.aggregate(n=Sum("weight"))["n"] == 17
+
+
+def test_a_new_event_reopens_a_resolved_group_as_regressed(db: None, django_user_model: Any) -> None:
+    fail_with(InvalidMessageError())
+    [group] = stored_groups_sync()
+    staff = django_user_model.objects.create_user("staff", is_staff=True)
+    assert error_group_resolve(group_ids=[group.pk], user=staff) == 1
+    group.refresh_from_db()
+    assert (group.status, group.resolved_by, group.regressed) == (GroupStatus.RESOLVED, staff, False)
+
+    fail_with(InvalidMessageError())
+    group.refresh_from_db()
+    errors_flush()
+    group.refresh_from_db()
+    assert (group.status, group.regressed, group.count) == (GroupStatus.UNRESOLVED, True, 2)
+    assert group.regressed_at is not None
+
+
+def test_an_ignored_group_stays_ignored_and_keeps_counting(db: None) -> None:
+    fail_with(InvalidMessageError())
+    [group] = stored_groups_sync()
+    error_group_ignore(group_ids=[group.pk])
+    fail_with(InvalidMessageError())
+    fail_with(InvalidMessageError())
+    [group] = stored_groups_sync()
+    assert (group.status, group.count, group.regressed) == (GroupStatus.IGNORED, 3, False)
+
+
+def test_a_full_buffer_spills_to_a_file_and_loses_nothing(db: None, settings: Any, tmp_path: Path) -> None:
+    settings.VOICEBOT_ERROR_BUFFER_SIZE = 10
+    settings.VOICEBOT_ERROR_SPILL_PATH = str(tmp_path / "spill.jsonl")
+    recorder = DatabaseRecorder()
+    ids = []
+    for i in range(25):
+        _, report = report_error(InvalidMessageError(), transport="websocket", where="set_muted", lobby_id=f"L{i}")
+        recorder.record(report)
+        ids.append(report.correlation_id)
+    assert recorder.buffer.spilled_total >= 10
+    assert (tmp_path / "spill.jsonl").stat().st_size > 0
+    assert recorder.buffer.memory_size() < 10
+
+    assert recorder.flush()
+    assert sorted(ErrorEvent.objects.values_list("correlation_id", flat=True)) == sorted(ids)
+    assert ErrorGroup.objects.get().count == 25
+    assert not list(tmp_path.iterdir())  # spill, draining and offset files all gone
+
+
+def test_shutdown_with_the_database_breaker_open_keeps_everything_on_disk(
+    db: None, settings: Any, tmp_path: Path
+) -> None:
+    settings.VOICEBOT_ERROR_SPILL_PATH = str(tmp_path / "spill.jsonl")
+    settings.VOICEBOT_ERROR_SAMPLE_RATE = "3/minute"
+    recorder = DatabaseRecorder()
+    for _ in range(8):
+        _, report = report_error(InvalidMessageError(), transport="websocket", where="set_muted")
+        recorder.record(report)
+    breaker = breaker_get("database")
+    for _ in range(breaker.failure_threshold):
+        breaker.record_failure(ConnectionRefusedError())
+    assert breaker.state == "open"
+
+    recorder.close()
+    assert ErrorEvent.objects.count() == 0
+    lines = (tmp_path / "spill.jsonl").read_text().splitlines()
+    # 3 full occurrences and one standing for the 5 sampled away.
+    assert len(lines) == 4
+
+    breaker.reset()
+    next_process = DatabaseRecorder()
+    assert next_process.flush()
+    assert {g.where: g.count for g in ErrorGroup.objects.all()} == {"set_muted": 8}
+    assert not (tmp_path / "spill.jsonl").exists()
+
+
+def test_flush_with_the_breaker_open_keeps_occurrences_waiting(db: None) -> None:
+    fail_with(InvalidMessageError())
+    breaker = breaker_get("database")
+    for _ in range(breaker.failure_threshold):
+        breaker.record_failure(ConnectionRefusedError())
+    recorder = storing_recorder()
+    assert recorder.flush() is False
+    assert ErrorEvent.objects.count() == 0
+    breaker.reset()
+    assert recorder.flush() is True
+    assert sorted(ErrorGroup.objects.values_list("where", flat=True)) == ["breaker.database", "set_muted"]
+
+
+def test_an_unwritable_spill_file_loses_nothing(db: None, settings: Any, tmp_path: Path) -> None:
+    settings.VOICEBOT_ERROR_SPILL_PATH = str(tmp_path / "file-in-the-way" / "spill.jsonl")
+    settings.VOICEBOT_ERROR_BUFFER_SIZE = 4
+    (tmp_path / "file-in-the-way").write_text("not a folder")
+    recorder = DatabaseRecorder()
+    for _ in range(9):
+        _, report = report_error(InvalidMessageError(), transport="websocket", where="set_muted")
+        recorder.record(report)  # spilling fails inside: record still returns
+    assert recorder.buffer.memory_size() == 9
+    assert recorder.flush()
+    assert ErrorGroup.objects.get().count == 9
