@@ -7,14 +7,16 @@ and receives audio (Chromium's fake microphone) both ways.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 from typing import Any
 
 import pytest
 
-from web.tests.conftest import ARTIFACTS
+from web.tests.conftest import ARTIFACTS, CHROMIUM_ARGS
 from web.tests.lobby_pages import (
+    api_post,
     create_lobby,
     eventually,
     join,
@@ -154,3 +156,76 @@ async def test_a_server_restart_reconnects_everyone(open_page: Any, daphne_serve
     await wait_audio_flowing([ann, bob], peers=1, deadline=30)
     connections_after = [await page.evaluate("window.__voicebotTest.peerConnections.length") for page in (ann, bob)]
     assert all(after > before for after, before in zip(connections_after, connections_before, strict=True))
+
+
+RAW_ERROR_MARKERS = ('{"', '"code"', "in_reply_to", "correlation_id", "Traceback", "Exception")
+
+
+async def assert_no_raw_errors(page: Any) -> None:
+    text = await page.locator("body").inner_text()
+    for marker in RAW_ERROR_MARKERS:
+        assert marker not in text, f"the page shows {marker!r}:\n{text}"
+
+
+async def test_wrong_password_and_missing_microphone_get_plain_messages(
+    open_page: Any, launch_browser: Any
+) -> None:
+    ann = await open_page("ann")
+    lobby_id = await create_lobby(ann, "Members only", password="sesame", private=True)
+    # The creator is not asked for the password she just chose.
+    await join(ann, "Ann")
+    await wait_in_room(ann, 1)
+
+    # Dan's browser has no microphone at all (no fake device).
+    without_microphone = await launch_browser([a for a in CHROMIUM_ARGS if a != "--use-fake-device-for-media-stream"])
+    dan = await open_page("dan", in_browser=without_microphone)
+    await join(dan, "Dan", password="open sesame", lobby_id=lobby_id)
+    error = dan.locator("#join-password-error")
+    await error.wait_for(state="visible")
+    assert await error.text_content() == "That password is not right. Check it and try again."
+    assert await dan.get_by_label("Lobby password").get_attribute("aria-invalid") == "true"
+    await assert_no_raw_errors(dan)
+
+    await join(dan, "Dan", password="sesame")
+    await wait_in_room(dan, 2)
+    notice = dan.locator(".notice", has_text="No microphone was found")
+    await notice.wait_for()
+    assert await notice.get_attribute("role") == "status"
+    # He listens all the same: Ann's audio reaches him.
+    await wait_audio_flowing([dan], peers=1)
+    await participant(ann, "Dan").and_(ann.locator("[data-peer-state=connected]")).wait_for()
+    await assert_no_raw_errors(dan)
+
+
+async def test_a_full_lobby_says_so_and_retries_until_stopped(open_page: Any, daphne_server: Any) -> None:
+    from websockets.asyncio.client import connect
+
+    owner = await asyncio.to_thread(api_post, daphne_server.url, "/api/sessions", {"name": "Owner"})
+    lobby = await asyncio.to_thread(
+        api_post, daphne_server.url, "/api/lobbies", {"name": "Duo", "max_participants": 2}, owner["token"]
+    )
+    seated = []
+    for name in ("Fay", "Gus"):
+        session = await asyncio.to_thread(api_post, daphne_server.url, "/api/sessions", {})
+        socket = await connect(f"ws://127.0.0.1:{daphne_server.port}/ws/lobby/{lobby['id']}/?token={session['token']}")
+        seated.append(socket)
+        await socket.send(json.dumps({"type": "join", "name": name}))
+        while json.loads(await asyncio.wait_for(socket.recv(), 10))["type"] != "joined":
+            pass
+    try:
+        eve = await open_page("eve")
+        await join(eve, "Eve", lobby_id=lobby["id"])
+        notice = eve.locator(".notice[data-code=lobby_full]")
+        await notice.wait_for()
+        assert (await notice.locator(".notice-text").text_content()) == "This lobby is full. Trying again in 30 s…"
+        assert await notice.get_attribute("role") == "alert"
+        assert await eve.locator("#join-button").is_disabled()
+        await assert_no_raw_errors(eve)
+
+        await notice.get_by_role("button", name="Stop waiting").click()
+        await notice.wait_for(state="detached")
+        assert await eve.locator("#join-button").is_enabled()
+        assert await eve.locator("#room").is_hidden()
+    finally:
+        for socket in seated:
+            await socket.close()
