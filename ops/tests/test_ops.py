@@ -72,6 +72,8 @@ def test_readyz_answers_ok_when_every_dependency_answers() -> None:
 
     assert response.status_code == 200
     assert response.json() == {"status": "ok", "checks": {"database": "ok", "channel_layer": "ok"}}
+    breakers = dict(item.split("=") for item in response["Circuit-Breakers"].split(", "))
+    assert breakers["database"] == "closed" and breakers["channel_layer"] == "closed"
 
 
 @pytest.mark.django_db
