@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -147,6 +148,7 @@ async def open_page(
     browser: Any, daphne_server: LiveServer, request: pytest.FixtureRequest
 ) -> AsyncIterator[Callable[..., Awaitable[Any]]]:
     opened: list[OpenedPage] = []
+    shutil.rmtree(_artifact_dir(request.node), ignore_errors=True)
 
     async def open_one(
         name: str, *, viewport: dict[str, int] | None = None, microphone: bool = True, in_browser: Any = None

@@ -35,8 +35,14 @@ async def test_two_people_talk_chat_see_mute_and_leave(open_page: Any) -> None:
     await join(ann, "Ann")
     await wait_in_room(ann, 1)
 
+    # Bob finds the lobby in the public list, with Ann counted in it.
     bob = await open_page("bob")
-    await join(bob, "Bob", lobby_id=lobby_id)
+    await bob.goto("/")
+    listed = bob.locator(f"#lobby-list li[data-lobby-id='{lobby_id}']")
+    await listed.locator(".lobby-count", has_text="1 of 8").wait_for()
+    await listed.get_by_role("link", name="Friday game night").click()
+    await bob.wait_for_url(f"**/lobby/{lobby_id}/")
+    await join(bob, "Bob")
     await wait_in_room(bob, 2)
     await wait_in_room(ann, 2)
 
@@ -75,9 +81,14 @@ async def test_three_people_form_a_full_mesh(open_page: Any) -> None:
     await join(ann, "Ann")
     bob = await open_page("bob")
     await join(bob, "Bob", lobby_id=lobby_id)
-    # The third joins on a phone-sized screen.
+    # The third joins on a phone-sized screen, from the share link pasted on the home page.
+    share_link = await ann.get_by_label("Share link").input_value()
     cleo = await open_page("cleo", viewport={"width": 390, "height": 844})
-    await join(cleo, "Cleo", lobby_id=lobby_id)
+    await cleo.goto("/")
+    await cleo.get_by_label("Lobby link or code").fill(share_link)
+    await cleo.get_by_label("Lobby link or code").press("Enter")
+    await cleo.wait_for_url(f"**/lobby/{lobby_id}/")
+    await join(cleo, "Cleo")
     for page in (ann, bob, cleo):
         await wait_in_room(page, 3)
 
@@ -167,8 +178,8 @@ async def assert_no_raw_errors(page: Any) -> None:
         assert marker not in text, f"the page shows {marker!r}:\n{text}"
 
 
-async def test_wrong_password_and_missing_microphone_get_plain_messages(
-    open_page: Any, launch_browser: Any
+async def test_wrong_password_and_missing_or_refused_microphone_get_plain_messages(
+    open_page: Any, launch_browser: Any, daphne_server: Any
 ) -> None:
     ann = await open_page("ann")
     lobby_id = await create_lobby(ann, "Members only", password="sesame", private=True)
@@ -195,6 +206,21 @@ async def test_wrong_password_and_missing_microphone_get_plain_messages(
     await wait_audio_flowing([dan], peers=1)
     await participant(ann, "Dan").and_(ann.locator("[data-peer-state=connected]")).wait_for()
     await assert_no_raw_errors(dan)
+
+    # Eli has a microphone but refuses it: his browser asks before using one (no fake
+    # prompt) and the site's permission is "denied".
+    asking = await launch_browser([a for a in CHROMIUM_ARGS if a != "--use-fake-ui-for-media-stream"])
+    eli = await open_page("eli", microphone=False, in_browser=asking)
+    cdp = await eli.context.new_cdp_session(eli)
+    await cdp.send("Browser.setPermission", {
+        "permission": {"name": "microphone"}, "setting": "denied", "origin": daphne_server.url,
+    })
+    await join(eli, "Eli", password="sesame", lobby_id=lobby_id)
+    await wait_in_room(eli, 3)
+    refused = eli.locator(".notice", has_text="Microphone access was refused")
+    await refused.wait_for()
+    await refused.get_by_role("button", name="Try the microphone again").wait_for()
+    await assert_no_raw_errors(eli)
 
 
 async def test_a_full_lobby_says_so_and_retries_until_stopped(open_page: Any, daphne_server: Any) -> None:

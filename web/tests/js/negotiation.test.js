@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { collisionDecision, PerfectNegotiator } from "../../static/web/js/negotiation.js";
+import { collisionDecision, IceRestartPolicy, PerfectNegotiator } from "../../static/web/js/negotiation.js";
 
 const tick = () => new Promise((resolve) => setImmediate(resolve));
 
@@ -210,4 +210,17 @@ test("local candidates are sent as plain objects; the end-of-candidates marker i
   fire({ candidate: "" });
   fire(null);
   assert.deepEqual(sent, [{ candidate: "candidate:1 1 udp 1 127.0.0.1 5000 typ host", sdpMid: "0" }]);
+});
+
+test("a failed connection restarts ICE once, then gives up until it is up again", () => {
+  const policy = new IceRestartPolicy();
+  assert.equal(policy.onState("connecting"), null);
+  assert.equal(policy.onState("connected"), null);
+  assert.equal(policy.onState("disconnected"), null);
+  assert.equal(policy.onState("failed"), "restart");
+  assert.equal(policy.onState("connecting"), null);
+  assert.equal(policy.onState("failed"), "give-up");
+  assert.equal(policy.onState("failed"), "give-up");
+  assert.equal(policy.onState("connected"), null);
+  assert.equal(policy.onState("failed"), "restart", "a new failure after recovering gets its own restart");
 });

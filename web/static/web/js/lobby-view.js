@@ -3,7 +3,7 @@
 // it knows nothing of sockets or peer connections.
 
 const CONNECTION_TEXT = {
-  idle: "Not connected",
+  idle: "Not joined yet",
   connecting: "Connecting…",
   open: "Joining…",
   joined: "Connected",

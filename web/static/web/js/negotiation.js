@@ -158,3 +158,30 @@ export class PerfectNegotiator {
 function plainDescription(description) {
   return { type: description.type, sdp: description.sdp };
 }
+
+/**
+ * What to do when a connection's state changes: restart ICE on the first
+ * failure, and report a failure that the restart did not fix. Once the
+ * connection is up again, a later failure gets a restart of its own.
+ */
+export class IceRestartPolicy {
+  constructor() {
+    this.restarted = false;
+  }
+
+  /** Returns "restart", "give-up" or null for a new connectionState. */
+  onState(state) {
+    if (state === "connected") {
+      this.restarted = false;
+      return null;
+    }
+    if (state !== "failed") {
+      return null;
+    }
+    if (this.restarted) {
+      return "give-up";
+    }
+    this.restarted = true;
+    return "restart";
+  }
+}

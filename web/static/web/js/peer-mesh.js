@@ -7,7 +7,7 @@
 // remote audio in an <audio> element of its own, restarts ICE once when the
 // connection fails and reports the failure if that does not help.
 
-import { PerfectNegotiator } from "./negotiation.js";
+import { IceRestartPolicy, PerfectNegotiator } from "./negotiation.js";
 import { SerialQueue } from "./serial-queue.js";
 
 export class PeerLink {
@@ -15,7 +15,7 @@ export class PeerLink {
     this.peerId = peerId;
     this.polite = polite;
     this.onChange = onChange;
-    this.iceRestarted = false;
+    this.iceRestarts = new IceRestartPolicy();
     this.failedForGood = false;
     this.closed = false;
     this.localTrack = localTrack;
@@ -113,17 +113,14 @@ export class PeerLink {
       return;
     }
     const state = this.pc.connectionState;
-    if (state === "failed") {
-      if (!this.iceRestarted) {
-        // One ICE restart (it renegotiates, with a fresh ufrag); a second
-        // failure is reported to the person.
-        this.iceRestarted = true;
-        this.onChange(this, "ice-restart");
-        this.pc.restartIce();
-      } else {
-        this.failedForGood = true;
-        this.onChange(this, "failed");
-      }
+    const action = this.iceRestarts.onState(state);
+    if (action === "restart") {
+      // A restart renegotiates with fresh ICE credentials (negotiationneeded).
+      this.onChange(this, "ice-restart");
+      this.pc.restartIce();
+    } else if (action === "give-up") {
+      this.failedForGood = true;
+      this.onChange(this, "failed");
     } else if (state === "connected") {
       this.failedForGood = false;
     }
