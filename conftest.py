@@ -10,6 +10,24 @@ from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 
 
+@pytest.fixture(autouse=True)
+async def fresh_channel_layer() -> AsyncIterator[None]:
+    """Each test gets its own channel layer object.
+
+    The test runner gives every test a new event loop; channels-redis binds
+    its receive lock and connection pools to the loop that first used them.
+    """
+    from channels.layers import channel_layers
+
+    channel_layers.backends.clear()
+    yield
+    for layer in list(channel_layers.backends.values()):
+        close_pools = getattr(layer, "close_pools", None)
+        if close_pools is not None:
+            await close_pools()
+    channel_layers.backends.clear()
+
+
 @pytest.fixture
 def new_session(db: None) -> Callable[..., tuple[str, str]]:
     """Creates a guest session; returns (session_id, token)."""
@@ -38,10 +56,15 @@ def new_lobby(db: None, new_session: Callable[..., tuple[str, str]]) -> Callable
 class Client:
     """A WebSocket test client speaking JSON through the real ASGI stack."""
 
-    def __init__(self, communicator: WebsocketCommunicator, session_id: str) -> None:
+    def __init__(self, communicator: WebsocketCommunicator, session_id: str, token: str | None) -> None:
         self.communicator = communicator
         self.session_id = session_id
+        self.token = token
+        # closed: the server closed the socket; disconnected: the client side
+        # finished too (as a browser does after a close frame), which is what
+        # makes the server run its disconnect handling.
         self.closed = False
+        self.disconnected = False
 
     async def send(self, frame: dict[str, Any]) -> None:
         await self.communicator.send_to(text_data=json.dumps(frame))
@@ -49,7 +72,7 @@ class Client:
     async def send_raw(self, *, text: str | None = None, data: bytes | None = None) -> None:
         await self.communicator.send_to(text_data=text, bytes_data=data)
 
-    async def receive(self, timeout: float = 3) -> dict[str, Any]:
+    async def receive(self, timeout: float = 10) -> dict[str, Any]:
         message = await self.communicator.receive_output(timeout)
         if message["type"] == "websocket.close":
             self.closed = True
@@ -57,13 +80,13 @@ class Client:
         assert message["type"] == "websocket.send", message
         return json.loads(message["text"])
 
-    async def receive_type(self, frame_type: str, timeout: float = 3) -> dict[str, Any]:
+    async def receive_type(self, frame_type: str, timeout: float = 10) -> dict[str, Any]:
         """The next frame, which must be of ``frame_type``."""
         frame = await self.receive(timeout)
         assert frame["type"] == frame_type, frame
         return frame
 
-    async def expect_closed(self, code: int, timeout: float = 3) -> None:
+    async def expect_closed(self, code: int, timeout: float = 10) -> None:
         frame = await self.receive(timeout)
         assert frame == {"type": "__closed__", "code": code}, frame
 
@@ -75,9 +98,9 @@ class Client:
         return await self.receive_type("joined")
 
     async def close(self) -> None:
-        if not self.closed:
-            self.closed = True
-            await self.communicator.disconnect()
+        if not self.disconnected:
+            self.disconnected = True
+            await self.communicator.disconnect(timeout=10)
 
 
 @pytest.fixture
@@ -104,7 +127,7 @@ async def ws(transactional_db: None) -> AsyncIterator[Callable[..., Any]]:
         communicator = WebsocketCommunicator(application, url, headers=headers)
         connected, _ = await communicator.connect(timeout=5)
         assert connected is expect_accept, f"handshake accepted={connected}"
-        client = Client(communicator, session_id)
+        client = Client(communicator, session_id, token)
         opened.append(client)
         return client
 

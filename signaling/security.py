@@ -13,17 +13,22 @@ class BrowserOriginValidator(OriginValidator):
 
     Unlike Channels' AllowedHostsOriginValidator, a client that sends no
     ``Origin`` at all (a bot, a command-line client) is let through: only
-    browsers send one, and every socket needs a session token anyway.
+    browsers send one, and every socket needs a session token anyway. The
+    allowed hosts are read from settings at each handshake.
     """
+
+    def __init__(self, application: Any) -> None:
+        super().__init__(application, allowed_origins=[])
+
+    @property  # type: ignore[override]
+    def allowed_origins(self) -> list[str]:
+        return list(settings.ALLOWED_HOSTS)
+
+    @allowed_origins.setter
+    def allowed_origins(self, value: list[str]) -> None:
+        """Set by the base class's constructor; the settings are the source."""
 
     def valid_origin(self, parsed_origin: ParseResult | None) -> bool:
         if parsed_origin is None:
             return True
         return super().valid_origin(parsed_origin)
-
-
-def browser_origin_validator(application: Any) -> BrowserOriginValidator:
-    allowed_hosts = list(settings.ALLOWED_HOSTS)
-    if settings.DEBUG and not allowed_hosts:
-        allowed_hosts = ["localhost", "127.0.0.1", "[::1]"]
-    return BrowserOriginValidator(application, allowed_hosts)

@@ -14,11 +14,11 @@ django_asgi_app = get_asgi_application()
 
 from lobbies.auth import SessionTokenAuthMiddleware  # noqa: E402  (needs Django set up)
 from signaling.routing import websocket_urlpatterns  # noqa: E402
-from signaling.security import browser_origin_validator  # noqa: E402
+from signaling.security import BrowserOriginValidator  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": browser_origin_validator(SessionTokenAuthMiddleware(URLRouter(websocket_urlpatterns))),
+        "websocket": BrowserOriginValidator(SessionTokenAuthMiddleware(URLRouter(websocket_urlpatterns))),
     }
 )

@@ -14,3 +14,11 @@ os.environ.setdefault("VOICEBOT_CHANNEL_PREFIX", "voicebot-test-" + uuid.uuid4()
 os.environ.setdefault("VOICEBOT_PRESENCE_ENABLED", "0")
 
 from voicebot_site.settings import *  # noqa: E402,F401,F403
+
+# A test database of this run's own, so that two runs at once (on one
+# developer machine) never flush or drop each other's tables.
+_run = f"{os.getpid()}"
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-voicebot-{_run}.sqlite3")}  # noqa: F405
+else:
+    DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{_run}"}  # noqa: F405

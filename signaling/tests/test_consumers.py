@@ -1,0 +1,708 @@
+"""The lobby WebSocket through the real middleware stack: every frame, error and close code."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from channels.db import database_sync_to_async
+
+from lobbies import services
+from lobbies.events import emit
+from lobbies.models import GuestSession, Lobby, Participant
+
+ENVELOPE_FIELDS = {
+    "type", "code", "message", "category", "severity", "recovery", "correlation_id", "in_reply_to", "retry_after",
+}
+
+OFFER = {"type": "offer", "sdp": "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"}
+CANDIDATE = {
+    "candidate": "candidate:1 1 udp 2122260223 127.0.0.1 50000 typ host",
+    "sdpMid": "0",
+    "sdpMLineIndex": 0,
+    "usernameFragment": "abcd",
+}
+
+
+def assert_error(frame: dict[str, Any], code: str, *, recovery: str | None = None,
+                 in_reply_to: str | None = None) -> None:
+    assert frame["type"] == "error", frame
+    assert set(frame) == ENVELOPE_FIELDS, frame
+    assert frame["code"] == code, frame
+    assert frame["in_reply_to"] == in_reply_to
+    assert isinstance(frame["message"], str) and frame["message"]
+    assert len(frame["correlation_id"]) == 32
+    if recovery is not None:
+        assert frame["recovery"] == recovery, frame
+
+
+@database_sync_to_async
+def make_session(name: str | None = None) -> tuple[str, str]:
+    session, token = services.session_create(name=name)
+    return session.id, token
+
+
+@database_sync_to_async
+def make_lobby(**fields: Any) -> str:
+    owner, _ = services.session_create()
+    fields.setdefault("name", "Lobby")
+    return services.lobby_create(session_id=owner.id, **fields).id
+
+
+async def open_joined(ws, lobby_id: str, name: str, **fields: Any):
+    session_id, token = await make_session()
+    client = await ws(lobby_id, token, session_id=session_id)
+    joined = await client.join(name, **fields)
+    return client, joined
+
+
+async def still_open(client) -> None:
+    await client.send({"type": "ping", "id": "alive"})
+    assert (await client.receive_type("pong"))["in_reply_to"] == "alive"
+
+
+# --- Authentication, origin, lobby -------------------------------------------
+
+
+async def test_socket_without_token_is_told_and_closed_4001(ws):
+    lobby_id = await make_lobby()
+    client = await ws(lobby_id, None)
+    assert_error(await client.receive(), "unauthenticated", recovery="reauthenticate")
+    await client.expect_closed(4001)
+
+
+@pytest.mark.parametrize("token", ["", "garbage", "0123456789abcdef0123456789abcdef:1xXG7u:forgedsignature"])
+async def test_socket_with_forged_token_is_closed_4001(ws, token):
+    lobby_id = await make_lobby()
+    client = await ws(lobby_id, token)
+    assert_error(await client.receive(), "unauthenticated", recovery="reauthenticate")
+    await client.expect_closed(4001)
+
+
+async def test_socket_with_expired_token_is_closed_4001(ws, settings):
+    lobby_id = await make_lobby()
+    _, token = await make_session()
+    settings.VOICEBOT_TOKEN_MAX_AGE = -1
+    client = await ws(lobby_id, token)
+    frame = await client.receive()
+    assert_error(frame, "unauthenticated")
+    assert "expired" in frame["message"]
+    await client.expect_closed(4001)
+
+
+async def test_token_of_a_deleted_session_is_closed_4001(ws):
+    lobby_id = await make_lobby()
+    session_id, token = await make_session()
+    await database_sync_to_async(GuestSession.objects.filter(pk=session_id).delete)()
+    client = await ws(lobby_id, token)
+    assert_error(await client.receive(), "unauthenticated")
+    await client.expect_closed(4001)
+
+
+async def test_unknown_lobby_is_told_and_closed_4004(ws):
+    _, token = await make_session()
+    client = await ws("nosuchlobby", token)
+    assert_error(await client.receive(), "lobby_not_found")
+    await client.expect_closed(4004)
+
+
+async def test_foreign_browser_origin_is_refused_at_handshake(ws):
+    lobby_id = await make_lobby()
+    _, token = await make_session()
+    await ws(lobby_id, token, origin="https://evil.example", expect_accept=False)
+
+
+async def test_allowed_origin_and_missing_origin_are_accepted(ws, settings):
+    settings.ALLOWED_HOSTS = ["voice.example.org"]
+    lobby_id = await make_lobby()
+    _, token = await make_session()
+    browser = await ws(lobby_id, token, origin="https://voice.example.org")
+    await still_open(browser)
+    _, token2 = await make_session()
+    bot = await ws(lobby_id, token2)
+    await still_open(bot)
+
+
+async def test_unknown_websocket_path_is_refused(ws):
+    await ws("", None, path="/ws/elsewhere/", expect_accept=False)
+
+
+# --- Bad frames: each gets an error, the socket stays open ---------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "code"),
+    [
+        ("{not json", "invalid_json"),
+        (" ", "invalid_json"),
+        ("[1, 2]", "invalid_message"),
+        ('"join"', "invalid_message"),
+        ("{}", "invalid_message"),
+        ('{"type": 7}', "invalid_message"),
+        ('{"type": "dance"}', "unknown_message_type"),
+        ('{"type": "ping", "id": 5}', "invalid_message"),
+    ],
+)
+async def test_bad_text_frame_gets_typed_error_and_socket_stays_open(ws, raw, code):
+    lobby_id = await make_lobby()
+    _, token = await make_session()
+    client = await ws(lobby_id, token)
+    await client.send_raw(text=raw)
+    assert_error(await client.receive(), code, recovery="none")
+    await still_open(client)
+
+
+async def test_binary_frame_is_invalid_message(ws):
+    lobby_id = await make_lobby()
+    _, token = await make_session()
+    client = await ws(lobby_id, token)
+    await client.send_raw(data=b"\x00\x01binary")
+    assert_error(await client.receive(), "invalid_message")
+    await still_open(client)
+
+
+async def test_unknown_type_repeats_frame_id(ws):
+    lobby_id = await make_lobby()
+    _, token = await make_session()
+    client = await ws(lobby_id, token)
+    await client.send({"type": "dance", "id": "c-1"})
+    assert_error(await client.receive(), "unknown_message_type", in_reply_to="c-1")
+
+
+async def test_frame_over_64_kib_is_message_too_large(ws):
+    lobby_id = await make_lobby()
+    _, token = await make_session()
+    client = await ws(lobby_id, token)
+    await client.send({"type": "chat", "text": "x" * (64 * 1024)})
+    assert_error(await client.receive(), "message_too_large")
+    await still_open(client)
+
+
+async def test_frame_of_multibyte_text_over_64_kib_is_message_too_large(ws):
+    lobby_id = await make_lobby()
+    _, token = await make_session()
+    client = await ws(lobby_id, token)
+    # 22,000 three-byte characters: under 64 Ki characters, over 64 KiB.
+    await client.send_raw(text=json.dumps({"type": "chat", "text": "€" * 22_000}, ensure_ascii=False))
+    assert_error(await client.receive(), "message_too_large")
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        {"type": "leave"},
+        {"type": "set_name", "name": "New"},
+        {"type": "set_muted", "muted": True},
+        {"type": "chat", "text": "hi"},
+        {"type": "relay_session_description", "peer_id": "x", "description": OFFER},
+        {"type": "relay_ice_candidate", "peer_id": "x", "candidate": CANDIDATE},
+    ],
+)
+async def test_frames_before_join_are_not_joined(ws, frame):
+    lobby_id = await make_lobby()
+    _, token = await make_session()
+    client = await ws(lobby_id, token)
+    await client.send({**frame, "id": "f"})
+    assert_error(await client.receive(), "not_joined", recovery="rejoin", in_reply_to="f")
+    await still_open(client)
+
+
+async def test_too_many_bad_frames_close_with_policy_violation(ws, settings):
+    settings.VOICEBOT_BAD_FRAME_LIMIT = "5/10 seconds"
+    lobby_id = await make_lobby()
+    _, token = await make_session()
+    client = await ws(lobby_id, token)
+    for _ in range(5):
+        await client.send_raw(text="nope")
+        assert_error(await client.receive(), "invalid_json")
+    await client.send_raw(text="nope")
+    assert_error(await client.receive(), "invalid_json")
+    assert_error(await client.receive(), "policy_violation", recovery="reconnect")
+    await client.expect_closed(4008)
+
+
+async def test_default_policy_tolerates_30_bad_frames(ws):
+    lobby_id = await make_lobby()
+    _, token = await make_session()
+    client = await ws(lobby_id, token)
+    for _ in range(30):
+        await client.send_raw(text="nope")
+        assert_error(await client.receive(), "invalid_json")
+    await still_open(client)
+
+
+async def test_frame_rate_limit_answers_rate_limited_with_retry_after(ws, settings):
+    settings.VOICEBOT_FRAME_RATE = "3/10 seconds"
+    lobby_id = await make_lobby()
+    _, token = await make_session()
+    client = await ws(lobby_id, token)
+    for i in range(3):
+        await client.send({"type": "ping", "id": str(i)})
+        await client.receive_type("pong")
+    await client.send({"type": "ping", "id": "over"})
+    frame = await client.receive()
+    assert_error(frame, "rate_limited", recovery="retry", in_reply_to="over")
+    assert 0 < frame["retry_after"] <= 10
+
+
+# --- Join ----------------------------------------------------------------------
+
+
+async def test_join_answers_joined_with_lobby_self_others_and_history(ws):
+    lobby_id = await make_lobby(name="Standup")
+    a, _ = await open_joined(ws, lobby_id, "Ann")
+    await a.send({"type": "chat", "text": "first"})
+    await a.receive_type("chat")
+    session_id, token = await make_session()
+    b = await ws(lobby_id, token, session_id=session_id)
+    await b.send({"type": "join", "name": "  Bob  ", "id": "j1"})
+    joined = await b.receive_type("joined")
+    assert joined["in_reply_to"] == "j1"
+    assert joined["lobby"]["id"] == lobby_id
+    assert joined["lobby"]["name"] == "Standup"
+    assert joined["lobby"]["participant_count"] == 2
+    assert joined["self"] == {"session_id": session_id, "name": "Bob", "is_bot": False, "muted": False,
+                              "status": "connected"}
+    assert [p["name"] for p in joined["participants"]] == ["Ann"]
+    assert [(m["name"], m["text"]) for m in joined["chat_history"]] == [("Ann", "first")]
+    assert joined["chat_history"][0]["ts"].endswith("+00:00")
+
+
+async def test_add_peer_roles_follow_perfect_negotiation(ws):
+    lobby_id = await make_lobby()
+    a, _ = await open_joined(ws, lobby_id, "Ann")
+    b, _ = await open_joined(ws, lobby_id, "Bob")
+    assert await b.receive_type("add_peer") == {
+        "type": "add_peer", "peer_id": a.session_id, "should_create_offer": True, "polite": False,
+    }
+    assert (await a.receive_type("participant_joined"))["participant"]["name"] == "Bob"
+    assert await a.receive_type("add_peer") == {
+        "type": "add_peer", "peer_id": b.session_id, "should_create_offer": False, "polite": True,
+    }
+
+
+async def test_join_twice_is_already_joined(joined_pair):
+    _, a, _ = joined_pair
+    await a.send({"type": "join", "name": "Again", "id": "j2"})
+    assert_error(await a.receive(), "already_joined", in_reply_to="j2")
+    await still_open(a)
+
+
+@pytest.mark.parametrize("name", ["", "   ", "x" * 33, "bad\x07bell", "zero\u200bwidth", 42, None])
+async def test_join_with_invalid_name_is_invalid_name(ws, name):
+    lobby_id = await make_lobby()
+    _, token = await make_session()
+    client = await ws(lobby_id, token)
+    await client.send({"type": "join", "name": name})
+    assert_error(await client.receive(), "invalid_name")
+    await still_open(client)
+
+
+async def test_join_with_name_taken_ignoring_case_is_name_taken(ws):
+    lobby_id = await make_lobby()
+    await open_joined(ws, lobby_id, "Ann")
+    _, token = await make_session()
+    client = await ws(lobby_id, token)
+    await client.send({"type": "join", "name": "ANN"})
+    assert_error(await client.receive(), "name_taken")
+    await client.join("Anna")
+
+
+async def test_password_lobby_refuses_wrong_password_and_admits_right_one(ws):
+    lobby_id = await make_lobby(password="s3cret")
+    _, token = await make_session()
+    client = await ws(lobby_id, token)
+    await client.send({"type": "join", "name": "Ann"})
+    assert_error(await client.receive(), "invalid_lobby_password")
+    await client.send({"type": "join", "name": "Ann", "password": "wrong"})
+    assert_error(await client.receive(), "invalid_lobby_password")
+    await client.send({"type": "join", "name": "Ann", "password": 123})
+    assert_error(await client.receive(), "invalid_message")
+    await client.join("Ann", password="s3cret")
+
+
+async def test_full_lobby_is_lobby_full(ws):
+    lobby_id = await make_lobby(max_participants=2)
+    await open_joined(ws, lobby_id, "Ann")
+    await open_joined(ws, lobby_id, "Bob")
+    _, token = await make_session()
+    client = await ws(lobby_id, token)
+    await client.send({"type": "join", "name": "Cyd"})
+    frame = await client.receive()
+    assert_error(frame, "lobby_full", recovery="retry")
+    assert frame["retry_after"] > 0
+    await still_open(client)
+
+
+# --- Relays ----------------------------------------------------------------------
+
+
+async def test_offer_answer_and_candidates_reach_only_the_peer(joined_pair):
+    _, a, b = joined_pair
+    await b.send({"type": "relay_session_description", "peer_id": a.session_id, "description": OFFER})
+    assert await a.receive_type("session_description") == {
+        "type": "session_description", "peer_id": b.session_id, "description": OFFER,
+    }
+    answer = {"type": "answer", "sdp": "v=0\r\n"}
+    await a.send({"type": "relay_session_description", "peer_id": b.session_id, "description": answer})
+    assert (await b.receive_type("session_description"))["description"] == answer
+    await b.send({"type": "relay_ice_candidate", "peer_id": a.session_id, "candidate": CANDIDATE})
+    assert await a.receive_type("ice_candidate") == {
+        "type": "ice_candidate", "peer_id": b.session_id, "candidate": CANDIDATE,
+    }
+    end_of_candidates = {"candidate": "", "sdpMid": None, "sdpMLineIndex": None, "usernameFragment": None}
+    await b.send({"type": "relay_ice_candidate", "peer_id": a.session_id, "candidate": {"candidate": ""}})
+    assert (await a.receive_type("ice_candidate"))["candidate"] == end_of_candidates
+    await a.nothing_more()
+    await b.nothing_more()
+
+
+async def test_relay_forwards_only_protocol_fields(joined_pair):
+    _, a, b = joined_pair
+    await b.send({"type": "relay_session_description", "peer_id": a.session_id,
+                  "description": {**OFFER, "extra": "x" * 10}, "junk": 1})
+    assert (await a.receive_type("session_description"))["description"] == OFFER
+
+
+async def test_rollback_needs_no_sdp(joined_pair):
+    _, a, b = joined_pair
+    await b.send({"type": "relay_session_description", "peer_id": a.session_id, "description": {"type": "rollback"}})
+    assert (await a.receive_type("session_description"))["description"] == {"type": "rollback", "sdp": ""}
+
+
+@pytest.mark.parametrize(
+    "description",
+    [None, "v=0", {"type": "bogus", "sdp": "v=0"}, {"type": "offer"}, {"type": "offer", "sdp": 5},
+     {"type": "offer", "sdp": "hello"}, {"sdp": "v=0"}],
+)
+async def test_invalid_session_description_is_refused_and_not_relayed(joined_pair, description):
+    _, a, b = joined_pair
+    await b.send({"type": "relay_session_description", "peer_id": a.session_id, "description": description,
+                  "id": "d"})
+    assert_error(await b.receive(), "invalid_session_description", in_reply_to="d")
+    await a.nothing_more()
+    await still_open(b)
+
+
+@pytest.mark.parametrize(
+    "candidate",
+    [None, "candidate:1", {}, {"candidate": 5}, {"candidate": "not a candidate"},
+     {**CANDIDATE, "sdpMLineIndex": True}, {**CANDIDATE, "sdpMLineIndex": -1}, {**CANDIDATE, "sdpMid": 0},
+     {**CANDIDATE, "usernameFragment": ["x"]}, {**CANDIDATE, "candidate": "candidate:" + "1" * 2000}],
+)
+async def test_invalid_ice_candidate_is_refused_and_not_relayed(joined_pair, candidate):
+    _, a, b = joined_pair
+    await b.send({"type": "relay_ice_candidate", "peer_id": a.session_id, "candidate": candidate})
+    assert_error(await b.receive(), "invalid_ice_candidate")
+    await a.nothing_more()
+
+
+async def test_relay_without_string_peer_id_is_invalid_message(joined_pair):
+    _, a, b = joined_pair
+    await b.send({"type": "relay_ice_candidate", "candidate": CANDIDATE})
+    assert_error(await b.receive(), "invalid_message")
+    await b.send({"type": "relay_ice_candidate", "peer_id": 7, "candidate": CANDIDATE})
+    assert_error(await b.receive(), "invalid_message")
+
+
+async def test_relay_to_self_or_unknown_peer_is_peer_not_found(joined_pair):
+    _, a, b = joined_pair
+    for peer_id in (b.session_id, "0" * 32):
+        await b.send({"type": "relay_ice_candidate", "peer_id": peer_id, "candidate": CANDIDATE})
+        assert_error(await b.receive(), "peer_not_found")
+    await a.nothing_more()
+
+
+async def test_relay_to_peer_in_other_lobby_is_refused(ws, joined_pair):
+    _, a, _ = joined_pair
+    other_lobby = await make_lobby()
+    c, _ = await open_joined(ws, other_lobby, "Cyd")
+    await c.send({"type": "relay_session_description", "peer_id": a.session_id, "description": OFFER})
+    assert_error(await c.receive(), "peer_not_found", recovery="none")
+    await a.nothing_more()
+
+
+# --- Chat, names, mute, leave, ping -----------------------------------------------
+
+
+async def test_chat_reaches_everyone_including_sender(joined_pair):
+    _, a, b = joined_pair
+    await a.send({"type": "chat", "text": "hello"})
+    for client in (a, b):
+        frame = await client.receive_type("chat")
+        assert (frame["session_id"], frame["name"], frame["text"]) == (a.session_id, "Ann", "hello")
+        assert "T" in frame["ts"]
+
+
+@pytest.mark.parametrize("text", ["", "   ", "x" * 2001, 5, None])
+async def test_invalid_chat_text_is_invalid_message(joined_pair, text):
+    _, a, b = joined_pair
+    await a.send({"type": "chat", "text": text})
+    assert_error(await a.receive(), "invalid_message")
+    await b.nothing_more()
+
+
+async def test_chat_history_keeps_the_newest_50(ws, settings):
+    settings.VOICEBOT_CHAT_RATE = "100/1 second"
+    lobby_id = await make_lobby()
+    a, _ = await open_joined(ws, lobby_id, "Ann")
+    for i in range(55):
+        await a.send({"type": "chat", "text": f"m{i}"})
+        await a.receive_type("chat")
+    _, joined = await open_joined(ws, lobby_id, "Bob")
+    assert [m["text"] for m in joined["chat_history"]] == [f"m{i}" for i in range(5, 55)]
+
+
+async def test_chat_flood_is_rate_limited(joined_pair, settings):
+    settings.VOICEBOT_CHAT_RATE = "2/10 seconds"
+    _, a, b = joined_pair
+    for text in ("one", "two"):
+        await a.send({"type": "chat", "text": text})
+        await a.receive_type("chat")
+        await b.receive_type("chat")
+    await a.send({"type": "chat", "text": "three"})
+    frame = await a.receive()
+    assert_error(frame, "rate_limited", recovery="retry")
+    assert frame["retry_after"] > 0
+    await b.nothing_more()
+
+
+async def test_set_name_updates_everyone_and_refuses_taken_names(joined_pair):
+    _, a, b = joined_pair
+    await b.send({"type": "set_name", "name": "Robert"})
+    for client in (a, b):
+        participant = (await client.receive_type("participant_updated"))["participant"]
+        assert (participant["session_id"], participant["name"]) == (b.session_id, "Robert")
+    await b.send({"type": "set_name", "name": "ann"})
+    assert_error(await b.receive(), "name_taken")
+    await b.send({"type": "set_name", "name": "\n"})
+    assert_error(await b.receive(), "invalid_name")
+    await a.nothing_more()
+
+
+async def test_set_muted_updates_everyone(joined_pair):
+    _, a, b = joined_pair
+    await a.send({"type": "set_muted", "muted": True})
+    for client in (a, b):
+        participant = (await client.receive_type("participant_updated"))["participant"]
+        assert participant["session_id"] == a.session_id and participant["muted"] is True
+    await a.send({"type": "set_muted", "muted": "yes"})
+    assert_error(await a.receive(), "invalid_message")
+
+
+async def test_leave_removes_peer_and_keeps_socket_open(joined_pair):
+    lobby_id, a, b = joined_pair
+    await b.send({"type": "leave"})
+    assert await a.receive_type("remove_peer") == {"type": "remove_peer", "peer_id": b.session_id}
+    assert await a.receive_type("participant_left") == {
+        "type": "participant_left", "session_id": b.session_id, "reason": "left",
+    }
+    await still_open(b)
+    await b.send({"type": "relay_ice_candidate", "peer_id": a.session_id, "candidate": CANDIDATE})
+    assert_error(await b.receive(), "not_joined")
+    await a.send({"type": "chat", "text": "after"})
+    await a.receive_type("chat")
+    await b.nothing_more()
+    rejoined = await b.join("Bob")
+    assert rejoined["resumed"] is False
+    assert not await database_sync_to_async(
+        Participant.objects.filter(lobby_id=lobby_id, session_id=b.session_id, status="reconnecting").exists
+    )()
+
+
+async def test_ping_answers_pong_with_in_reply_to(ws):
+    lobby_id = await make_lobby()
+    _, token = await make_session()
+    client = await ws(lobby_id, token)
+    await client.send({"type": "ping", "id": "p-9"})
+    assert await client.receive() == {"type": "pong", "in_reply_to": "p-9"}
+    await client.send({"type": "ping"})
+    assert await client.receive() == {"type": "pong", "in_reply_to": None}
+
+
+# --- Presence and reconnect ----------------------------------------------------------
+
+
+async def test_dropped_socket_becomes_reconnecting_and_resumes(ws, joined_pair):
+    lobby_id, a, b = joined_pair
+    await b.close()
+    updated = (await a.receive_type("participant_updated"))["participant"]
+    assert (updated["session_id"], updated["status"]) == (b.session_id, "reconnecting")
+    # A reconnecting participant gets no relays.
+    await a.send({"type": "relay_ice_candidate", "peer_id": b.session_id, "candidate": CANDIDATE})
+    assert_error(await a.receive(), "peer_not_found")
+    # A newcomer sees it but gets no add_peer for it.
+    c, joined_c = await open_joined(ws, lobby_id, "Cyd")
+    assert {p["name"]: p["status"] for p in joined_c["participants"]} == {"Ann": "connected", "Bob": "reconnecting"}
+    assert (await c.receive_type("add_peer"))["peer_id"] == a.session_id
+    await c.nothing_more()
+    await a.receive_type("participant_joined")
+    await a.receive_type("add_peer")
+
+
+async def test_resume_with_same_token_renegotiates_with_everyone(ws):
+    lobby_id = await make_lobby(password="pw")
+    a, _ = await open_joined(ws, lobby_id, "Ann", password="pw")
+    b, _ = await open_joined(ws, lobby_id, "Bob", password="pw")
+    await b.receive_type("add_peer")
+    await a.receive_type("participant_joined")
+    await a.receive_type("add_peer")
+    await b.close()
+    assert (await a.receive_type("participant_updated"))["participant"]["status"] == "reconnecting"
+
+    b2 = await ws(lobby_id, b.token, session_id=b.session_id)
+    await b2.send({"type": "join", "name": "ignored", "id": "r"})
+    joined = await b2.receive_type("joined")
+    assert joined["resumed"] is True and joined["in_reply_to"] == "r"
+    assert joined["self"]["name"] == "Bob" and joined["self"]["status"] == "connected"
+    assert await b2.receive_type("add_peer") == {
+        "type": "add_peer", "peer_id": a.session_id, "should_create_offer": True, "polite": False,
+    }
+    updated = (await a.receive_type("participant_updated"))["participant"]
+    assert (updated["session_id"], updated["status"]) == (b.session_id, "connected")
+    assert await a.receive_type("remove_peer") == {"type": "remove_peer", "peer_id": b.session_id}
+    assert await a.receive_type("add_peer") == {
+        "type": "add_peer", "peer_id": b.session_id, "should_create_offer": False, "polite": True,
+    }
+    # Relays flow again both ways.
+    await b2.send({"type": "relay_session_description", "peer_id": a.session_id, "description": OFFER})
+    assert (await a.receive_type("session_description"))["peer_id"] == b.session_id
+    await a.send({"type": "relay_ice_candidate", "peer_id": b.session_id, "candidate": CANDIDATE})
+    assert (await b2.receive_type("ice_candidate"))["peer_id"] == a.session_id
+
+
+async def test_reconnecting_participant_times_out_after_grace(ws, settings):
+    from datetime import timedelta
+
+    from lobbies.presence import presence_sweep
+
+    settings.VOICEBOT_RECONNECT_GRACE = 20
+    lobby_id = await make_lobby()
+    a, _ = await open_joined(ws, lobby_id, "Ann")
+    b, _ = await open_joined(ws, lobby_id, "Bob")
+    await b.receive_type("add_peer")
+    await a.receive_type("participant_joined")
+    await a.receive_type("add_peer")
+    await b.close()
+    await a.receive_type("participant_updated")
+    dropped_at = await database_sync_to_async(
+        lambda: Participant.objects.get(session_id=b.session_id).disconnected_at
+    )()
+    sweep = database_sync_to_async(presence_sweep)
+    # Inside the grace period: nothing happens.
+    assert await sweep(now=dropped_at + timedelta(seconds=19)) == []
+    await a.nothing_more()
+    await emit(await sweep(now=dropped_at + timedelta(seconds=21)))
+    assert await a.receive_type("remove_peer") == {"type": "remove_peer", "peer_id": b.session_id}
+    assert await a.receive_type("participant_left") == {
+        "type": "participant_left", "session_id": b.session_id, "reason": "timeout",
+    }
+    assert not await database_sync_to_async(Participant.objects.filter(session_id=b.session_id).exists)()
+    # Too late to resume: the same token joins as a newcomer.
+    b2 = await ws(lobby_id, b.token, session_id=b.session_id)
+    assert (await b2.join("Bob"))["resumed"] is False
+
+
+async def test_zero_grace_leaves_at_once_as_disconnected(ws, settings):
+    settings.VOICEBOT_RECONNECT_GRACE = 0
+    lobby_id = await make_lobby()
+    a, _ = await open_joined(ws, lobby_id, "Ann")
+    b, _ = await open_joined(ws, lobby_id, "Bob")
+    await a.receive_type("participant_joined")
+    await a.receive_type("add_peer")
+    await b.close()
+    await a.receive_type("remove_peer")
+    assert (await a.receive_type("participant_left"))["reason"] == "disconnected"
+
+
+async def test_second_socket_of_a_session_replaces_the_first_with_4009(ws):
+    lobby_id = await make_lobby()
+    a, _ = await open_joined(ws, lobby_id, "Ann")
+    b, _ = await open_joined(ws, lobby_id, "Bob")
+    await b.receive_type("add_peer")
+    await a.receive_type("participant_joined")
+    await a.receive_type("add_peer")
+    b2 = await ws(lobby_id, b.token, session_id=b.session_id)
+    assert_error(await b.receive(), "session_replaced")
+    await b.expect_closed(4009)
+    await b.close()
+    assert (await a.receive_type("participant_updated"))["participant"]["status"] == "reconnecting"
+    joined = await b2.join("whatever")
+    assert joined["resumed"] is True and joined["self"]["name"] == "Bob"
+    await a.receive_type("participant_updated")
+    await a.receive_type("remove_peer")
+    await a.receive_type("add_peer")
+
+
+async def test_joining_another_lobby_leaves_the_first(ws):
+    first = await make_lobby()
+    second = await make_lobby()
+    a, _ = await open_joined(ws, first, "Ann")
+    b, _ = await open_joined(ws, first, "Bob")
+    await a.receive_type("participant_joined")
+    await a.receive_type("add_peer")
+    await b.close()
+    await a.receive_type("participant_updated")
+    b2 = await ws(second, b.token, session_id=b.session_id)
+    await b2.join("Bob")
+    await a.receive_type("remove_peer")
+    assert (await a.receive_type("participant_left"))["reason"] == "left"
+    assert await database_sync_to_async(
+        lambda: Participant.objects.get(session_id=b.session_id).lobby_id
+    )() == second
+
+
+# --- Staff actions --------------------------------------------------------------------
+
+
+async def test_kicked_participant_is_told_and_closed_4003(joined_pair):
+    _, a, b = joined_pair
+    participant_id = await database_sync_to_async(lambda: Participant.objects.get(session_id=b.session_id).pk)()
+    await emit(await database_sync_to_async(services.participant_kick)(participant_id=participant_id))
+    assert_error(await b.receive(), "kicked")
+    await b.expect_closed(4003)
+    await a.receive_type("remove_peer")
+    assert (await a.receive_type("participant_left"))["reason"] == "kicked"
+
+
+async def test_closed_lobby_closes_every_socket_4004(joined_pair):
+    lobby_id, a, b = joined_pair
+    await emit(await database_sync_to_async(services.lobby_close)(lobby_id=lobby_id))
+    for client in (a, b):
+        assert_error(await client.receive(), "lobby_not_found")
+        await client.expect_closed(4004)
+    assert await database_sync_to_async(lambda: Lobby.objects.get(pk=lobby_id).closed_at is not None)()
+
+
+# --- Unexpected failures --------------------------------------------------------------
+
+
+async def test_unexpected_failure_in_a_frame_is_internal_error_without_internals(joined_pair, monkeypatch):
+    _, a, b = joined_pair
+
+    def broken(**kwargs: Any) -> None:
+        raise RuntimeError("SELECT secret FROM internals")
+
+    monkeypatch.setattr(services, "participant_set_muted", broken)
+    await a.send({"type": "set_muted", "muted": True, "id": "m"})
+    frame = await a.receive()
+    assert_error(frame, "internal_error", recovery="retry", in_reply_to="m")
+    assert "secret" not in json.dumps(frame) and "RuntimeError" not in json.dumps(frame)
+    await still_open(a)
+
+
+async def test_unexpected_failure_outside_a_frame_closes_4011(joined_pair, monkeypatch):
+    from signaling.consumers import LobbyConsumer
+
+    _, a, b = joined_pair
+
+    async def broken(self: Any, event: dict[str, Any]) -> None:
+        raise KeyError("internal detail")
+
+    monkeypatch.setattr(LobbyConsumer, "lobby_chat", broken)
+    await a.send({"type": "chat", "text": "boom"})
+    for client in (a, b):
+        frame = await client.receive()
+        assert_error(frame, "internal_error", recovery="reconnect")
+        assert "internal detail" not in json.dumps(frame)
+        await client.expect_closed(4011)
