@@ -9,10 +9,28 @@ from lobbies.exceptions import InvalidNameError
 from lobbies.models import CHAT_TEXT_MAX_LENGTH, LOBBY_NAME_MAX_LENGTH, NAME_MAX_LENGTH
 
 
+ZERO_WIDTH_JOINER = "\u200d"
+# What may stand on either side of a zero-width joiner inside an emoji
+# sequence (e.g. 👩‍💻): symbols, skin-tone modifiers, variation selectors.
+_EMOJI_PARTS = {"So", "Sk", "Mn"}
+
+
+def _is_emoji_joiner(text: str, index: int) -> bool:
+    return (
+        0 < index < len(text) - 1
+        and unicodedata.category(text[index - 1]) in _EMOJI_PARTS
+        and unicodedata.category(text[index + 1]) == "So"
+    )
+
+
 def has_control_characters(text: str) -> bool:
     # Categories C*: control, format (bidi overrides, zero-width), surrogate,
-    # private use, unassigned. None belongs in a name people read.
-    return any(unicodedata.category(ch)[0] == "C" for ch in text)
+    # private use, unassigned. None belongs in a name people read, except a
+    # zero-width joiner that glues the parts of one emoji together.
+    return any(
+        unicodedata.category(ch)[0] == "C" and not (ch == ZERO_WIDTH_JOINER and _is_emoji_joiner(text, i))
+        for i, ch in enumerate(text)
+    )
 
 
 def participant_name_clean(raw: Any) -> str:

@@ -38,6 +38,7 @@ from lobbies.exceptions import KickedError, LobbyNotFoundError
 from lobbies.models import Participant
 from lobbies.presence import INSTANCE_ID, presence_ensure_running
 from lobbies.presenters import chat_public, lobby_public, participant_public
+from ops.metrics import FRAMES_RELAYED, WEBSOCKETS_OPEN
 from signaling.exceptions import PeerNotFoundError
 from signaling.validation import ice_candidate_clean, session_description_clean
 
@@ -82,6 +83,8 @@ class LobbyConsumer(ErrorBoundaryMixin, AsyncWebsocketConsumer):
         await db_call(_check_session)(self.session_id, self.lobby_id)
         await self.accept()
         self.socket_accepted = True
+        self.counted_open = True
+        WEBSOCKETS_OPEN.inc()
         presence_ensure_running()
         # Tell an older socket of this session to step down, then listen for
         # the next one.
@@ -90,6 +93,8 @@ class LobbyConsumer(ErrorBoundaryMixin, AsyncWebsocketConsumer):
         await self.layer.group_add(group, self.channel_name)
 
     async def disconnect(self, code: int) -> None:
+        if getattr(self, "counted_open", False):
+            WEBSOCKETS_OPEN.dec()
         if not getattr(self, "session_id", ""):
             return
         if self.joined:
@@ -116,7 +121,7 @@ class LobbyConsumer(ErrorBoundaryMixin, AsyncWebsocketConsumer):
             raise MessageTooLargeError()
         try:
             frame = json.loads(text_data)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
             raise InvalidJsonError() from None
         if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
             raise InvalidMessageError()
@@ -255,6 +260,7 @@ class LobbyConsumer(ErrorBoundaryMixin, AsyncWebsocketConsumer):
         await self.layer.send(
             channel, {"type": "peer.relay", "lobby_id": self.lobby_id, "text": json.dumps(frame)}
         )
+        FRAMES_RELAYED.inc()
 
     # --- Events from the channel layer --------------------------------
 

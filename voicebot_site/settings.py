@@ -171,7 +171,7 @@ VOICEBOT_TOKEN_MAX_AGE = env_int("VOICEBOT_TOKEN_MAX_AGE", 7 * 24 * 3600)
 # A dropped socket keeps its participant's place this long, in seconds.
 VOICEBOT_RECONNECT_GRACE = env_float("VOICEBOT_RECONNECT_GRACE", 20.0)
 # Each server process writes a heartbeat this often; a process silent for
-# three intervals is dead and its participants start their grace period.
+# two intervals is dead and its participants start their grace period.
 VOICEBOT_HEARTBEAT_INTERVAL = env_float("VOICEBOT_HEARTBEAT_INTERVAL", 5.0)
 # Whether this process runs the heartbeat and sweep task (off only in tests).
 VOICEBOT_PRESENCE_ENABLED = env_bool("VOICEBOT_PRESENCE_ENABLED", True)

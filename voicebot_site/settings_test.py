@@ -22,3 +22,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-voicebot-{_run}.sqlite3")}  # noqa: F405
 else:
     DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{_run}"}  # noqa: F405
+
+# PBKDF2 at full strength costs ~0.3 s a lobby password here; tests that are
+# about hashing itself override this back.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -16,15 +16,6 @@ ERROR_BODY_FIELDS = {"code", "message", "category", "severity", "recovery", "cor
 
 
 @pytest.fixture(autouse=True)
-def fast_password_hasher(settings: Any) -> None:
-    """Lobby passwords hashed with a fast hasher: the rules, not PBKDF2's cost, are under test.
-
-    ``test_lobby_password_is_stored_hashed_and_never_answered`` checks the real default.
-    """
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture(autouse=True)
 def session_rate_limit_reset() -> Iterator[None]:
     """Each test starts with the per-address session budget untouched."""
     from lobbies.views import _session_rate_limiter

@@ -53,6 +53,14 @@ def test_participant_name_with_control_or_format_characters_is_refused(raw: str)
         participant_name_clean(raw)
 
 
+@pytest.mark.parametrize(
+    "raw", ["\U0001f469\u200d\U0001f4bb", "Dev \U0001f469\U0001f3fd\u200d\U0001f4bb", "\u2764\ufe0f\u200d\U0001f525"],
+    ids=["technologist", "with-skin-tone", "with-variation-selector"],
+)
+def test_participant_name_with_an_emoji_zwj_sequence_is_accepted(raw: str) -> None:
+    assert participant_name_clean(raw) == raw
+
+
 @pytest.mark.parametrize("raw", [None, 42, 4.2, True, ["Ann"], {"name": "Ann"}, b"Ann"])
 def test_participant_name_that_is_not_a_string_is_refused(raw: Any) -> None:
     with pytest.raises(InvalidNameError, match="must be a string"):
