@@ -134,6 +134,7 @@ async def test_unknown_websocket_path_is_refused(ws):
     ("raw", "code"),
     [
         ("{not json", "invalid_json"),
+        ("[" * 30_000, "invalid_json"),
         (" ", "invalid_json"),
         ("[1, 2]", "invalid_message"),
         ('"join"', "invalid_message"),

@@ -1,0 +1,157 @@
+"""End to end: a real daphne (``manage.py serve``) on a loopback port and `websockets` clients."""
+from __future__ import annotations
+
+import asyncio
+import json
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from web.tests.live_server import LiveServer, ServerBackends
+
+pytestmark = pytest.mark.e2e
+
+OFFER = {"type": "offer", "sdp": "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"}
+ANSWER = {"type": "answer", "sdp": "v=0\r\no=- 3 4 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"}
+CANDIDATE = {"candidate": "candidate:1 1 udp 2122260223 127.0.0.1 50000 typ host", "sdpMid": "0",
+             "sdpMLineIndex": 0, "usernameFragment": "abcd"}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    workdir = tmp_path_factory.mktemp("e2e-server")
+    backends = ServerBackends(workdir)
+    backends.prepare()
+    live = LiveServer(backends.open_inside(), workdir / "server.log")
+    try:
+        live.start()
+        yield live
+    finally:
+        live.stop()
+        backends.close()
+
+
+def post(server: LiveServer, path: str, body: dict[str, Any], token: str | None = None) -> dict[str, Any]:
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(server.url + path, data=json.dumps(body).encode(), headers=headers)
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+class Peer:
+    def __init__(self, server: LiveServer, lobby_id: str, name: str) -> None:
+        session = post(server, "/api/sessions", {"name": name})
+        self.session_id: str = session["session_id"]
+        self.token: str = session["token"]
+        self.url = f"ws://127.0.0.1:{server.port}/ws/lobby/{lobby_id}/?token={self.token}"
+        self.socket: ClientConnection | None = None
+
+    async def open(self) -> None:
+        self.socket = await connect(self.url, open_timeout=10)
+
+    async def send(self, frame: dict[str, Any]) -> None:
+        assert self.socket is not None
+        await self.socket.send(json.dumps(frame))
+
+    async def receive(self, frame_type: str) -> dict[str, Any]:
+        assert self.socket is not None
+        frame = json.loads(await asyncio.wait_for(self.socket.recv(), 10))
+        assert frame["type"] == frame_type, frame
+        return frame
+
+
+async def test_two_clients_join_negotiate_drop_and_resume(server: LiveServer) -> None:
+    owner = post(server, "/api/sessions", {})
+    lobby = post(server, "/api/lobbies", {"name": "End to end"}, token=owner["token"])
+    ann, bob = Peer(server, lobby["id"], "Ann"), Peer(server, lobby["id"], "Bob")
+
+    await ann.open()
+    await ann.send({"type": "join", "id": "a1"})
+    assert (await ann.receive("joined"))["self"]["name"] == "Ann"
+    await bob.open()
+    await bob.send({"type": "join"})
+    joined = await bob.receive("joined")
+    assert [p["name"] for p in joined["participants"]] == ["Ann"]
+    assert await bob.receive("add_peer") == {"type": "add_peer", "peer_id": ann.session_id,
+                                             "should_create_offer": True, "polite": False}
+    assert (await ann.receive("participant_joined"))["participant"]["session_id"] == bob.session_id
+    assert (await ann.receive("add_peer"))["polite"] is True
+
+    # Offer, answer and candidates, each way.
+    await bob.send({"type": "relay_session_description", "peer_id": ann.session_id, "description": OFFER})
+    assert (await ann.receive("session_description"))["description"] == OFFER
+    await ann.send({"type": "relay_session_description", "peer_id": bob.session_id, "description": ANSWER})
+    assert (await bob.receive("session_description"))["description"] == ANSWER
+    await bob.send({"type": "relay_ice_candidate", "peer_id": ann.session_id, "candidate": CANDIDATE})
+    assert (await ann.receive("ice_candidate"))["candidate"] == CANDIDATE
+    await ann.send({"type": "relay_ice_candidate", "peer_id": bob.session_id, "candidate": CANDIDATE})
+    assert (await bob.receive("ice_candidate"))["peer_id"] == ann.session_id
+
+    # Bob's connection drops without a leave: Ann sees him reconnecting.
+    assert bob.socket is not None
+    bob.socket.transport.abort()
+    updated = await ann.receive("participant_updated")
+    assert updated["participant"]["status"] == "reconnecting"
+
+    # Bob comes back with the same token and resumes his place.
+    await bob.open()
+    await bob.send({"type": "join", "id": "again"})
+    resumed = await bob.receive("joined")
+    assert resumed["resumed"] is True and resumed["self"]["name"] == "Bob"
+    assert (await bob.receive("add_peer"))["should_create_offer"] is True
+    assert (await ann.receive("participant_updated"))["participant"]["status"] == "connected"
+    assert (await ann.receive("remove_peer"))["peer_id"] == bob.session_id
+    assert (await ann.receive("add_peer"))["peer_id"] == bob.session_id
+    await bob.send({"type": "relay_session_description", "peer_id": ann.session_id, "description": OFFER})
+    assert (await ann.receive("session_description"))["peer_id"] == bob.session_id
+
+    for peer in (ann, bob):
+        assert peer.socket is not None
+        await peer.socket.close()
+
+    # The tokens went through the access log and the error log, scrubbed.
+    log = Path(server.log_path).read_text(errors="replace")
+    assert "WSCONNECT" in log
+    for token in (ann.token, bob.token, owner["token"]):
+        assert token not in log and token.split(":")[-1] not in log
+
+
+async def test_foreign_origin_is_refused_with_403(server: LiveServer) -> None:
+    owner = post(server, "/api/sessions", {})
+    lobby = post(server, "/api/lobbies", {"name": "Origins"}, token=owner["token"])
+    url = f"ws://127.0.0.1:{server.port}/ws/lobby/{lobby['id']}/?token={owner['token']}"
+    with pytest.raises(InvalidStatus) as refused:
+        await connect(url, origin="http://evil.example", open_timeout=10)
+    assert refused.value.response.status_code == 403
+    async with connect(url, origin=f"http://127.0.0.1:{server.port}", open_timeout=10) as socket:
+        await socket.send(json.dumps({"type": "ping", "id": "p"}))
+        assert json.loads(await asyncio.wait_for(socket.recv(), 10)) == {"type": "pong", "in_reply_to": "p"}
+
+
+async def test_oversized_frames_on_a_real_server(server: LiveServer) -> None:
+    owner = post(server, "/api/sessions", {})
+    lobby = post(server, "/api/lobbies", {"name": "Sizes"}, token=owner["token"])
+    url = f"ws://127.0.0.1:{server.port}/ws/lobby/{lobby['id']}/?token={owner['token']}"
+    async with connect(url, open_timeout=10, max_size=None) as socket:
+        # Over 64 KiB: refused with an error, the socket stays open.
+        await socket.send(json.dumps({"type": "chat", "text": "x" * 70_000}))
+        error = json.loads(await asyncio.wait_for(socket.recv(), 10))
+        assert error["code"] == "message_too_large"
+        await socket.send(json.dumps({"type": "ping"}))
+        assert json.loads(await asyncio.wait_for(socket.recv(), 10))["type"] == "pong"
+        # Over the server's 1 MiB ceiling the transport drops the connection
+        # before the frame is read into memory...
+        await socket.send("x" * (1024 * 1024 + 1))
+        with pytest.raises(ConnectionClosed):
+            await asyncio.wait_for(socket.recv(), 10)
+    # ...and the server goes on serving.
+    async with connect(url, open_timeout=10) as socket:
+        await socket.send(json.dumps({"type": "ping"}))
+        assert json.loads(await asyncio.wait_for(socket.recv(), 10))["type"] == "pong"
