@@ -143,6 +143,22 @@ function onJoined(frame) {
   log(frame.resumed ? "resumed as" : "joined as", frame.self.name);
 }
 
+const RESYNC_WINDOW_MS = 60000;
+const RESYNCS_PER_WINDOW = 3;
+
+function resyncPresence() {
+  const now = Date.now();
+  state.resyncs = (state.resyncs || []).filter((at) => now - at < RESYNC_WINDOW_MS);
+  if (state.resyncs.length >= RESYNCS_PER_WINDOW) {
+    log("the server still lists this tab as reconnecting; waiting for it to catch up");
+    return;
+  }
+  state.resyncs.push(now);
+  log("the server lists this tab as reconnecting; resuming on a new socket");
+  state.joined = false;
+  connection.restart("reconnect");
+}
+
 function leave() {
   state.wantJoined = false;
   clearTimeout(state.joinRetryTimer);
@@ -169,6 +185,13 @@ const FRAME_HANDLERS = {
     notices.announce(`${participant.name} joined.`);
   },
   participant_updated({ participant }) {
+    if (participant.session_id === state.selfId && participant.status === "reconnecting" && state.joined) {
+      // The server believes this socket is gone (a stale view of a server
+      // restart): others would get no relays from us. A new socket resumes
+      // our place, as after any drop.
+      resyncPresence();
+      return;
+    }
     state.participants.set(participant.session_id, participant);
     view.renderParticipants(state.participants, state.selfId);
   },
