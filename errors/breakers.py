@@ -211,5 +211,10 @@ def breaker_snapshots() -> list[BreakerSnapshot]:
 
 
 def breakers_reset() -> None:
+    """Close every breaker, with its thresholds read again from settings (tests)."""
+    from django.conf import settings
+
     for breaker in list(_breakers.values()):
+        breaker.failure_threshold = max(1, settings.VOICEBOT_BREAKER_FAILURE_THRESHOLD)
+        breaker.recovery_timeout = max(0.0, settings.VOICEBOT_BREAKER_RECOVERY_TIMEOUT)
         breaker.reset()

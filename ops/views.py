@@ -13,8 +13,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from errors.boundary import error_body, report_error
 from errors.exceptions import ChannelLayerUnavailableError, DatabaseUnavailableError
-from errors.breakers import breaker_get, breaker_snapshots
-from errors.resilience import CHANNEL_LAYER, DATABASE, DATABASE_ERRORS, LAYER_ERRORS
+from errors.breakers import breaker_snapshots
+from errors.resilience import DATABASE_ERRORS, LAYER_ERRORS
 
 READY_CHECK_TIMEOUT = 2.0
 
@@ -63,21 +63,14 @@ async def readyz(request: HttpRequest) -> JsonResponse:
     """200 when the database and the channel layer answer; 503 naming the one that does not."""
     checks: dict[str, str] = {}
     failure = None
-    for name, breaker_name, check in (
-        ("database", DATABASE, _check_database),
-        ("channel_layer", CHANNEL_LAYER, _check_channel_layer),
-    ):
+    for name, check in (("database", _check_database), ("channel_layer", _check_channel_layer)):
         # The probe goes to the dependency itself, past its circuit breaker,
-        # and tells the breaker what it found: a dependency that answers
-        # again closes its breaker at once.
-        breaker = breaker_get(breaker_name)
+        # and leaves the breaker alone: only real traffic opens or closes it.
         try:
             await check()
             checks[name] = "ok"
-            breaker.record_success()
         except (DatabaseUnavailableError, ChannelLayerUnavailableError) as exc:
             checks[name] = "unavailable"
-            breaker.record_failure(exc.__cause__ or exc)
             failure = failure or exc
     # Each circuit breaker's state (closed, open or half_open), in a header
     # so that the body keeps its documented shape.
