@@ -7,6 +7,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 
 from errors.boundary import error_body, report_error
 from errors.exceptions import NotFoundError, VoiceBotError
+from errors.recorder import get_recorder
 from errors.resilience import translate_dependency_error
 
 
@@ -41,6 +42,9 @@ class ErrorBoundaryMiddleware:
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
+        # Built once per serving process: the moment to drain what an earlier
+        # process left in the spill file.
+        get_recorder().start()
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         return self.get_response(request)

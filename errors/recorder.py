@@ -80,6 +80,9 @@ class ErrorRecorder:
     async def aflush(self) -> bool:
         return await sync_to_async(self.flush, thread_sensitive=True)()
 
+    def start(self) -> None:
+        """The serving process is up (called once the HTTP stack is built)."""
+
     def close(self) -> None:
         """Last chance before the process exits."""
 
@@ -140,6 +143,11 @@ class DatabaseRecorder(ErrorRecorder):
                 self._sampled[fingerprint] = ((counted[0] if counted else 0) + 1, report)
         ERRORS_WAITING.set(self.buffer.memory_size())
         if self._thread is None and settings.VOICEBOT_ERROR_WRITER == "background":
+            self._start_writer()
+
+    def start(self) -> None:
+        """Start the writer now if an earlier process left occurrences on disk."""
+        if settings.VOICEBOT_ERROR_WRITER == "background" and self.buffer.has_spilled():
             self._start_writer()
 
     def flush(self) -> bool:
