@@ -48,7 +48,9 @@ class LatestEventInline(admin.TabularInline):
         object_id = match.kwargs.get("object_id") if match is not None else None
         if object_id is None:
             return events.none()
-        latest = events.filter(group_id=object_id).order_by("-occurred_at", "-id").values("pk")[:LATEST_EVENTS_SHOWN]
+        latest = events.filter(group_id=object_id).order_by("-occurred_at", "-id").values_list("pk", flat=True)[
+            :LATEST_EVENTS_SHOWN
+        ]
         return events.filter(pk__in=list(latest))
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:

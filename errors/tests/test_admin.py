@@ -1,0 +1,113 @@
+"""Staff pages: groups, events, dashboard; refused to anyone else."""
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.test import Client
+
+from errors.boundary import report_error
+from errors.choices import GroupStatus
+from errors.exceptions import InvalidMessageError, RateLimitedError
+from errors.models import ErrorGroup
+from errors.testing import stored_events_sync
+
+
+@pytest.fixture
+def stored(db: None) -> dict[str, Any]:
+    _, first = report_error(InvalidMessageError(), transport="websocket", where="set_muted", lobby_id="LOBBY1",
+                            session_id="SESSION1", context={"token": "secret-token-value", "frame": {"a": 1}})
+    report_error(RateLimitedError(), transport="websocket", where="ping")
+    stored_events_sync()
+    return {"correlation_id": first.correlation_id, "group": ErrorGroup.objects.get(code="invalid_message")}
+
+
+@pytest.fixture
+def staff(client: Client, django_user_model: Any) -> Client:
+    client.force_login(django_user_model.objects.create_superuser("admin", password="x"))
+    return client
+
+
+PAGES = [
+    "/admin/errors/errorgroup/",
+    "/admin/errors/errorevent/",
+    "/admin/errors/errordashboard/",
+]
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_pages_are_refused_to_visitors(client: Client, stored: dict[str, Any], path: str) -> None:
+    response = client.get(path)
+    assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_pages_are_refused_to_staff_without_permission(
+    client: Client, stored: dict[str, Any], django_user_model: Any, path: str
+) -> None:
+    client.force_login(django_user_model.objects.create_user("clerk", password="x", is_staff=True))
+    assert client.get(path).status_code == 403
+
+
+def test_group_list_shows_filters_and_finds_by_correlation_id(staff: Client, stored: dict[str, Any]) -> None:
+    page = staff.get("/admin/errors/errorgroup/").content.decode()
+    assert "invalid_message in set_muted" in page and "rate_limited in ping" in page
+    found = staff.get("/admin/errors/errorgroup/", {"q": stored["correlation_id"]}).content.decode()
+    assert "invalid_message in set_muted" in found and "rate_limited in ping" not in found
+    filtered = staff.get("/admin/errors/errorgroup/", {"status__exact": "resolved"}).content.decode()
+    assert "invalid_message in set_muted" not in filtered
+
+
+@pytest.mark.parametrize("action, status", [("resolve", GroupStatus.RESOLVED), ("ignore", GroupStatus.IGNORED)])
+def test_actions_change_the_status(staff: Client, stored: dict[str, Any], action: str, status: str) -> None:
+    group = stored["group"]
+    response = staff.post("/admin/errors/errorgroup/", {"action": action, "_selected_action": [group.pk]})
+    assert response.status_code == 302
+    group.refresh_from_db()
+    assert group.status == status
+    staff.post("/admin/errors/errorgroup/", {"action": "reopen", "_selected_action": [group.pk]})
+    group.refresh_from_db()
+    assert (group.status, group.resolved_at) == (GroupStatus.UNRESOLVED, None)
+
+
+def test_group_page_shows_its_latest_events_inline(staff: Client, stored: dict[str, Any]) -> None:
+    page = staff.get(f"/admin/errors/errorgroup/{stored['group'].pk}/change/").content.decode()
+    assert stored["correlation_id"] in page
+    assert "latest events" in page
+
+
+def test_event_page_is_read_only_pretty_and_linked_without_secrets(staff: Client, stored: dict[str, Any]) -> None:
+    [event] = stored_events_sync(correlation_id=stored["correlation_id"])
+    page = staff.get(f"/admin/errors/errorevent/{event.pk}/change/").content.decode()
+    assert "secret-token-value" not in page
+    assert "&quot;token&quot;: &quot;[scrubbed]&quot;" in page  # pretty-printed JSON
+    assert f"/admin/errors/errorgroup/{event.group_id}/change/" in page
+    assert "/admin/lobbies/lobby/LOBBY1/change/" in page
+    assert "/admin/lobbies/guestsession/SESSION1/change/" in page
+    assert 'name="_save"' not in page
+    found = staff.get("/admin/errors/errorevent/", {"q": stored["correlation_id"]}).content.decode()
+    assert "1 result" in found or stored["correlation_id"] in found
+
+
+def test_dashboard_draws_the_chart_top_groups_and_breakers(staff: Client, stored: dict[str, Any]) -> None:
+    from errors.breakers import breaker_get
+
+    breaker_get("channel_layer")
+    page = staff.get("/admin/errors/errordashboard/").content.decode()
+    assert '<svg id="errors-per-hour"' in page
+    assert page.count('class="bar"') == 2  # validation and websocket, this hour
+    assert "invalid_message in set_muted" in page
+    assert '<td class="breaker-state">closed</td>' in page
+    assert "http://" not in page.split('<svg', 1)[1].split("</svg>")[0].replace("http://www.w3.org/2000/svg", "")
+    index = staff.get("/admin/").content.decode()
+    assert "/admin/errors/errordashboard/" in index
+
+
+def test_dashboard_is_open_to_staff_with_view_permission(
+    client: Client, stored: dict[str, Any], django_user_model: Any
+) -> None:
+    user = django_user_model.objects.create_user("viewer", password="x", is_staff=True)
+    user.user_permissions.add(Permission.objects.get(codename="view_errorgroup"))
+    client.force_login(user)
+    assert client.get("/admin/errors/errordashboard/").status_code == 200
