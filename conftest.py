@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
@@ -26,6 +26,17 @@ async def fresh_channel_layer() -> AsyncIterator[None]:
         if close_pools is not None:
             await close_pools()
     channel_layers.backends.clear()
+
+
+@pytest.fixture(autouse=True)
+def manual_error_writer(settings: Any) -> Iterator[None]:
+    """Errors are stored when a test asks for them (errors.testing), and no test sees another's."""
+    from errors.testing import recorder_reset
+
+    settings.VOICEBOT_ERROR_WRITER = "manual"
+    recorder_reset()
+    yield
+    recorder_reset()
 
 
 @pytest.fixture

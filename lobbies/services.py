@@ -205,14 +205,19 @@ def _joined_participant(*, session_id: str, lobby_id: str, lock: bool = False) -
     return participant
 
 
+def _socket_participant(*, session_id: str, lobby_id: str, channel_name: str) -> Participant | None:
+    """The participant whose place ``channel_name`` holds, locked for the transaction."""
+    return (
+        Participant.objects.select_for_update()
+        .filter(session_id=session_id, lobby_id=lobby_id, channel_name=channel_name)
+        .first()
+    )
+
+
 def participant_leave(*, session_id: str, lobby_id: str, channel_name: str) -> list[Event]:
     """Leave on purpose (the ``leave`` frame); the socket stays open."""
     with transaction.atomic():
-        participant = (
-            Participant.objects.select_for_update()
-            .filter(session_id=session_id, lobby_id=lobby_id, channel_name=channel_name)
-            .first()
-        )
+        participant = _socket_participant(session_id=session_id, lobby_id=lobby_id, channel_name=channel_name)
         if participant is None:
             raise NotJoinedError()
         return _participant_remove(participant, reason="left")
@@ -225,11 +230,7 @@ def participant_disconnect(*, session_id: str, lobby_id: str, channel_name: str)
     replaced by a newer one of the same session changes nothing.
     """
     with transaction.atomic():
-        participant = (
-            Participant.objects.select_for_update()
-            .filter(session_id=session_id, lobby_id=lobby_id, channel_name=channel_name)
-            .first()
-        )
+        participant = _socket_participant(session_id=session_id, lobby_id=lobby_id, channel_name=channel_name)
         if participant is None:
             return []
         if settings.VOICEBOT_RECONNECT_GRACE <= 0:

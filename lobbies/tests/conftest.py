@@ -136,12 +136,3 @@ def stored_errors(db: None) -> StoredErrors:
     return StoredErrors()
 
 
-@pytest.fixture(autouse=True)
-def manual_error_writer(settings: Any) -> Iterator[None]:
-    """Errors are stored when a test asks for them, and no test sees another's."""
-    from errors.testing import recorder_reset
-
-    settings.VOICEBOT_ERROR_WRITER = "manual"
-    recorder_reset()
-    yield
-    recorder_reset()

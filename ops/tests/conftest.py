@@ -2,21 +2,8 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
-from typing import Any
 
 import pytest
-
-
-@pytest.fixture(autouse=True)
-def manual_error_writer(settings: Any) -> Iterator[None]:
-    """Errors are stored when a test asks for them, and no test sees another's."""
-    from errors.testing import recorder_reset
-
-    settings.VOICEBOT_ERROR_WRITER = "manual"
-    recorder_reset()
-    yield
-    recorder_reset()
 
 
 @pytest.fixture
