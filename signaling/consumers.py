@@ -3,16 +3,22 @@
 Frames are decoded once, validated, handed to one service and answered.
 Relays (offers, answers, ICE candidates) are the hot path: the sender checks
 the peer against this socket's roster (kept current by the lobby's events, no
-database), encodes the outgoing frame once and makes one channel-layer send;
-the receiving socket forwards the text as it is.
+database) and encodes the outgoing frame once; a peer on this server process
+gets it in its inbox (``signaling.inbox``), a peer on another process through
+one channel-layer send. The receiving socket forwards the text as it is, once
+it knows the sender: a relay that overtook its sender's ``participant_joined``
+(events always travel through the channel layer) waits for it.
 """
 from __future__ import annotations
 
 import json
+import logging
 import time
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
+from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from limits import parse
@@ -40,6 +46,7 @@ from lobbies.presence import INSTANCE_ID, presence_ensure_running
 from lobbies.presenters import chat_public, lobby_public, participant_public
 from ops.metrics import FRAMES_RELAYED, WEBSOCKETS_OPEN
 from signaling.exceptions import PeerNotFoundError
+from signaling.inbox import Inbox, inbox_local
 from signaling.validation import ice_candidate_clean, session_description_clean
 
 # Per-socket limits, kept in this process's memory (keys are per socket).
@@ -49,6 +56,10 @@ _chat_limiter = MovingWindowRateLimiter(_limits_storage)
 
 CONNECTED = Participant.Status.CONNECTED.value
 RECONNECTING = Participant.Status.RECONNECTING.value
+# Relays one socket holds while their senders' events are on their way.
+HELD_RELAYS_MAX = 256
+
+logger = logging.getLogger("voicebot.signaling")
 
 
 @dataclass(slots=True)
@@ -66,17 +77,55 @@ def _check_session(session_id: str, lobby_id: str) -> None:
     selectors.lobby_get_open(lobby_id=lobby_id)
 
 
-class LobbyConsumer(ErrorBoundaryMixin, AsyncWebsocketConsumer):
+class HandlerDispatchConsumer(AsyncWebsocketConsumer):
+    """Channels' dispatch without its database hop before every message.
+
+    ``AsyncConsumer.dispatch`` runs ``close_old_connections`` in the sync
+    thread before each handler, a thread hop per frame and per event. This
+    consumer never uses the ORM on the event loop's thread: its database work
+    goes through ``db_call``, which closes stale connections on the thread
+    that runs it.
+    """
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
+
+class LobbyConsumer(ErrorBoundaryMixin, HandlerDispatchConsumer):
     session_id: str
     lobby_id: str
+    inbox: Inbox
 
     # --- Connection ---------------------------------------------------
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            inbox = getattr(self, "inbox", None)
+            if inbox is not None:
+                inbox.close()
+
+    # Channels sets ``channel_receive`` once, to the layer's receive for this
+    # socket's channel. The consumer reads its inbox instead, which hands out
+    # this process's relays and the (guarded) layer's messages.
+    @property
+    def channel_receive(self) -> Any:
+        return self.inbox.receive
+
+    @channel_receive.setter
+    def channel_receive(self, receive: Any) -> None:
+        ErrorBoundaryMixin.channel_receive.fset(self, receive)  # type: ignore[attr-defined]
+        self.inbox = Inbox(self.channel_name, ErrorBoundaryMixin.channel_receive.fget(self))  # type: ignore[attr-defined]
 
     async def connect(self) -> None:
         self.lobby_id = self.scope["url_route"]["kwargs"]["lobby_id"]
         self.session_id = self.scope.get("voicebot_session_id") or ""
-        self.joined = False
-        self.roster: dict[str, Peer] = {}
+        self.epoch = ""
+        self.roster_clear()
         self.layer = channel_layer()
         if not self.session_id:
             raise self.scope.get("voicebot_auth_error") or UnauthenticatedError()
@@ -170,6 +219,7 @@ class LobbyConsumer(ErrorBoundaryMixin, AsyncWebsocketConsumer):
             await self.layer.group_discard(group, self.channel_name)
             raise
         self.joined = True
+        self.epoch = result.participant.epoch
         self.roster = {
             p.session_id: Peer(channel=p.channel_name, status=p.status, epoch=p.epoch) for p in result.others
         }
@@ -196,8 +246,7 @@ class LobbyConsumer(ErrorBoundaryMixin, AsyncWebsocketConsumer):
         emitted = await db_call(services.participant_leave)(
             session_id=self.session_id, lobby_id=self.lobby_id, channel_name=self.channel_name
         )
-        self.joined = False
-        self.roster = {}
+        self.roster_clear()
         await self.layer.group_discard(lobby_group(self.lobby_id), self.channel_name)
         await emit(emitted)
 
@@ -257,16 +306,62 @@ class LobbyConsumer(ErrorBoundaryMixin, AsyncWebsocketConsumer):
         await self.relay(channel, {"type": "ice_candidate", "peer_id": self.session_id, "candidate": candidate})
 
     async def relay(self, channel: str, frame: dict[str, Any]) -> None:
-        await self.layer.send(
-            channel, {"type": "peer.relay", "lobby_id": self.lobby_id, "text": json.dumps(frame)}
-        )
+        message = {
+            "type": "peer.relay",
+            "lobby_id": self.lobby_id,
+            "sender": self.session_id,
+            "epoch": self.epoch,
+            "text": json.dumps(frame),
+        }
+        inbox = inbox_local(channel)
+        if inbox is not None:
+            inbox.put(message)
+        else:
+            await self.layer.send(channel, message)
         FRAMES_RELAYED.inc()
+
+    def roster_clear(self) -> None:
+        """This socket is not (or no longer) in its lobby."""
+        self.joined = False
+        self.roster: dict[str, Peer] = {}
+        # sender -> relays (epoch, text) waiting for that sender's event
+        self.held: dict[str, deque[tuple[str, str]]] = {}
+        self.held_count = 0
+
+    def held_drop(self, peer_id: str) -> None:
+        dropped = self.held.pop(peer_id, None)
+        if dropped:
+            self.held_count -= len(dropped)
+
+    async def held_release(self, peer_id: str, epoch: str) -> None:
+        """Forward the relays ``peer_id`` sent from the socket of ``epoch`` before this socket knew it."""
+        held = self.held.pop(peer_id, None)
+        if not held:
+            return
+        self.held_count -= len(held)
+        for held_epoch, text in held:
+            if held_epoch == epoch:
+                await self.send(text_data=text)
 
     # --- Events from the channel layer --------------------------------
 
     async def peer_relay(self, event: dict[str, Any]) -> None:
-        if self.joined and event["lobby_id"] == self.lobby_id:
-            await self.send(text_data=event["text"])
+        if not self.joined or event["lobby_id"] != self.lobby_id:
+            return
+        sender, epoch = event["sender"], event["epoch"]
+        peer = self.roster.get(sender)
+        if peer is not None and peer.epoch == epoch:
+            if peer.status == CONNECTED:
+                await self.send(text_data=event["text"])
+            return
+        # The sender's participant_joined (or _resumed) is still on its way
+        # through the channel layer: the client must see it first.
+        if self.held_count >= HELD_RELAYS_MAX:
+            logger.warning("socket %s holds %d relays of unknown senders; one is dropped",
+                           self.channel_name, self.held_count)
+            return
+        self.held.setdefault(sender, deque()).append((epoch, event["text"]))
+        self.held_count += 1
 
     async def session_replaced(self, event: dict[str, Any]) -> None:
         if event["channel"] != self.channel_name:
@@ -274,14 +369,12 @@ class LobbyConsumer(ErrorBoundaryMixin, AsyncWebsocketConsumer):
 
     async def participant_kicked(self, event: dict[str, Any]) -> None:
         if event["lobby_id"] == self.lobby_id:
-            self.joined = False
-            self.roster = {}
+            self.roster_clear()
             await self.layer.group_discard(lobby_group(self.lobby_id), self.channel_name)
             raise KickedError()
 
     async def lobby_closed(self, event: dict[str, Any]) -> None:
-        self.joined = False
-        self.roster = {}
+        self.roster_clear()
         raise LobbyNotFoundError("This lobby has been closed.")
 
     async def lobby_participant_joined(self, event: dict[str, Any]) -> None:
@@ -295,6 +388,7 @@ class LobbyConsumer(ErrorBoundaryMixin, AsyncWebsocketConsumer):
         self.roster[peer_id] = Peer(channel=event["channel"], status=CONNECTED, epoch=event["epoch"])
         await self.send_frame({"type": "participant_joined", "participant": participant})
         await self.send_frame({"type": "add_peer", "peer_id": peer_id, "should_create_offer": False, "polite": True})
+        await self.held_release(peer_id, event["epoch"])
 
     async def lobby_participant_resumed(self, event: dict[str, Any]) -> None:
         participant = event["participant"]
@@ -308,6 +402,7 @@ class LobbyConsumer(ErrorBoundaryMixin, AsyncWebsocketConsumer):
         await self.send_frame({"type": "participant_updated", "participant": participant})
         await self.send_frame({"type": "remove_peer", "peer_id": peer_id})
         await self.send_frame({"type": "add_peer", "peer_id": peer_id, "should_create_offer": False, "polite": True})
+        await self.held_release(peer_id, event["epoch"])
 
     async def lobby_participant_updated(self, event: dict[str, Any]) -> None:
         if not self.joined:
@@ -327,11 +422,12 @@ class LobbyConsumer(ErrorBoundaryMixin, AsyncWebsocketConsumer):
         if peer_id == self.session_id:
             # This socket's place was taken from it (timed out while the
             # server thought it gone): it must join again.
-            self.joined = False
-            self.roster = {}
+            self.roster_clear()
             await self.layer.group_discard(lobby_group(self.lobby_id), self.channel_name)
-        elif self.roster.pop(peer_id, None) is not None:
-            await self.send_frame({"type": "remove_peer", "peer_id": peer_id})
+        else:
+            self.held_drop(peer_id)
+            if self.roster.pop(peer_id, None) is not None:
+                await self.send_frame({"type": "remove_peer", "peer_id": peer_id})
         await self.send_frame({"type": "participant_left", "session_id": peer_id, "reason": event["reason"]})
 
     async def lobby_chat(self, event: dict[str, Any]) -> None:

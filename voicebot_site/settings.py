@@ -132,6 +132,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Channel layer --------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
+# Messages one socket's channel (and its in-process inbox) may hold before
+# sends to it fail.
+VOICEBOT_CHANNEL_CAPACITY = env_int("VOICEBOT_CHANNEL_CAPACITY", 5000)
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
@@ -141,7 +144,7 @@ if REDIS_URL:
                 "prefix": os.environ.get("VOICEBOT_CHANNEL_PREFIX", "voicebot"),
                 # Capacity is shared by every consumer of a process; the
                 # default of 100 drops frames under a modest load.
-                "capacity": env_int("VOICEBOT_CHANNEL_CAPACITY", 5000),
+                "capacity": VOICEBOT_CHANNEL_CAPACITY,
                 "expiry": 60,
                 "group_expiry": 86400,
             },
@@ -151,7 +154,7 @@ else:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels.layers.InMemoryChannelLayer",
-            "CONFIG": {"capacity": env_int("VOICEBOT_CHANNEL_CAPACITY", 5000), "expiry": 60},
+            "CONFIG": {"capacity": VOICEBOT_CHANNEL_CAPACITY, "expiry": 60},
         }
     }
 

@@ -1,0 +1,95 @@
+"""Process-local delivery of relays: a socket's inbox beside its channel-layer channel.
+
+A relay between two sockets of the same server process needs no channel
+layer: the sender puts the message straight into the receiver's inbox, which
+the receiving consumer reads in the same loop as its channel-layer messages
+(``Inbox.receive`` is the consumer's ``channel_receive``). Only a relay to a
+socket of another process goes through the (guarded) channel layer.
+
+Messages reach a consumer one at a time, in the order each source delivers
+them; the two sources are not ordered with each other. The consumer restores
+the order that matters (a relay from a peer only after that peer's
+``participant_joined``) by holding a relay until it knows its sender (see
+``LobbyConsumer.peer_relay``).
+"""
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from channels.exceptions import ChannelFull
+from django.conf import settings
+
+from errors.resilience import layer_unavailable
+
+# channel name -> the inbox of the socket of this process that owns it
+_inboxes: dict[str, Inbox] = {}
+
+
+class Inbox:
+    """One consumer's messages: those put here by this process, then the channel layer's."""
+
+    __slots__ = ("channel", "loop", "_local", "_layer_receive", "_layer_task", "_waiter", "_closed")
+
+    def __init__(self, channel: str, layer_receive: Callable[[], Awaitable[dict[str, Any]]]) -> None:
+        self.channel = channel
+        self.loop = asyncio.get_running_loop()
+        self._local: deque[dict[str, Any]] = deque()
+        self._layer_receive = layer_receive
+        self._layer_task: asyncio.Future[dict[str, Any]] | None = None
+        self._waiter: asyncio.Future[None] | None = None
+        self._closed = False
+        _inboxes[channel] = self
+
+    def put(self, message: dict[str, Any]) -> None:
+        """Queue ``message`` for this socket (from the same event loop)."""
+        if len(self._local) >= settings.VOICEBOT_CHANNEL_CAPACITY:
+            raise layer_unavailable(ChannelFull(self.channel))
+        self._local.append(message)
+        self._wake()
+
+    def _wake(self, _: object = None) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    async def receive(self) -> dict[str, Any]:
+        """The next message for this socket, local or from the channel layer."""
+        while True:
+            if self._local:
+                return self._local.popleft()
+            task = self._layer_task
+            if task is None:
+                # One receive from the layer stays pending across calls: a
+                # cancelled channels-redis receive would drop its buffer.
+                task = self._layer_task = asyncio.ensure_future(self._layer_receive())
+                task.add_done_callback(self._wake)
+            if task.done():
+                self._layer_task = None
+                return task.result()
+            self._waiter = self.loop.create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+
+    def close(self) -> None:
+        """The socket is gone: no more deliveries; its pending layer receive is cancelled."""
+        if self._closed:
+            return
+        self._closed = True
+        if _inboxes.get(self.channel) is self:
+            del _inboxes[self.channel]
+        if self._layer_task is not None:
+            self._layer_task.cancel()
+            self._layer_task = None
+        self._local.clear()
+
+
+def inbox_local(channel: str) -> Inbox | None:
+    """The inbox of ``channel`` if a socket of this process, on this event loop, owns it."""
+    inbox = _inboxes.get(channel)
+    if inbox is None or inbox.loop is not asyncio.get_running_loop():
+        return None
+    return inbox
