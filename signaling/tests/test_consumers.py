@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 from channels.db import database_sync_to_async
 
-from lobbies import services
+from errors.testing import stored_events
+from lobbies import events, services
 from lobbies.events import emit
 from lobbies.models import GuestSession, Lobby, Participant
 
@@ -24,8 +25,9 @@ CANDIDATE = {
 }
 
 
-def assert_error(frame: dict[str, Any], code: str, *, recovery: str | None = None,
-                 in_reply_to: str | None = None) -> None:
+async def assert_error(frame: dict[str, Any], code: str, *, recovery: str | None = None,
+                       in_reply_to: str | None = None) -> Any:
+    """The frame is the error envelope of ``code``, and the same error was stored once."""
     assert frame["type"] == "error", frame
     assert set(frame) == ENVELOPE_FIELDS, frame
     assert frame["code"] == code, frame
@@ -34,6 +36,13 @@ def assert_error(frame: dict[str, Any], code: str, *, recovery: str | None = Non
     assert len(frame["correlation_id"]) == 32
     if recovery is not None:
         assert frame["recovery"] == recovery, frame
+    [event] = await stored_events(correlation_id=frame["correlation_id"])
+    assert (event.group.code, event.group.category, event.group.severity) == (
+        frame["code"], frame["category"], frame["severity"]
+    )
+    assert event.message == frame["message"]
+    assert event.transport == "websocket"
+    return event
 
 
 @database_sync_to_async
@@ -67,7 +76,7 @@ async def still_open(client) -> None:
 async def test_socket_without_token_is_told_and_closed_4001(ws):
     lobby_id = await make_lobby()
     client = await ws(lobby_id, None)
-    assert_error(await client.receive(), "unauthenticated", recovery="reauthenticate")
+    await assert_error(await client.receive(), "unauthenticated", recovery="reauthenticate")
     await client.expect_closed(4001)
 
 
@@ -75,7 +84,10 @@ async def test_socket_without_token_is_told_and_closed_4001(ws):
 async def test_socket_with_forged_token_is_closed_4001(ws, token):
     lobby_id = await make_lobby()
     client = await ws(lobby_id, token)
-    assert_error(await client.receive(), "unauthenticated", recovery="reauthenticate")
+    event = await assert_error(await client.receive(), "unauthenticated", recovery="reauthenticate")
+    assert event.where == "websocket.connect" and event.lobby_id == lobby_id
+    if token:
+        assert token not in json.dumps(event.context) and token not in event.path
     await client.expect_closed(4001)
 
 
@@ -85,7 +97,7 @@ async def test_socket_with_expired_token_is_closed_4001(ws, settings):
     settings.VOICEBOT_TOKEN_MAX_AGE = -1
     client = await ws(lobby_id, token)
     frame = await client.receive()
-    assert_error(frame, "unauthenticated")
+    await assert_error(frame, "unauthenticated")
     assert "expired" in frame["message"]
     await client.expect_closed(4001)
 
@@ -95,14 +107,14 @@ async def test_token_of_a_deleted_session_is_closed_4001(ws):
     session_id, token = await make_session()
     await database_sync_to_async(GuestSession.objects.filter(pk=session_id).delete)()
     client = await ws(lobby_id, token)
-    assert_error(await client.receive(), "unauthenticated")
+    await assert_error(await client.receive(), "unauthenticated")
     await client.expect_closed(4001)
 
 
 async def test_unknown_lobby_is_told_and_closed_4004(ws):
     _, token = await make_session()
     client = await ws("nosuchlobby", token)
-    assert_error(await client.receive(), "lobby_not_found")
+    await assert_error(await client.receive(), "lobby_not_found")
     await client.expect_closed(4004)
 
 
@@ -149,7 +161,7 @@ async def test_bad_text_frame_gets_typed_error_and_socket_stays_open(ws, raw, co
     _, token = await make_session()
     client = await ws(lobby_id, token)
     await client.send_raw(text=raw)
-    assert_error(await client.receive(), code, recovery="none")
+    await assert_error(await client.receive(), code, recovery="none")
     await still_open(client)
 
 
@@ -158,7 +170,7 @@ async def test_binary_frame_is_invalid_message(ws):
     _, token = await make_session()
     client = await ws(lobby_id, token)
     await client.send_raw(data=b"\x00\x01binary")
-    assert_error(await client.receive(), "invalid_message")
+    await assert_error(await client.receive(), "invalid_message")
     await still_open(client)
 
 
@@ -167,7 +179,7 @@ async def test_unknown_type_repeats_frame_id(ws):
     _, token = await make_session()
     client = await ws(lobby_id, token)
     await client.send({"type": "dance", "id": "c-1"})
-    assert_error(await client.receive(), "unknown_message_type", in_reply_to="c-1")
+    await assert_error(await client.receive(), "unknown_message_type", in_reply_to="c-1")
 
 
 async def test_frame_over_64_kib_is_message_too_large(ws):
@@ -175,7 +187,7 @@ async def test_frame_over_64_kib_is_message_too_large(ws):
     _, token = await make_session()
     client = await ws(lobby_id, token)
     await client.send({"type": "chat", "text": "x" * (64 * 1024)})
-    assert_error(await client.receive(), "message_too_large")
+    await assert_error(await client.receive(), "message_too_large")
     await still_open(client)
 
 
@@ -185,7 +197,7 @@ async def test_frame_of_multibyte_text_over_64_kib_is_message_too_large(ws):
     client = await ws(lobby_id, token)
     # 22,000 three-byte characters: under 64 Ki characters, over 64 KiB.
     await client.send_raw(text=json.dumps({"type": "chat", "text": "€" * 22_000}, ensure_ascii=False))
-    assert_error(await client.receive(), "message_too_large")
+    await assert_error(await client.receive(), "message_too_large")
 
 
 @pytest.mark.parametrize(
@@ -204,7 +216,7 @@ async def test_frames_before_join_are_not_joined(ws, frame):
     _, token = await make_session()
     client = await ws(lobby_id, token)
     await client.send({**frame, "id": "f"})
-    assert_error(await client.receive(), "not_joined", recovery="rejoin", in_reply_to="f")
+    await assert_error(await client.receive(), "not_joined", recovery="rejoin", in_reply_to="f")
     await still_open(client)
 
 
@@ -215,10 +227,10 @@ async def test_too_many_bad_frames_close_with_policy_violation(ws, settings):
     client = await ws(lobby_id, token)
     for _ in range(5):
         await client.send_raw(text="nope")
-        assert_error(await client.receive(), "invalid_json")
+        await assert_error(await client.receive(), "invalid_json")
     await client.send_raw(text="nope")
-    assert_error(await client.receive(), "invalid_json")
-    assert_error(await client.receive(), "policy_violation", recovery="reconnect")
+    await assert_error(await client.receive(), "invalid_json")
+    await assert_error(await client.receive(), "policy_violation", recovery="reconnect")
     await client.expect_closed(4008)
 
 
@@ -228,7 +240,7 @@ async def test_default_policy_tolerates_30_bad_frames(ws):
     client = await ws(lobby_id, token)
     for _ in range(30):
         await client.send_raw(text="nope")
-        assert_error(await client.receive(), "invalid_json")
+        await assert_error(await client.receive(), "invalid_json")
     await still_open(client)
 
 
@@ -242,7 +254,7 @@ async def test_frame_rate_limit_answers_rate_limited_with_retry_after(ws, settin
         await client.receive_type("pong")
     await client.send({"type": "ping", "id": "over"})
     frame = await client.receive()
-    assert_error(frame, "rate_limited", recovery="retry", in_reply_to="over")
+    await assert_error(frame, "rate_limited", recovery="retry", in_reply_to="over")
     assert 0 < frame["retry_after"] <= 10
 
 
@@ -285,7 +297,7 @@ async def test_add_peer_roles_follow_perfect_negotiation(ws):
 async def test_join_twice_is_already_joined(joined_pair):
     _, a, _ = joined_pair
     await a.send({"type": "join", "name": "Again", "id": "j2"})
-    assert_error(await a.receive(), "already_joined", in_reply_to="j2")
+    await assert_error(await a.receive(), "already_joined", in_reply_to="j2")
     await still_open(a)
 
 
@@ -295,7 +307,7 @@ async def test_join_with_invalid_name_is_invalid_name(ws, name):
     _, token = await make_session()
     client = await ws(lobby_id, token)
     await client.send({"type": "join", "name": name})
-    assert_error(await client.receive(), "invalid_name")
+    await assert_error(await client.receive(), "invalid_name")
     await still_open(client)
 
 
@@ -305,7 +317,7 @@ async def test_join_with_name_taken_ignoring_case_is_name_taken(ws):
     _, token = await make_session()
     client = await ws(lobby_id, token)
     await client.send({"type": "join", "name": "ANN"})
-    assert_error(await client.receive(), "name_taken")
+    await assert_error(await client.receive(), "name_taken")
     await client.join("Anna")
 
 
@@ -314,11 +326,11 @@ async def test_password_lobby_refuses_wrong_password_and_admits_right_one(ws):
     _, token = await make_session()
     client = await ws(lobby_id, token)
     await client.send({"type": "join", "name": "Ann"})
-    assert_error(await client.receive(), "invalid_lobby_password")
+    await assert_error(await client.receive(), "invalid_lobby_password")
     await client.send({"type": "join", "name": "Ann", "password": "wrong"})
-    assert_error(await client.receive(), "invalid_lobby_password")
+    await assert_error(await client.receive(), "invalid_lobby_password")
     await client.send({"type": "join", "name": "Ann", "password": 123})
-    assert_error(await client.receive(), "invalid_message")
+    await assert_error(await client.receive(), "invalid_message")
     await client.join("Ann", password="s3cret")
 
 
@@ -330,7 +342,7 @@ async def test_full_lobby_is_lobby_full(ws):
     client = await ws(lobby_id, token)
     await client.send({"type": "join", "name": "Cyd"})
     frame = await client.receive()
-    assert_error(frame, "lobby_full", recovery="retry")
+    await assert_error(frame, "lobby_full", recovery="retry")
     assert frame["retry_after"] > 0
     await still_open(client)
 
@@ -358,6 +370,75 @@ async def test_offer_answer_and_candidates_reach_only_the_peer(joined_pair):
     await b.nothing_more()
 
 
+async def test_relays_between_sockets_of_one_process_do_not_use_the_channel_layer(joined_pair, monkeypatch):
+    from errors.resilience import channel_layer
+
+    _, a, b = joined_pair
+
+    async def layer_down(channel: str, message: dict[str, Any]) -> None:
+        raise OSError("the channel layer is down")
+
+    monkeypatch.setattr(channel_layer().layer, "send", layer_down)
+    for _ in range(3):
+        await b.send({"type": "relay_ice_candidate", "peer_id": a.session_id, "candidate": CANDIDATE})
+    for _ in range(3):
+        assert (await a.receive_type("ice_candidate"))["peer_id"] == b.session_id
+    await a.nothing_more()
+    await b.nothing_more()
+
+
+def relay_message(lobby_id: str, sender: str, epoch: str, frame: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "peer.relay", "lobby_id": lobby_id, "sender": sender, "epoch": epoch, "text": json.dumps(frame)}
+
+
+async def test_relay_that_overtakes_its_senders_join_waits_for_it(ws):
+    from signaling.inbox import inbox_local
+
+    lobby_id = await make_lobby()
+    a, _ = await open_joined(ws, lobby_id, "Ann")
+    a_channel = await database_sync_to_async(lambda: Participant.objects.get(lobby_id=lobby_id).channel_name)()
+    b_id, _ = await make_session()
+    # Bob joins from a socket of this process whose event is still on its
+    # way when his first relays reach Ann's socket.
+    result = await database_sync_to_async(services.lobby_join)(
+        lobby_id=lobby_id, session_id=b_id, name="Bob", password=None, channel_name="bob-channel", instance_id="x"
+    )
+    epoch = result.participant.epoch
+    inbox = inbox_local(a_channel)
+    assert inbox is not None
+    offer = {"type": "session_description", "peer_id": b_id, "description": OFFER}
+    candidate = {"type": "ice_candidate", "peer_id": b_id, "candidate": CANDIDATE}
+    inbox.put(relay_message(lobby_id, b_id, epoch, offer))
+    inbox.put(relay_message(lobby_id, b_id, "an-older-socket", candidate))
+    inbox.put(relay_message(lobby_id, b_id, epoch, candidate))
+    await a.nothing_more()
+    await emit(result.events)
+    assert (await a.receive_type("participant_joined"))["participant"]["session_id"] == b_id
+    assert (await a.receive_type("add_peer"))["peer_id"] == b_id
+    assert await a.receive() == offer
+    assert await a.receive() == candidate
+    await a.nothing_more()
+
+
+async def test_held_relays_of_a_sender_that_left_are_dropped(ws):
+    from signaling.inbox import inbox_local
+
+    lobby_id = await make_lobby()
+    a, _ = await open_joined(ws, lobby_id, "Ann")
+    a_channel = await database_sync_to_async(lambda: Participant.objects.get(lobby_id=lobby_id).channel_name)()
+    inbox = inbox_local(a_channel)
+    assert inbox is not None
+    b_id, _ = await make_session()
+    inbox.put(relay_message(lobby_id, b_id, "e1", {"type": "ice_candidate", "peer_id": b_id, "candidate": CANDIDATE}))
+    await a.nothing_more()
+    await emit([events.participant_left(lobby_id, b_id, reason="left")])
+    assert await a.receive() == {"type": "participant_left", "session_id": b_id, "reason": "left"}
+    await emit([events.participant_joined(lobby_id, {"session_id": b_id}, channel="bob-channel", epoch="e1")])
+    await a.receive_type("participant_joined")
+    await a.receive_type("add_peer")
+    await a.nothing_more()
+
+
 async def test_relay_forwards_only_protocol_fields(joined_pair):
     _, a, b = joined_pair
     await b.send({"type": "relay_session_description", "peer_id": a.session_id,
@@ -380,7 +461,7 @@ async def test_invalid_session_description_is_refused_and_not_relayed(joined_pai
     _, a, b = joined_pair
     await b.send({"type": "relay_session_description", "peer_id": a.session_id, "description": description,
                   "id": "d"})
-    assert_error(await b.receive(), "invalid_session_description", in_reply_to="d")
+    await assert_error(await b.receive(), "invalid_session_description", in_reply_to="d")
     await a.nothing_more()
     await still_open(b)
 
@@ -394,23 +475,23 @@ async def test_invalid_session_description_is_refused_and_not_relayed(joined_pai
 async def test_invalid_ice_candidate_is_refused_and_not_relayed(joined_pair, candidate):
     _, a, b = joined_pair
     await b.send({"type": "relay_ice_candidate", "peer_id": a.session_id, "candidate": candidate})
-    assert_error(await b.receive(), "invalid_ice_candidate")
+    await assert_error(await b.receive(), "invalid_ice_candidate")
     await a.nothing_more()
 
 
 async def test_relay_without_string_peer_id_is_invalid_message(joined_pair):
     _, a, b = joined_pair
     await b.send({"type": "relay_ice_candidate", "candidate": CANDIDATE})
-    assert_error(await b.receive(), "invalid_message")
+    await assert_error(await b.receive(), "invalid_message")
     await b.send({"type": "relay_ice_candidate", "peer_id": 7, "candidate": CANDIDATE})
-    assert_error(await b.receive(), "invalid_message")
+    await assert_error(await b.receive(), "invalid_message")
 
 
 async def test_relay_to_self_or_unknown_peer_is_peer_not_found(joined_pair):
     _, a, b = joined_pair
     for peer_id in (b.session_id, "0" * 32):
         await b.send({"type": "relay_ice_candidate", "peer_id": peer_id, "candidate": CANDIDATE})
-        assert_error(await b.receive(), "peer_not_found")
+        await assert_error(await b.receive(), "peer_not_found")
     await a.nothing_more()
 
 
@@ -419,7 +500,8 @@ async def test_relay_to_peer_in_other_lobby_is_refused(ws, joined_pair):
     other_lobby = await make_lobby()
     c, _ = await open_joined(ws, other_lobby, "Cyd")
     await c.send({"type": "relay_session_description", "peer_id": a.session_id, "description": OFFER})
-    assert_error(await c.receive(), "peer_not_found", recovery="none")
+    event = await assert_error(await c.receive(), "peer_not_found", recovery="none")
+    assert (event.where, event.lobby_id, event.session_id) == ("relay_session_description", other_lobby, c.session_id)
     await a.nothing_more()
 
 
@@ -439,7 +521,7 @@ async def test_chat_reaches_everyone_including_sender(joined_pair):
 async def test_invalid_chat_text_is_invalid_message(joined_pair, text):
     _, a, b = joined_pair
     await a.send({"type": "chat", "text": text})
-    assert_error(await a.receive(), "invalid_message")
+    await assert_error(await a.receive(), "invalid_message")
     await b.nothing_more()
 
 
@@ -463,7 +545,7 @@ async def test_chat_flood_is_rate_limited(joined_pair, settings):
         await b.receive_type("chat")
     await a.send({"type": "chat", "text": "three"})
     frame = await a.receive()
-    assert_error(frame, "rate_limited", recovery="retry")
+    await assert_error(frame, "rate_limited", recovery="retry")
     assert frame["retry_after"] > 0
     await b.nothing_more()
 
@@ -475,9 +557,9 @@ async def test_set_name_updates_everyone_and_refuses_taken_names(joined_pair):
         participant = (await client.receive_type("participant_updated"))["participant"]
         assert (participant["session_id"], participant["name"]) == (b.session_id, "Robert")
     await b.send({"type": "set_name", "name": "ann"})
-    assert_error(await b.receive(), "name_taken")
+    await assert_error(await b.receive(), "name_taken")
     await b.send({"type": "set_name", "name": "\n"})
-    assert_error(await b.receive(), "invalid_name")
+    await assert_error(await b.receive(), "invalid_name")
     await a.nothing_more()
 
 
@@ -488,7 +570,7 @@ async def test_set_muted_updates_everyone(joined_pair):
         participant = (await client.receive_type("participant_updated"))["participant"]
         assert participant["session_id"] == a.session_id and participant["muted"] is True
     await a.send({"type": "set_muted", "muted": "yes"})
-    assert_error(await a.receive(), "invalid_message")
+    await assert_error(await a.receive(), "invalid_message")
 
 
 async def test_leave_removes_peer_and_keeps_socket_open(joined_pair):
@@ -500,7 +582,7 @@ async def test_leave_removes_peer_and_keeps_socket_open(joined_pair):
     }
     await still_open(b)
     await b.send({"type": "relay_ice_candidate", "peer_id": a.session_id, "candidate": CANDIDATE})
-    assert_error(await b.receive(), "not_joined")
+    await assert_error(await b.receive(), "not_joined")
     await a.send({"type": "chat", "text": "after"})
     await a.receive_type("chat")
     await b.nothing_more()
@@ -531,7 +613,7 @@ async def test_dropped_socket_becomes_reconnecting_and_resumes(ws, joined_pair):
     assert (updated["session_id"], updated["status"]) == (b.session_id, "reconnecting")
     # A reconnecting participant gets no relays.
     await a.send({"type": "relay_ice_candidate", "peer_id": b.session_id, "candidate": CANDIDATE})
-    assert_error(await a.receive(), "peer_not_found")
+    await assert_error(await a.receive(), "peer_not_found")
     # A newcomer sees it but gets no add_peer for it.
     c, joined_c = await open_joined(ws, lobby_id, "Cyd")
     assert {p["name"]: p["status"] for p in joined_c["participants"]} == {"Ann": "connected", "Bob": "reconnecting"}
@@ -624,7 +706,7 @@ async def test_second_socket_of_a_session_replaces_the_first_with_4009(ws):
     await a.receive_type("participant_joined")
     await a.receive_type("add_peer")
     b2 = await ws(lobby_id, b.token, session_id=b.session_id)
-    assert_error(await b.receive(), "session_replaced")
+    await assert_error(await b.receive(), "session_replaced")
     await b.expect_closed(4009)
     await b.close()
     assert (await a.receive_type("participant_updated"))["participant"]["status"] == "reconnecting"
@@ -660,7 +742,7 @@ async def test_kicked_participant_is_told_and_closed_4003(joined_pair):
     _, a, b = joined_pair
     participant_id = await database_sync_to_async(lambda: Participant.objects.get(session_id=b.session_id).pk)()
     await emit(await database_sync_to_async(services.participant_kick)(participant_id=participant_id))
-    assert_error(await b.receive(), "kicked")
+    await assert_error(await b.receive(), "kicked")
     await b.expect_closed(4003)
     await a.receive_type("remove_peer")
     assert (await a.receive_type("participant_left"))["reason"] == "kicked"
@@ -670,7 +752,7 @@ async def test_closed_lobby_closes_every_socket_4004(joined_pair):
     lobby_id, a, b = joined_pair
     await emit(await database_sync_to_async(services.lobby_close)(lobby_id=lobby_id))
     for client in (a, b):
-        assert_error(await client.receive(), "lobby_not_found")
+        await assert_error(await client.receive(), "lobby_not_found")
         await client.expect_closed(4004)
     assert await database_sync_to_async(lambda: Lobby.objects.get(pk=lobby_id).closed_at is not None)()
 
@@ -687,8 +769,10 @@ async def test_unexpected_failure_in_a_frame_is_internal_error_without_internals
     monkeypatch.setattr(services, "participant_set_muted", broken)
     await a.send({"type": "set_muted", "muted": True, "id": "m"})
     frame = await a.receive()
-    assert_error(frame, "internal_error", recovery="retry", in_reply_to="m")
+    event = await assert_error(frame, "internal_error", recovery="retry", in_reply_to="m")
     assert "secret" not in json.dumps(frame) and "RuntimeError" not in json.dumps(frame)
+    # The internals go to the stored event only.
+    assert "RuntimeError: SELECT secret FROM internals" in event.traceback
     await still_open(a)
 
 
@@ -704,6 +788,6 @@ async def test_unexpected_failure_outside_a_frame_closes_4011(joined_pair, monke
     await a.send({"type": "chat", "text": "boom"})
     for client in (a, b):
         frame = await client.receive()
-        assert_error(frame, "internal_error", recovery="reconnect")
+        await assert_error(frame, "internal_error", recovery="reconnect")
         assert "internal detail" not in json.dumps(frame)
         await client.expect_closed(4011)
