@@ -130,6 +130,10 @@ async def test_a_dropped_socket_reconnects_and_audio_flows_again(open_page: Any)
     await wait_in_room(bob, 2)
     await wait_audio_flowing([ann, bob], peers=1)
     first_bob_connection = await bob.evaluate("window.__voicebotTest.peerConnections.length")
+    bob_id = await participant(ann, "Bob").get_attribute("data-session-id")
+    await ann.get_by_label("Message").fill("Before the blip")
+    await ann.get_by_label("Message").press("Enter")
+    await bob.locator("#chat-log li", has_text="Before the blip").wait_for()
 
     # Bob's socket drops (as when the network blips): the server keeps his place.
     await bob.evaluate("window.__voicebotTest.sockets.at(-1).close()")
@@ -144,6 +148,15 @@ async def test_a_dropped_socket_reconnects_and_audio_flows_again(open_page: Any)
     await wait_audio_flowing([ann, bob], peers=1)
     assert await bob.evaluate("window.__voicebotTest.peerConnections.length") > first_bob_connection
     await bob.locator(".notice", has_text="connection to the server dropped").wait_for(state="detached")
+    # The chat history came back with the resumed join, once.
+    assert await bob.locator("#chat-log li", has_text="Before the blip").count() == 1
+
+    # A reload resumes the same participant too (the tab keeps its session token).
+    await bob.reload()
+    await wait_in_room(bob, 2)
+    assert await participant(ann, "Bob").get_attribute("data-session-id") == bob_id
+    assert await ann.locator("#participants > li").count() == 2
+    await wait_audio_flowing([ann, bob], peers=1)
 
 
 async def test_a_server_restart_reconnects_everyone(open_page: Any, daphne_server: Any) -> None:

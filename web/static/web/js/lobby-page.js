@@ -124,6 +124,8 @@ function onJoined(frame) {
   state.joining = false;
   state.joined = true;
   state.selfId = frame.self.session_id;
+  // A resumed participant keeps the name it had.
+  state.name = frame.self.name;
   store.activeLobby = lobby.id;
   connection.markHealthy();
   notices.dismiss("connection");
