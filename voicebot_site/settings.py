@@ -222,6 +222,12 @@ LOGGING = {
     "loggers": {
         "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
         "daphne": {"handlers": ["console"], "level": "WARNING", "propagate": False},
+        # uvicorn logs each request and each WebSocket handshake with its
+        # query string: the filter scrubs tokens on the loggers themselves.
+        "uvicorn.access": {"handlers": ["console"], "level": LOG_LEVEL, "filters": ["scrub_secrets"],
+                           "propagate": False},
+        "uvicorn.error": {"handlers": ["console"], "level": LOG_LEVEL, "filters": ["scrub_secrets"],
+                          "propagate": False},
     },
 }
 

@@ -1,36 +1,87 @@
-"""Run the ASGI application under daphne, with a scrubbed access log."""
+"""Serve the ASGI application with daphne or uvicorn, keeping tokens out of the access log."""
 from __future__ import annotations
 
+import os
 from typing import Any
 
-from django.core.management.base import BaseCommand
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+SERVERS = ("daphne", "uvicorn")
+# Frames over 64 KiB are answered with message_too_large; the server closes
+# the socket (1009) only past this hard ceiling.
+MAX_WEBSOCKET_MESSAGE = 1024 * 1024
 
 
 class Command(BaseCommand):
-    help = "Serve HTTP and WebSockets with daphne (access log through logging, tokens scrubbed)."
+    help = (
+        "Serve HTTP and WebSockets with daphne or uvicorn (access log through logging, tokens scrubbed). "
+        "VOICEBOT_SERVER sets the default server."
+    )
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument("--server", choices=SERVERS, default=os.environ.get("VOICEBOT_SERVER") or "daphne",
+                            help="The ASGI server (default: $VOICEBOT_SERVER, else daphne).")
+        parser.add_argument("--workers", type=int, default=1,
+                            help="uvicorn only: server processes on the one port (more than one needs REDIS_URL).")
         parser.add_argument("--no-access-log", action="store_true", help="Do not log each request.")
 
-    def handle(self, *args: Any, host: str, port: int, no_access_log: bool, **options: Any) -> None:
-        # daphne.server installs Twisted's asyncio reactor on import; import it first.
-        from daphne.endpoints import build_endpoint_description_strings
-        from daphne.server import Server
-
-        from ops.access_log import ScrubbedAccessLog
-        from voicebot_site.asgi import application
-
-        self.stdout.write(f"VoiceBot serving on http://{host}:{port}/ (daphne)")
+    def handle(self, *args: Any, host: str, port: int, server: str, workers: int, no_access_log: bool,
+               **options: Any) -> None:
+        if server not in SERVERS:
+            raise CommandError(f"VOICEBOT_SERVER must be one of {', '.join(SERVERS)}; got {server!r}.")
+        if workers < 1:
+            raise CommandError("--workers must be 1 or more.")
+        if workers > 1 and server != "uvicorn":
+            raise CommandError("--workers needs --server uvicorn (daphne runs one process).")
+        if workers > 1 and not settings.REDIS_URL:
+            raise CommandError(
+                "--workers above 1 needs REDIS_URL: processes share lobbies only through the Redis channel layer."
+            )
+        self.stdout.write(f"VoiceBot serving on http://{host}:{port}/ ({server})")
         self.stdout.flush()
-        Server(
-            application=application,
-            endpoints=build_endpoint_description_strings(host=host, port=port),
-            action_logger=None if no_access_log else ScrubbedAccessLog(),
-            # Frames over 64 KiB are answered with message_too_large; daphne
-            # closes the socket (1009) only past this hard ceiling.
-            websocket_max_message_size=1024 * 1024,
-            websocket_max_frame_size=1024 * 1024,
-            application_close_timeout=10,
-        ).run()
+        if server == "uvicorn":
+            serve_uvicorn(host=host, port=port, workers=workers, access_log=not no_access_log)
+        else:
+            serve_daphne(host=host, port=port, access_log=not no_access_log)
+
+
+def serve_daphne(*, host: str, port: int, access_log: bool) -> None:
+    # daphne.server installs Twisted's asyncio reactor on import; import it first.
+    from daphne.endpoints import build_endpoint_description_strings
+    from daphne.server import Server
+
+    from ops.access_log import ScrubbedAccessLog
+    from voicebot_site.asgi import application
+
+    Server(
+        application=application,
+        endpoints=build_endpoint_description_strings(host=host, port=port),
+        action_logger=ScrubbedAccessLog() if access_log else None,
+        websocket_max_message_size=MAX_WEBSOCKET_MESSAGE,
+        websocket_max_frame_size=MAX_WEBSOCKET_MESSAGE,
+        application_close_timeout=10,
+    ).run()
+
+
+def serve_uvicorn(*, host: str, port: int, workers: int, access_log: bool) -> None:
+    import uvicorn
+
+    # log_config=None and log_level=None leave logging as settings.LOGGING
+    # has it: uvicorn's loggers pass through the scrub_secrets filter.
+    uvicorn.run(
+        "voicebot_site.asgi:application",
+        host=host,
+        port=port,
+        workers=workers,
+        lifespan="off",
+        ws="websockets-sansio",
+        ws_max_size=MAX_WEBSOCKET_MESSAGE,
+        ws_per_message_deflate=False,
+        log_config=None,
+        log_level=None,
+        access_log=access_log,
+        timeout_graceful_shutdown=10,
+    )
