@@ -65,9 +65,12 @@ class Peer:
         assert self.socket is not None
         await self.socket.send(json.dumps(frame))
 
-    async def receive(self, frame_type: str) -> dict[str, Any]:
+    async def receive_any(self) -> dict[str, Any]:
         assert self.socket is not None
-        frame = json.loads(await asyncio.wait_for(self.socket.recv(), 10))
+        return dict(json.loads(await asyncio.wait_for(self.socket.recv(), 10)))
+
+    async def receive(self, frame_type: str) -> dict[str, Any]:
+        frame = await self.receive_any()
         assert frame["type"] == frame_type, frame
         return frame
 

@@ -1,0 +1,215 @@
+"""Two real server processes serving one lobby through Redis, and one of them crashing.
+
+The processes share one database and one Redis key prefix. With REDIS_URL
+set they use that Redis; on the embedded default the test starts a
+redis-server of its own on a free loopback port (and an SQLite file shared by
+both processes).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from signaling.tests.test_e2e import CANDIDATE, OFFER, Peer, post
+from web.tests.live_server import LiveServer, ServerBackends, free_port
+
+pytestmark = pytest.mark.e2e
+
+RELAYS = 200
+
+
+class RedisServer:
+    """A throwaway redis-server on a free loopback port."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.port = free_port()
+        self.workdir = workdir
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            pytest.skip("redis-server is not installed")
+        self.process = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", str(self.workdir)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        import redis
+
+        client = redis.Redis(port=self.port)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                return
+            except redis.exceptions.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(10)
+            self.process = None
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, LiveServer]]:
+    workdir = tmp_path_factory.mktemp("multiprocess")
+    backends = ServerBackends(workdir)
+    redis_server: RedisServer | None = None
+    started: list[LiveServer] = []
+    try:
+        backends.prepare()
+        env = backends.open_inside()
+        if "REDIS_URL" not in env:
+            redis_server = RedisServer(workdir)
+            redis_server.start()
+            env["REDIS_URL"] = redis_server.url
+        # Long enough that a crashed process's participants are still
+        # reconnecting when they come back.
+        env["VOICEBOT_RECONNECT_GRACE"] = "60"
+        for name in ("one", "two"):
+            live = LiveServer(env, workdir / f"server-{name}.log")
+            started.append(live)
+            live.start()
+        yield started[0], started[1]
+    finally:
+        for live in started:
+            live.stop()
+        if redis_server is not None:
+            redis_server.stop()
+        backends.close()
+
+
+def new_lobby(server: LiveServer, name: str) -> str:
+    owner = post(server, "/api/sessions", {})
+    return str(post(server, "/api/lobbies", {"name": name, "max_participants": 8}, token=owner["token"])["id"])
+
+
+async def join(peer: Peer, others: list[Peer]) -> None:
+    """``peer`` joins; it gets add_peer for each of ``others``, who each see it join."""
+    await peer.open()
+    await peer.send({"type": "join"})
+    await peer.receive("joined")
+    for _ in others:
+        await peer.receive("add_peer")
+    for other in others:
+        assert (await other.receive("participant_joined"))["participant"]["session_id"] == peer.session_id
+        assert (await other.receive("add_peer"))["peer_id"] == peer.session_id
+
+
+async def close_all(*peers: Peer) -> None:
+    for peer in peers:
+        if peer.socket is not None:
+            await peer.socket.close()
+
+
+async def test_relays_cross_processes_in_order_and_none_is_lost(servers: tuple[LiveServer, LiveServer]) -> None:
+    one, two = servers
+    lobby_id = new_lobby(one, "Across processes")
+    ann = Peer(one, lobby_id, "Ann")
+    bob = Peer(two, lobby_id, "Bob")
+    await join(ann, [])
+    await join(bob, [ann])
+    for n in range(RELAYS):
+        candidate = {**CANDIDATE, "sdpMid": str(n)}
+        await bob.send({"type": "relay_ice_candidate", "peer_id": ann.session_id, "candidate": candidate})
+        await ann.send({"type": "relay_ice_candidate", "peer_id": bob.session_id, "candidate": candidate})
+    for peer, sender in ((ann, bob), (bob, ann)):
+        for n in range(RELAYS):
+            frame = await peer.receive("ice_candidate")
+            assert (frame["peer_id"], frame["candidate"]["sdpMid"]) == (sender.session_id, str(n))
+    await close_all(ann, bob)
+
+
+async def test_a_relay_never_overtakes_its_senders_join(servers: tuple[LiveServer, LiveServer]) -> None:
+    """The join event travels through Redis, a relay between sockets of one process does not."""
+    one, two = servers
+    for attempt in range(5):
+        lobby_id = new_lobby(one, f"Race {attempt}")
+        ann = Peer(one, lobby_id, "Ann")
+        await join(ann, [])
+        newcomers = [Peer(one, lobby_id, "Cyd"), Peer(two, lobby_id, "Dee")]
+        # Each newcomer offers to Ann right behind its join, without waiting
+        # for an answer: its socket knows Ann from the roster it read.
+        for newcomer in newcomers:
+            await newcomer.open()
+            await newcomer.send({"type": "join"})
+            await newcomer.send({"type": "relay_session_description", "peer_id": ann.session_id,
+                                 "description": OFFER})
+        for newcomer in newcomers:
+            await newcomer.receive("joined")
+        seen: dict[str, list[str]] = {newcomer.session_id: [] for newcomer in newcomers}
+        while any(len(kinds) < 3 for kinds in seen.values()):
+            frame = await ann.receive_any()
+            sender = frame.get("peer_id") or frame.get("participant", {}).get("session_id")
+            if sender in seen:
+                seen[sender].append(frame["type"])
+        for kinds in seen.values():
+            assert kinds == ["participant_joined", "add_peer", "session_description"], seen
+        await close_all(ann, *newcomers)
+
+
+async def test_crashed_process_hands_its_participants_to_the_grace_period(
+    servers: tuple[LiveServer, LiveServer],
+) -> None:
+    one, two = servers
+    lobby_id = new_lobby(two, "Crash")
+    ann = Peer(one, lobby_id, "Ann")
+    bob = Peer(two, lobby_id, "Bob")
+    await join(ann, [])
+    await join(bob, [ann])
+
+    # Ann's server process dies without a word: no disconnect handler runs.
+    assert one.process is not None
+    os.killpg(one.process.pid, signal.SIGKILL)
+    one.process.wait(10)
+    try:
+        # The surviving process notices the stopped heartbeat (two intervals
+        # of 1 s) and starts Ann's grace period.
+        updated = await bob.receive("participant_updated")
+        assert updated["participant"] == {**updated["participant"], "session_id": ann.session_id,
+                                          "status": "reconnecting"}
+        await bob.send({"type": "relay_ice_candidate", "peer_id": ann.session_id, "candidate": CANDIDATE})
+        assert (await bob.receive("error"))["code"] == "peer_not_found"
+
+        # Ann comes back through the other process with her token and resumes.
+        ann.url = ann.url.replace(f":{one.port}/", f":{two.port}/")
+        await ann.open()
+        await ann.send({"type": "join"})
+        resumed = await ann.receive("joined")
+        assert resumed["resumed"] is True and resumed["self"]["name"] == "Ann"
+        assert (await ann.receive("add_peer"))["peer_id"] == bob.session_id
+        assert (await bob.receive("participant_updated"))["participant"]["status"] == "connected"
+        assert (await bob.receive("remove_peer"))["peer_id"] == ann.session_id
+        assert (await bob.receive("add_peer"))["peer_id"] == ann.session_id
+        await ann.send({"type": "relay_session_description", "peer_id": bob.session_id, "description": OFFER})
+        assert (await bob.receive("session_description"))["peer_id"] == ann.session_id
+        await close_all(ann, bob)
+    finally:
+        one.stop()
+        one.start()
+
+    # The restarted process serves the lobby again, across processes.
+    lobby_id = new_lobby(one, "After the crash")
+    cyd, dee = Peer(one, lobby_id, "Cyd"), Peer(two, lobby_id, "Dee")
+    await join(cyd, [])
+    await join(dee, [cyd])
+    await dee.send({"type": "relay_session_description", "peer_id": cyd.session_id, "description": OFFER})
+    assert (await cyd.receive("session_description"))["peer_id"] == dee.session_id
+    await close_all(cyd, dee)
+
