@@ -21,44 +21,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from web.tests import netns
-from web.tests.live_server import BASE_DIR, LiveServer, ServerBackends
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-    "--use-fake-ui-for-media-stream",
-    "--use-fake-device-for-media-stream",
-    "--autoplay-policy=no-user-gesture-required",
-    # Without it Chromium offers no 127.0.0.1 candidate.
-    "--allow-loopback-in-peer-connection",
-]
-ARTIFACTS = BASE_DIR / "test-artifacts"
-
-# Runs before the page's scripts: keeps every RTCPeerConnection and WebSocket
-# the page makes, so that the tests can read their state and getStats() and
-# drop a socket, without the client exposing anything for them.
-INSTRUMENTATION = """
-(() => {
-  const record = { peerConnections: [], sockets: [] };
-  const NativePeerConnection = window.RTCPeerConnection;
-  window.RTCPeerConnection = class extends NativePeerConnection {
-    constructor(...args) { super(...args); record.peerConnections.push(this); }
-  };
-  const NativeWebSocket = window.WebSocket;
-  window.WebSocket = class extends NativeWebSocket {
-    constructor(...args) { super(...args); record.sockets.push(this); }
-  };
-  Object.defineProperty(window, "__voicebotTest", { value: record });
-})();
-"""
+from web.tests.chromium import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, INSTRUMENTATION
+from web.tests.live_server import LiveServer, ServerBackends
 
 
 def _missing_requirement() -> str | None:

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from web.tests.conftest import ARTIFACTS, CHROMIUM_ARGS
+from web.tests.chromium import ARTIFACTS, CHROMIUM_ARGS
 from web.tests.lobby_pages import (
     api_post,
     create_lobby,
