@@ -138,7 +138,8 @@ VOICEBOT_CHANNEL_CAPACITY = env_int("VOICEBOT_CHANNEL_CAPACITY", 5000)
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            # channels-redis, with a send of one round trip (a relay across processes).
+            "BACKEND": "signaling.layers.RelayRedisChannelLayer",
             "CONFIG": {
                 "hosts": [REDIS_URL],
                 "prefix": os.environ.get("VOICEBOT_CHANNEL_PREFIX", "voicebot"),

@@ -8,77 +8,49 @@ both processes).
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-import subprocess
-import time
-from collections.abc import Iterator
-from pathlib import Path
+import uuid
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from channels.exceptions import ChannelFull
+from channels_redis.core import RedisChannelLayer
 
+from bench.servers import RedisServer
+from signaling.layers import RelayRedisChannelLayer
 from signaling.tests.test_e2e import CANDIDATE, OFFER, Peer, post
-from web.tests.live_server import LiveServer, ServerBackends, free_port
+from web.tests.live_server import LiveServer, ServerBackends
 
 pytestmark = pytest.mark.e2e
 
 RELAYS = 200
 
 
-class RedisServer:
-    """A throwaway redis-server on a free loopback port."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.port = free_port()
-        self.workdir = workdir
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            pytest.skip("redis-server is not installed")
-        self.process = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.workdir)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        import redis
-
-        client = redis.Redis(port=self.port)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                return
-            except redis.exceptions.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(10)
-            self.process = None
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """REDIS_URL, or a redis-server of this module's own."""
+    if os.environ.get("REDIS_URL"):
+        yield os.environ["REDIS_URL"]
+        return
+    if not RedisServer.available():
+        pytest.skip("needs REDIS_URL or a redis-server binary")
+    redis_server = RedisServer(tmp_path_factory.mktemp("redis"))
+    redis_server.start()
+    try:
+        yield redis_server.url
+    finally:
+        redis_server.stop()
 
 
 @pytest.fixture(scope="module")
-def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, LiveServer]]:
+def servers(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[tuple[LiveServer, LiveServer]]:
     workdir = tmp_path_factory.mktemp("multiprocess")
     backends = ServerBackends(workdir)
-    redis_server: RedisServer | None = None
     started: list[LiveServer] = []
     try:
         backends.prepare()
         env = backends.open_inside()
-        if "REDIS_URL" not in env:
-            redis_server = RedisServer(workdir)
-            redis_server.start()
-            env["REDIS_URL"] = redis_server.url
+        env.setdefault("REDIS_URL", redis_url)
         # Long enough that a crashed process's participants are still
         # reconnecting when they come back.
         env["VOICEBOT_RECONNECT_GRACE"] = "60"
@@ -90,9 +62,42 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServ
     finally:
         for live in started:
             live.stop()
-        if redis_server is not None:
-            redis_server.stop()
         backends.close()
+
+
+@pytest.fixture
+async def relay_layers(redis_url: str) -> AsyncIterator[tuple[RelayRedisChannelLayer, RedisChannelLayer]]:
+    """Two layers on one prefix, as two processes have them: ours, and channels-redis's own."""
+    prefix = f"voicebot-layer-{uuid.uuid4().hex[:8]}"
+    config = {"hosts": [redis_url], "prefix": prefix, "capacity": 3, "expiry": 60}
+    ours, theirs = RelayRedisChannelLayer(**config), RedisChannelLayer(**config)
+    yield ours, theirs
+    await ours.flush()
+    await ours.close_pools()
+    await theirs.close_pools()
+
+
+async def test_one_round_trip_send_is_read_by_channels_redis(relay_layers) -> None:
+    ours, theirs = relay_layers
+    channel = await theirs.new_channel()
+    await ours.send(channel, {"type": "peer.relay", "text": "one"})
+    await ours.send(channel, {"type": "peer.relay", "text": "two"})
+    assert await theirs.receive(channel) == {"type": "peer.relay", "text": "one"}
+    assert await theirs.receive(channel) == {"type": "peer.relay", "text": "two"}
+    await ours.send("plain", {"type": "x"})
+    assert await theirs.receive("plain") == {"type": "x"}
+
+
+async def test_one_round_trip_send_refuses_a_full_channel(relay_layers) -> None:
+    ours, theirs = relay_layers
+    channel = await theirs.new_channel()
+    for n in range(3):
+        await ours.send(channel, {"type": "peer.relay", "n": n})
+    with pytest.raises(ChannelFull):
+        await ours.send(channel, {"type": "peer.relay", "n": 3})
+    assert [(await theirs.receive(channel))["n"] for _ in range(3)] == [0, 1, 2]
+    await ours.send(channel, {"type": "peer.relay", "n": 4})
+    assert (await theirs.receive(channel))["n"] == 4
 
 
 def new_lobby(server: LiveServer, name: str) -> str:

@@ -1,0 +1,248 @@
+"""Relay benchmark: real server processes, thousands of WebSocket clients, numbers printed.
+
+    .venv/bin/python -m bench.run --server uvicorn --clients 200 --rate 2000 --seconds 10
+    .venv/bin/python -m bench.run --server uvicorn --processes 2 --clients 10000 --rate 1000
+
+Each run gets a database of its own (an SQLite file, or a fresh database on
+DATABASE_URL's Postgres) and a channel-layer prefix of its own; with more than
+one server process (or ``--redis``) the processes share REDIS_URL's Redis, or
+a redis-server started for the run. Sessions and lobbies are written straight
+into that database; clients then connect and join through the server like
+any client (lobby members spread over the processes round-robin), and relay
+ICE candidates to their peers at ``--rate`` frames a second in all for
+``--seconds``. The run prints one JSON line: join time, the servers' memory
+and CPU, relay latency percentiles, and what was lost or out of order.
+``--check`` makes the exit status say whether anything was lost.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import resource
+import sys
+import tempfile
+import time
+from array import array
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from bench.loadgen import Member, WorkerSpec, worker_main
+from bench.servers import RedisServer, ServeProcess
+from web.tests.live_server import BASE_DIR, ServerBackends
+
+RESULT_TIMEOUT = 600.0
+REST_SECONDS = 2.0
+
+
+def percentile(ordered: list[float], fraction: float) -> float | None:
+    if not ordered:
+        return None
+    return round(ordered[min(len(ordered) - 1, int(fraction * len(ordered)))], 2)
+
+
+def seed(env: dict[str, str], clients: int, lobby_size: int) -> list[list[tuple[str, str, str]]]:
+    """Sessions and lobbies in the server's database: [[(lobby_id, session_id, token), ...], ...]."""
+    os.environ.update({k: v for k, v in env.items() if k.startswith(("DATABASE_URL", "SECRET_KEY", "DJANGO_",
+                                                                      "VOICEBOT_VAR_DIR", "DEBUG"))})
+    import django
+
+    django.setup()
+    from django.db import transaction
+
+    from lobbies import services
+
+    lobbies: list[list[tuple[str, str, str]]] = []
+    with transaction.atomic():
+        for first in range(0, clients, lobby_size):
+            owner, _ = services.session_create()
+            size = min(lobby_size, clients - first)
+            lobby = services.lobby_create(session_id=owner.id, name=f"Bench {first // lobby_size}",
+                                          max_participants=max(size, 2))
+            members = []
+            for n in range(first, first + size):
+                session, token = services.session_create(name=f"c{n}")
+                members.append((lobby.id, session.id, token))
+            lobbies.append(members)
+    return lobbies
+
+
+def process_tree(pid: int) -> list[psutil.Process]:
+    root = psutil.Process(pid)
+    return [root, *root.children(recursive=True)]
+
+
+def cpu_seconds(processes: list[psutil.Process]) -> float:
+    total = 0.0
+    for process in processes:
+        times = process.cpu_times()
+        total += times.user + times.system
+    return total
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    workdir = Path(tempfile.mkdtemp(prefix="voicebot-bench-"))
+    backends = ServerBackends(workdir)
+    redis_server: RedisServer | None = None
+    servers: list[ServeProcess] = []
+    workers: list[tuple[multiprocessing.Process, Any]] = []
+    try:
+        backends.prepare()
+        backends_env = {"DATABASE_URL": backends.server_database_url}
+        if args.processes > 1 or args.redis:
+            if backends.redis_url:
+                backends_env["REDIS_URL"] = backends.redis_url
+            else:
+                redis_server = RedisServer(workdir)
+                redis_server.start()
+                backends_env["REDIS_URL"] = redis_server.url
+        env = backends.env(backends_env)
+        env["VOICEBOT_HEARTBEAT_INTERVAL"] = "5"
+        # The bench's clients come from one address and send steadily.
+        env["VOICEBOT_SESSION_RATE"] = "1000000/1 minute"
+        lobbies = seed(env, args.clients, args.lobby_size)
+        for n in range(args.processes):
+            server = ServeProcess(env, workdir / f"server-{n}.log", server=args.server, source=Path(args.source))
+            servers.append(server)
+            server.start()
+
+        specs: list[list[list[Member]]] = [[] for _ in range(args.workers)]
+        for index, lobby in enumerate(lobbies):
+            members = [
+                Member(url=f"ws://127.0.0.1:{servers[n % len(servers)].port}/ws/lobby/{lobby_id}/?token={token}",
+                       session_id=session_id)
+                for n, (lobby_id, session_id, token) in enumerate(lobby)
+            ]
+            specs[index % args.workers].append(members)
+        rate_per_client = args.rate / args.clients
+        context = multiprocessing.get_context("spawn")
+        for lobby_specs in specs:
+            parent, child = context.Pipe()
+            process = context.Process(target=worker_main,
+                                      args=(WorkerSpec(lobby_specs, rate_per_client, args.seconds), child),
+                                      daemon=True)
+            process.start()
+            workers.append((process, parent))
+
+        joined = [receive(conn, "joined") for _, conn in workers]
+        tree = [p for server in servers if server.process for p in process_tree(server.process.pid)]
+        rest_cpu = cpu_seconds(tree)
+        time.sleep(REST_SECONDS)
+        rest_cpu = cpu_seconds(tree) - rest_cpu
+        rss = sum(p.memory_info().rss for p in tree)
+        relay_cpu = cpu_seconds(tree)
+        relay_started = time.monotonic()
+        for _, conn in workers:
+            conn.send("go")
+        results = [receive(conn, "done") for _, conn in workers]
+        relay_cpu = cpu_seconds(tree) - relay_cpu
+        relay_wall = time.monotonic() - relay_started
+    finally:
+        for process, conn in workers:
+            process.join(30)
+            if process.is_alive():
+                process.kill()
+                process.join(10)
+            conn.close()
+        for server in servers:
+            server.stop()
+        if redis_server is not None:
+            redis_server.stop()
+        backends.close()
+
+    latencies = array("d")
+    errors: dict[str, int] = {}
+    for result in results:
+        latencies.frombytes(result["latencies"])
+        for code, count in result["errors"].items():
+            errors[code] = errors.get(code, 0) + count
+    ordered = sorted(latencies)
+    sent = sum(r["sent"] for r in results)
+    received = sum(r["received"] for r in results)
+    return {
+        "server": args.server,
+        "source": "this checkout" if Path(args.source).resolve() == BASE_DIR else str(args.source),
+        "processes": args.processes,
+        "channel_layer": "redis" if "REDIS_URL" in backends_env else "in-memory",
+        "database": "postgres" if backends.postgres_name else "sqlite",
+        "clients": args.clients,
+        "clients_joined": sum(j["clients"] for j in joined),
+        "lobby_size": args.lobby_size,
+        "join_seconds": round(max(j["seconds"] for j in joined), 2),
+        "server_rss_mb": round(rss / 2**20, 1),
+        "server_rss_kb_per_client": round(rss / 1024 / max(1, args.clients), 1),
+        "server_cpu_at_rest_pct": round(100 * rest_cpu / REST_SECONDS, 1),
+        "rate_asked": args.rate,
+        "seconds": args.seconds,
+        "sent": sent,
+        "received": received,
+        "lost": sent - received,
+        "gaps": sum(r["gaps"] for r in results),
+        "unknown_sender": sum(r["unknown_sender"] for r in results),
+        "errors": errors,
+        "relayed_per_s": round(received / args.seconds, 1),
+        "server_cpu_relaying_pct": round(100 * relay_cpu / relay_wall, 1),
+        "latency_ms_p50": percentile(ordered, 0.50),
+        "latency_ms_p90": percentile(ordered, 0.90),
+        "latency_ms_p99": percentile(ordered, 0.99),
+        "latency_ms_max": round(ordered[-1], 2) if ordered else None,
+    }
+
+
+def receive(conn: Any, expected: str) -> Any:
+    if not conn.poll(RESULT_TIMEOUT):
+        raise RuntimeError(f"a load worker sent no {expected!r} within {RESULT_TIMEOUT:.0f} s")
+    kind, payload = conn.recv()
+    if kind != expected:
+        raise RuntimeError(f"a load worker sent {kind!r} instead of {expected!r}")
+    return payload
+
+
+def clean(result: dict[str, Any]) -> bool:
+    """Nothing lost, nothing out of order, every client joined, no error."""
+    return (result["lost"] == 0 and result["gaps"] == 0 and result["unknown_sender"] == 0
+            and not result["errors"] and result["clients_joined"] == result["clients"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--server", choices=("daphne", "uvicorn"), default="daphne")
+    parser.add_argument("--processes", type=int, default=1, help="server processes (more than 1 uses Redis)")
+    parser.add_argument("--redis", action="store_true", help="use the Redis channel layer with one process too")
+    parser.add_argument("--clients", type=int, default=200)
+    parser.add_argument("--lobby-size", type=int, default=4)
+    parser.add_argument("--rate", type=float, default=2000.0, help="relays per second, all clients together")
+    parser.add_argument("--seconds", type=float, default=10.0, help="how long the clients relay")
+    parser.add_argument("--workers", type=int, default=1, help="load-generator processes")
+    parser.add_argument("--source", default=str(BASE_DIR), help="checkout to run the server from")
+    parser.add_argument("--json", help="append the result line to this file")
+    parser.add_argument("--check", action="store_true", help="exit 1 unless nothing was lost or out of order")
+    args = parser.parse_args(argv)
+    if not 1 <= args.clients <= 10_000:
+        parser.error("--clients must be 1 to 10000")
+    if not 2 <= args.lobby_size <= 16:
+        parser.error("--lobby-size must be 2 to 16")
+    if not 0 < args.seconds <= 120:
+        parser.error("--seconds must be above 0 and at most 120")
+    if not 1 <= args.processes <= 4 or not 1 <= args.workers <= 4:
+        parser.error("--processes and --workers must be 1 to 4")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "voicebot_site.settings")
+    result = run(args)
+    line = json.dumps(result)
+    print(line)
+    if args.json:
+        with open(args.json, "a") as out:
+            out.write(line + "\n")
+    if args.check and not clean(result):
+        print("bench: frames were lost or out of order, or clients failed", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
