@@ -1,6 +1,7 @@
 """Fixtures shared by every app's tests."""
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
@@ -146,7 +147,7 @@ async def ws(transactional_db: None) -> AsyncIterator[Callable[..., Any]]:
     for client in opened:
         try:
             await client.close()
-        except Exception:  # noqa: BLE001 - the app may have finished already
+        except (Exception, asyncio.CancelledError):  # noqa: BLE001 - the app may have finished already
             pass
 
 
