@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install install-dev migrate clean chromium
+.PHONY: run test bench install install-dev migrate clean chromium
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,11 @@ run: install
 test: install-dev
 	mkdir -p var
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+## Relay benchmark: real server processes and WebSocket clients (see BENCHMARKS.md; BENCH_ARGS adds options).
+bench: install-dev
+	mkdir -p var
+	$(PY) -m bench.run $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var staticfiles .pytest_cache

@@ -25,8 +25,8 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 CANDIDATE_LINE = "candidate:1 1 udp 2122260223 127.0.0.1 9 typ host"
-CONNECT_CONCURRENCY = 64
-PHASE_TIMEOUT = 300.0
+CONNECT_CONCURRENCY = 32
+PHASE_TIMEOUT = 600.0
 DRAIN_TIMEOUT = 15.0
 
 
@@ -114,7 +114,7 @@ async def open_client(client: Client, tally: Tally, readers: list[asyncio.Task[N
                       measuring: list[bool], gate: asyncio.Semaphore) -> None:
     async with gate:
         try:
-            client.socket = await connect(client.member.url, open_timeout=60, max_size=2**20, compression=None)
+            client.socket = await connect(client.member.url, open_timeout=300, max_size=2**20, compression=None)
         except (OSError, asyncio.TimeoutError, ConnectionClosed) as exc:
             tally.connect_failures += 1
             tally.errors[type(exc).__name__] = tally.errors.get(type(exc).__name__, 0) + 1
@@ -122,7 +122,7 @@ async def open_client(client: Client, tally: Tally, readers: list[asyncio.Task[N
         readers.append(asyncio.ensure_future(read_frames(client, tally, measuring)))
         await client.socket.send(json.dumps({"type": "join"}))
         try:
-            await asyncio.wait_for(client.joined.wait(), 60)
+            await asyncio.wait_for(client.joined.wait(), 300)
         except asyncio.TimeoutError:
             tally.errors["join_timeout"] = tally.errors.get("join_timeout", 0) + 1
 

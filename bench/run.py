@@ -21,6 +21,7 @@ import json
 import multiprocessing
 import os
 import resource
+import shutil
 import sys
 import tempfile
 import time
@@ -34,7 +35,7 @@ from bench.loadgen import Member, WorkerSpec, worker_main
 from bench.servers import RedisServer, ServeProcess
 from web.tests.live_server import BASE_DIR, ServerBackends
 
-RESULT_TIMEOUT = 600.0
+RESULT_TIMEOUT = 900.0
 REST_SECONDS = 2.0
 
 
@@ -105,7 +106,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         env["VOICEBOT_HEARTBEAT_INTERVAL"] = "5"
         # The bench's clients come from one address and send steadily.
         env["VOICEBOT_SESSION_RATE"] = "1000000/1 minute"
+        progress(f"seeding {args.clients} sessions")
         lobbies = seed(env, args.clients, args.lobby_size)
+        progress(f"starting {args.processes} {args.server} process(es)")
         for n in range(args.processes):
             server = ServeProcess(env, workdir / f"server-{n}.log", server=args.server, source=Path(args.source))
             servers.append(server)
@@ -129,7 +132,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             process.start()
             workers.append((process, parent))
 
+        progress("clients connecting and joining")
         joined = [receive(conn, "joined") for _, conn in workers]
+        progress(f"{sum(j['clients'] for j in joined)} clients joined; relaying for {args.seconds:g} s")
         tree = [p for server in servers if server.process for p in process_tree(server.process.pid)]
         rest_cpu = cpu_seconds(tree)
         time.sleep(REST_SECONDS)
@@ -154,6 +159,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if redis_server is not None:
             redis_server.stop()
         backends.close()
+        if args.keep:
+            print(f"bench: server logs kept in {workdir}", file=sys.stderr)
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
 
     latencies = array("d")
     errors: dict[str, int] = {}
@@ -194,6 +203,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def progress(text: str) -> None:
+    print(f"bench: {text}", file=sys.stderr, flush=True)
+
+
 def receive(conn: Any, expected: str) -> Any:
     if not conn.poll(RESULT_TIMEOUT):
         raise RuntimeError(f"a load worker sent no {expected!r} within {RESULT_TIMEOUT:.0f} s")
@@ -222,6 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--source", default=str(BASE_DIR), help="checkout to run the server from")
     parser.add_argument("--json", help="append the result line to this file")
     parser.add_argument("--check", action="store_true", help="exit 1 unless nothing was lost or out of order")
+    parser.add_argument("--keep", action="store_true", help="keep the run's folder (server logs, database)")
     args = parser.parse_args(argv)
     if not 1 <= args.clients <= 10_000:
         parser.error("--clients must be 1 to 10000")
@@ -234,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "voicebot_site.settings")
     result = run(args)
     line = json.dumps(result)
-    print(line)
+    print(line, flush=True)
     if args.json:
         with open(args.json, "a") as out:
             out.write(line + "\n")
