@@ -1,11 +1,19 @@
-"""The Redis channel layer with a send that costs one round trip.
+"""Channel layers for many sockets per process.
 
-channels-redis sends a message in four commands, each waiting for the last
-(drop expired messages, count, add, refresh the expiry). A relay to a socket
-of another process is one send, so those round trips are most of what
-crossing processes costs. ``RelayRedisChannelLayer.send`` runs the same four
-steps as one Lua script: the same capacity check (``ChannelFull``), expiry and
-message format, so that any channels-redis process reads what it sends.
+``LocalChannelLayer`` is Channels' in-memory layer, which looks for expired
+messages and group memberships across *all* channels and groups on every
+receive and group send: with thousands of sockets each message costs a scan
+of all of them. It scans at most once a second instead (messages expire after
+a minute; a second later changes nothing).
+
+``RelayRedisChannelLayer`` is the Redis layer with a send that costs one
+round trip. channels-redis sends a message in four commands, each waiting
+for the last (drop expired messages, count, add, refresh the expiry). A
+relay to a socket of another process is one send, so those round trips are
+most of what crossing processes costs. ``RelayRedisChannelLayer.send`` runs
+the same four steps as one Lua script: the same capacity check
+(``ChannelFull``), expiry and message format, so that any channels-redis
+process reads what it sends.
 """
 from __future__ import annotations
 
@@ -13,7 +21,11 @@ import time
 from typing import Any
 
 from channels.exceptions import ChannelFull
+from channels.layers import InMemoryChannelLayer
 from channels_redis.core import RedisChannelLayer
+
+# Seconds between two scans of the in-memory layer for expired entries.
+CLEAN_INTERVAL = 1.0
 
 # KEYS[1]: the channel's sorted set. ARGV: message, score (now), drop scores
 # up to this, capacity, expiry in seconds. Returns 0 when the channel is full.
@@ -26,6 +38,19 @@ redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
 redis.call('EXPIRE', KEYS[1], ARGV[5])
 return 1
 """
+
+
+class LocalChannelLayer(InMemoryChannelLayer):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._next_clean = 0.0
+
+    def _clean_expired(self) -> None:
+        now = time.monotonic()
+        if now < self._next_clean:
+            return
+        self._next_clean = now + CLEAN_INTERVAL
+        super()._clean_expired()
 
 
 class RelayRedisChannelLayer(RedisChannelLayer):

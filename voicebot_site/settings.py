@@ -154,7 +154,8 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            # Channels' in-memory layer, without a scan of every socket per message.
+            "BACKEND": "signaling.layers.LocalChannelLayer",
             "CONFIG": {"capacity": VOICEBOT_CHANNEL_CAPACITY, "expiry": 60},
         }
     }

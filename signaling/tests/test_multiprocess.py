@@ -1,4 +1,4 @@
-"""Two real server processes serving one lobby through Redis, and one of them crashing.
+"""Two real server processes serving one lobby through Redis, one of them crashing; the layers they use.
 
 The processes share one database and one Redis key prefix. With REDIS_URL
 set they use that Redis; on the embedded default the test starts a
@@ -17,7 +17,8 @@ from channels.exceptions import ChannelFull
 from channels_redis.core import RedisChannelLayer
 
 from bench.servers import RedisServer
-from signaling.layers import RelayRedisChannelLayer
+from signaling import layers
+from signaling.layers import LocalChannelLayer, RelayRedisChannelLayer
 from signaling.tests.test_e2e import CANDIDATE, OFFER, Peer, post
 from web.tests.live_server import LiveServer, ServerBackends
 
@@ -98,6 +99,23 @@ async def test_one_round_trip_send_refuses_a_full_channel(relay_layers) -> None:
     assert [(await theirs.receive(channel))["n"] for _ in range(3)] == [0, 1, 2]
     await ours.send(channel, {"type": "peer.relay", "n": 4})
     assert (await theirs.receive(channel))["n"] == 4
+
+
+async def test_in_memory_layer_scans_for_expired_entries_once_a_second(monkeypatch) -> None:
+    clock = [1000.0]
+    monkeypatch.setattr(layers.time, "monotonic", lambda: clock[0])
+    layer = LocalChannelLayer(expiry=60)
+    scans = []
+    monkeypatch.setattr(layers.InMemoryChannelLayer, "_clean_expired", lambda self: scans.append(clock[0]))
+    channel = await layer.new_channel()
+    await layer.group_add("lobby.x", channel)
+    for n in range(100):
+        await layer.group_send("lobby.x", {"type": "x", "n": n})
+        assert (await layer.receive(channel))["n"] == n
+    assert scans == [1000.0]
+    clock[0] += layers.CLEAN_INTERVAL
+    await layer.group_send("lobby.x", {"type": "x", "n": 100})
+    assert scans == [1000.0, 1000.0 + layers.CLEAN_INTERVAL]
 
 
 def new_lobby(server: LiveServer, name: str) -> str:
