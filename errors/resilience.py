@@ -149,6 +149,11 @@ def db_call(fn: Callable[P, R]) -> Callable[P, Awaitable[R]]:
 # --- The channel layer ------------------------------------------------------
 
 
+# Discarding a channel that was never added is a real round trip that changes nothing.
+PROBE_GROUP = "voicebot.probe"
+PROBE_CHANNEL = "voicebot.probe"
+
+
 class GuardedChannelLayer:
     """The channel layer behind its breaker, failures raised as ChannelLayerUnavailableError."""
 
@@ -158,7 +163,7 @@ class GuardedChannelLayer:
         # channel -> the groups this process added it to
         self.memberships: dict[str, set[str]] = {}
         self._disrupted = False
-        self._restoring: asyncio.Task[None] | None = None
+        self._probing: asyncio.Task[None] | None = None
 
     def failed(self, exc: BaseException) -> ChannelLayerUnavailableError:
         """Count a failure (a full channel is one peer's backlog, not an outage)."""
@@ -169,14 +174,22 @@ class GuardedChannelLayer:
 
     def succeeded(self) -> None:
         self.breaker.record_success()
+
+    async def recover(self) -> None:
+        """After failures, add back every remembered membership before anything else.
+
+        Redis may have come back empty: a broadcast sent before the groups are
+        rebuilt would reach no one.
+        """
         if self._disrupted:
+            await self.memberships_restore()
             self._disrupted = False
-            self._restoring = asyncio.get_running_loop().create_task(self.memberships_restore())
 
     async def send(self, channel: str, message: dict[str, Any]) -> None:
         if not self.breaker.allow():
             raise layer_unavailable()
         try:
+            await self.recover()
             await self.layer.send(channel, message)
         except LAYER_ERRORS as exc:
             raise self.failed(exc) from exc
@@ -186,6 +199,7 @@ class GuardedChannelLayer:
         if not self.breaker.allow():
             raise layer_unavailable()
         try:
+            await self.recover()
             await self.layer.group_send(group, message)
         except LAYER_ERRORS as exc:
             raise self.failed(exc) from exc
@@ -210,6 +224,7 @@ class GuardedChannelLayer:
             async for attempt in retrying(self.breaker, LAYER_ERRORS):
                 with attempt:
                     try:
+                        await self.recover()
                         await operation(group, channel)
                     except LAYER_ERRORS as exc:
                         self.failed(exc)
@@ -223,16 +238,11 @@ class GuardedChannelLayer:
         self.memberships.pop(channel, None)
 
     async def memberships_restore(self) -> None:
-        """Add every remembered membership again (the layer may have lost them)."""
+        """Add every remembered membership again (the layer may have lost them); layer errors propagate."""
         restored = 0
         for channel, groups in list(self.memberships.items()):
             for group in list(groups):
-                try:
-                    await self.layer.group_add(group, channel)
-                except LAYER_ERRORS as exc:
-                    self.failed(exc)
-                    logger.warning("channel layer failed again while restoring group memberships")
-                    return
+                await self.layer.group_add(group, channel)
                 restored += 1
         if restored:
             logger.info("channel layer answers again: %d group memberships restored", restored)
@@ -256,8 +266,24 @@ class GuardedChannelLayer:
                     self.failed(exc)
                     raise
             if attempt.retry_state.attempt_number > 1:
-                self.succeeded()
+                # A receive may be served from the layer's local buffer
+                # while Redis is still down: it proves nothing. Ask Redis.
+                self.probe_soon()
         return message
+
+    def probe_soon(self) -> None:
+        """Check the layer with one real, idempotent call, unless a check is running."""
+        if self._probing is None or self._probing.done():
+            self._probing = asyncio.get_running_loop().create_task(self._probe())
+
+    async def _probe(self) -> None:
+        try:
+            await self.layer.group_discard(PROBE_GROUP, PROBE_CHANNEL)
+            await self.recover()
+        except LAYER_ERRORS as exc:
+            self.failed(exc)
+        else:
+            self.succeeded()
 
     def _receive_wait(self, retry_state: RetryCallState) -> float:
         if self.breaker.state == "open":

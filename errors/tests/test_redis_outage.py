@@ -52,26 +52,32 @@ async def test_redis_outage_answers_service_unavailable_and_recovers_by_itself(
     own_redis: RedisServer, joined_pair: Any
 ) -> None:
     lobby_id, a, b = joined_pair
-    await a.send({"type": "relay_ice_candidate", "peer_id": b.session_id, "candidate": CANDIDATE})
-    assert (await b.receive_type("ice_candidate"))["peer_id"] == a.session_id
+    # Relays between two sockets of one process skip the channel layer; a
+    # broadcast always goes through it. set_muted is one, and safe to repeat.
+    await a.send({"type": "set_muted", "muted": True})
+    assert (await b.receive_type("participant_updated"))["participant"]["muted"] is True
+    assert (await a.receive_type("participant_updated"))["participant"]["muted"] is True
     own_redis.stop()
 
     # The first failures reach Redis and fail; they open the breaker.
-    await a.send({"type": "relay_ice_candidate", "id": "r1", "peer_id": b.session_id, "candidate": CANDIDATE})
+    await a.send({"type": "set_muted", "id": "r1", "muted": False})
     first = await a.receive_type("error", timeout=10)
     assert first["code"] == "service_unavailable"
     assert (first["category"], first["recovery"], first["in_reply_to"]) == ("network", "retry", "r1")
     assert first["retry_after"] > 0
-    await a.send({"type": "relay_ice_candidate", "id": "r2", "peer_id": b.session_id, "candidate": CANDIDATE})
+    await a.send({"type": "set_muted", "id": "r2", "muted": False})
     assert (await a.receive_type("error", timeout=10))["code"] == "service_unavailable"
     breaker = breaker_get("channel_layer")
     assert breaker.state == "open"
 
-    # While open, a relay is refused at once, with the time left as retry_after.
-    await a.send({"type": "relay_ice_candidate", "id": "r3", "peer_id": b.session_id, "candidate": CANDIDATE})
+    # While open, a broadcast is refused at once, with the time left as retry_after.
+    await a.send({"type": "set_muted", "id": "r3", "muted": False})
     refused = await a.receive_type("error")
     assert refused["code"] == "service_unavailable" and refused["in_reply_to"] == "r3"
     assert 0 < refused["retry_after"] <= 1.0
+    # A relay inside this process still works: it needs no Redis.
+    await a.send({"type": "relay_ice_candidate", "peer_id": b.session_id, "candidate": CANDIDATE})
+    assert (await b.receive_type("ice_candidate"))["peer_id"] == a.session_id
 
     status, body, headers = await http_get("/readyz")
     assert status == 503
@@ -87,14 +93,14 @@ async def test_redis_outage_answers_service_unavailable_and_recovers_by_itself(
     delivered = None
     for attempt in range(40):
         await asyncio.sleep(max(breaker.retry_after(), 0.25))
-        await a.send({"type": "relay_ice_candidate", "id": f"again-{attempt}", "peer_id": b.session_id,
-                      "candidate": CANDIDATE})
+        await a.send({"type": "set_muted", "id": f"again-{attempt}", "muted": False})
         if not await b.communicator.receive_nothing(1.0):
-            delivered = await b.receive_type("ice_candidate")
+            delivered = await b.receive_type("participant_updated")
             break
         answer = await a.receive_type("error")
         assert answer["code"] == "service_unavailable" and answer["retry_after"] > 0
-    assert delivered is not None and delivered["peer_id"] == a.session_id
+    assert delivered is not None and delivered["participant"]["muted"] is False
+    assert (await a.receive_type("participant_updated"))["participant"]["muted"] is False
     assert breaker.state == "closed"
     await a.send({"type": "chat", "text": "back again"})
     assert (await b.receive_type("chat", timeout=10))["text"] == "back again"
@@ -107,7 +113,7 @@ async def test_redis_outage_answers_service_unavailable_and_recovers_by_itself(
     assert not a.closed and not b.closed
 
     # What was stored: each refused relay, the breaker's opening, readyz's 503.
-    refused_events = await stored_events(group__code="service_unavailable", where="relay_ice_candidate")
+    refused_events = await stored_events(group__code="service_unavailable", where="set_muted")
     assert refused_events[0].correlation_id == first["correlation_id"]
     assert len(refused_events) >= 3
     assert {(e.lobby_id, e.session_id, e.group.category) for e in refused_events} == {
