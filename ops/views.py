@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 import html
 import math
 
@@ -50,7 +51,10 @@ async def _check_channel_layer() -> None:
 
     layer = get_channel_layer()
     try:
-        channel = await layer.new_channel("readyz.")
+        # A plain channel name, read straight from the layer: channels-redis
+        # serves its process-local ("!") channels through the receive loop of
+        # the sockets, where a probe would wait behind them.
+        channel = f"readyz.{uuid.uuid4().hex}"
         await asyncio.wait_for(layer.send(channel, {"type": "readyz.ping"}), READY_CHECK_TIMEOUT)
         await asyncio.wait_for(layer.receive(channel), READY_CHECK_TIMEOUT)
     except LAYER_ERRORS as exc:

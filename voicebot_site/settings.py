@@ -239,9 +239,7 @@ LOGGING = {
 # VOICEBOT_ERROR_FLUSH_INTERVAL seconds) or "manual" (only on flush(): tests).
 # The test settings default to "manual" (a writer thread would race the test
 # database's flushes).
-VOICEBOT_ERROR_WRITER = os.environ.get("VOICEBOT_ERROR_WRITER") or (
-    "manual" if os.environ.get("DJANGO_SETTINGS_MODULE") == "voicebot_site.settings_test" else "background"
-)
+VOICEBOT_ERROR_WRITER = os.environ.get("VOICEBOT_ERROR_WRITER") or "background"
 if VOICEBOT_ERROR_WRITER not in {"background", "manual"}:
     raise ImproperlyConfigured(f"VOICEBOT_ERROR_WRITER must be background or manual; got {VOICEBOT_ERROR_WRITER!r}.")
 # Seconds between two writes of the waiting errors.

@@ -12,6 +12,9 @@ os.environ.setdefault("SECRET_KEY", "test-" + uuid.uuid4().hex)
 os.environ.setdefault("VOICEBOT_CHANNEL_PREFIX", "voicebot-test-" + uuid.uuid4().hex[:8])
 # Tests that need the presence task start it themselves.
 os.environ.setdefault("VOICEBOT_PRESENCE_ENABLED", "0")
+# Errors are stored when a test flushes them: a writer thread would race the
+# test database's flushes.
+os.environ.setdefault("VOICEBOT_ERROR_WRITER", "manual")
 
 from voicebot_site.settings import *  # noqa: E402,F401,F403
 
