@@ -73,9 +73,10 @@ def presence_sweep(*, instance_id: str = INSTANCE_ID, now: datetime | None = Non
                         participant.lobby_id, participant_public(participant), discard=(channel,) if channel else ()
                     )
                 )
+            dead_id, dead_name = instance.id, str(instance)
             instance.delete()
         logger.warning("server instance %s (%s) stopped its heartbeat; %d participants orphaned",
-                       instance.id, instance, len(orphans))
+                       dead_id, dead_name, len(orphans))
     expired_before = now - timedelta(seconds=settings.VOICEBOT_RECONNECT_GRACE)
     expired = Participant.objects.filter(
         status=Participant.Status.RECONNECTING, disconnected_at__lt=expired_before
