@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
+from django.conf import settings as django_settings
+from django.db import connections
 
 
 @pytest.fixture(autouse=True)
@@ -38,6 +41,34 @@ def manual_error_writer(settings: Any) -> Iterator[None]:
     recorder_reset()
     yield
     recorder_reset()
+
+
+@pytest.fixture
+def dead_port() -> int:
+    """A loopback port where nothing listens."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def unreachable_database(dead_port: int) -> Iterator[None]:
+    """New connections to the default database fail; connections already open are untouched.
+
+    Postgres is pointed at a loopback port where nothing listens; SQLite at a
+    file in a directory that does not exist. The shared server keeps running.
+    """
+    db_settings = connections.settings["default"]
+    saved = dict(db_settings)
+    if db_settings["ENGINE"] == "django.db.backends.sqlite3":
+        db_settings["NAME"] = str(django_settings.BASE_DIR / "no-such-directory" / "voicebot.sqlite3")
+    else:
+        db_settings.update(HOST="127.0.0.1", PORT=str(dead_port))
+    try:
+        yield
+    finally:
+        db_settings.clear()
+        db_settings.update(saved)
 
 
 @pytest.fixture

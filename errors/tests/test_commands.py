@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connections
 from django.utils import timezone
 
 from errors.boundary import report_error
@@ -84,3 +85,12 @@ def test_prune_deletes_old_events_and_keeps_groups(errors: None) -> None:
     assert ErrorGroup.objects.get(code="invalid_message").count == 3
     with pytest.raises(CommandError, match="not a span"):
         call_command("prune_errors", "--older-than", "soon")
+
+
+@pytest.mark.parametrize("command", [("error_report", "--since", "1h"), ("prune_errors", "--older-than", "30d")])
+def test_an_unreachable_database_is_a_one_line_error(
+    transactional_db: None, unreachable_database: None, command: tuple[str, ...]
+) -> None:
+    connections["default"].close()
+    with pytest.raises(CommandError, match="The database could not be read .* migrate"):
+        call_command(*command, stdout=io.StringIO())

@@ -3,12 +3,10 @@ from __future__ import annotations
 
 import html
 import logging
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from django.conf import settings
-from django.db import connections
 from django.test import AsyncClient, Client, override_settings
 
 from errors.testing import stored_events_sync
@@ -23,26 +21,6 @@ ERROR_BODY_FIELDS = {"code", "message", "category", "severity", "recovery", "cor
 def unreachable_redis(port: int) -> dict[str, Any]:
     return {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
                         "CONFIG": {"hosts": [f"redis://127.0.0.1:{port}/0"]}}}
-
-
-@pytest.fixture
-def unreachable_database(dead_port: int) -> Iterator[None]:
-    """New connections to the default database fail; connections already open are untouched.
-
-    Postgres is pointed at a loopback port where nothing listens; SQLite at a
-    file in a directory that does not exist. The shared server keeps running.
-    """
-    db_settings = connections.settings["default"]
-    saved = dict(db_settings)
-    if db_settings["ENGINE"] == "django.db.backends.sqlite3":
-        db_settings["NAME"] = str(settings.BASE_DIR / "no-such-directory" / "voicebot.sqlite3")
-    else:
-        db_settings.update(HOST="127.0.0.1", PORT=str(dead_port))
-    try:
-        yield
-    finally:
-        db_settings.clear()
-        db_settings.update(saved)
 
 
 # --- /livez ------------------------------------------------------------------------

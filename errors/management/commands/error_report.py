@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from errors.choices import Category, GroupStatus, Severity
+from errors.management.database import database_errors_as_command_error
 from errors.periods import PeriodError, since_parse
 from errors.selectors import GroupInWindow, error_events_exist, error_group_list, error_statistics
 
@@ -55,13 +56,15 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
         until = timezone.now()
         filters = {"category": options["category"], "status": options["status"]}
-        groups = [group_row(item) for item in error_group_list(
-            since=since, until=until, min_severity=options["min_severity"], **filters
-        )]
+        fail_on = options["fail_on"]
+        with database_errors_as_command_error():
+            groups = [group_row(item) for item in error_group_list(
+                since=since, until=until, min_severity=options["min_severity"], **filters
+            )]
+            failed = bool(fail_on) and error_events_exist(since=since, until=until, min_severity=fail_on, **filters)
         render = {"table": self.render_table, "json": self.render_json, "csv": self.render_csv}[options["format"]]
         render(groups, since=since, until=until)
-        fail_on = options["fail_on"]
-        if fail_on and error_events_exist(since=since, until=until, min_severity=fail_on, **filters):
+        if failed:
             raise CommandError(f"errors at or above {fail_on} severity since {since.isoformat()}", returncode=1)
 
     def render_table(self, groups: list[dict[str, Any]], **window: Any) -> None:

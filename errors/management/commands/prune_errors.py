@@ -5,6 +5,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
+from errors.management.database import database_errors_as_command_error
 from errors.periods import PeriodError, span_parse
 from errors.services import error_events_prune
 
@@ -21,7 +22,8 @@ class Command(BaseCommand):
             span = span_parse(older_than)
         except PeriodError as exc:
             raise CommandError(str(exc)) from None
-        count = error_events_prune(older_than=span, dry_run=dry_run)
+        with database_errors_as_command_error():
+            count = error_events_prune(older_than=span, dry_run=dry_run)
         if dry_run:
             self.stdout.write(f"Would delete {count} error events older than {older_than} (dry run).")
         else:
