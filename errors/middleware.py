@@ -6,7 +6,7 @@ from collections.abc import Callable
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 
 from errors.boundary import error_body, report_error
-from errors.exceptions import NotFoundError, VoiceBotError
+from errors.exceptions import MethodNotAllowedError, NotFoundError, VoiceBotError
 from errors.recorder import get_recorder
 from errors.resilience import translate_dependency_error
 
@@ -26,6 +26,8 @@ def error_response(request: HttpRequest, exc: BaseException) -> JsonResponse:
     response = JsonResponse(error_body(error, report.correlation_id), status=error.http_status)
     if error.retry_after is not None:
         response["Retry-After"] = str(int(error.retry_after + 0.999))
+    if isinstance(error, MethodNotAllowedError):
+        response["Allow"] = error.context.get("allow", "")
     # Logged once by report_error; keep django.request from logging it again.
     response._has_been_logged = True  # type: ignore[attr-defined]
     return response

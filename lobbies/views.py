@@ -52,14 +52,18 @@ def json_body(request: HttpRequest) -> dict[str, Any]:
     return body
 
 
+def require_method(request: HttpRequest, *allowed: str) -> None:
+    if request.method not in allowed:
+        raise MethodNotAllowedError(context={"allow": ", ".join(allowed)})
+
+
 def client_address(request: HttpRequest) -> str:
     return request.META.get("REMOTE_ADDR") or "unknown"
 
 
 @csrf_exempt
 def sessions(request: HttpRequest) -> JsonResponse:
-    if request.method != "POST":
-        raise MethodNotAllowedError()
+    require_method(request, "POST")
     limit = parse(settings.VOICEBOT_SESSION_RATE)
     if not _session_rate_limiter.hit(limit, "sessions", client_address(request)):
         reset_at, _ = _session_rate_limiter.get_window_stats(limit, "sessions", client_address(request))
@@ -72,10 +76,9 @@ def sessions(request: HttpRequest) -> JsonResponse:
 
 @csrf_exempt
 def lobbies(request: HttpRequest) -> JsonResponse:
+    require_method(request, "GET", "POST")
     if request.method == "GET":
         return JsonResponse({"lobbies": selectors.lobby_list_public()})
-    if request.method != "POST":
-        raise MethodNotAllowedError()
     session_id = request_session_id(request, required=True)
     body = json_body(request)
     lobby = services.lobby_create(
@@ -90,8 +93,7 @@ def lobbies(request: HttpRequest) -> JsonResponse:
 
 @csrf_exempt
 def lobby_detail(request: HttpRequest, lobby_id: str) -> JsonResponse:
-    if request.method != "GET":
-        raise MethodNotAllowedError()
+    require_method(request, "GET")
     viewer = request_session_id(request, required=False)
     return JsonResponse(selectors.lobby_detail(lobby_id=lobby_id, viewer_session_id=viewer))
 

@@ -192,7 +192,9 @@ def test_session_create_rate_limit_counts_requests_with_a_bad_body(api: Api, sto
 
 @pytest.mark.parametrize("method", ["GET", "PUT", "PATCH", "DELETE"])
 def test_sessions_with_another_method_is_method_not_allowed(api: Api, stored_errors: StoredErrors, method: str) -> None:
-    body = assert_error_body(api.request(method, "/api/sessions"), status=405, code="method_not_allowed")
+    response = api.request(method, "/api/sessions")
+    assert response["Allow"] == "POST"
+    body = assert_error_body(response, status=405, code="method_not_allowed")
 
     stored_errors.event(body)
     assert GuestSession.objects.count() == 0
@@ -441,7 +443,9 @@ def test_lobbies_with_another_method_is_method_not_allowed(
 ) -> None:
     _, token = new_session()
 
-    body = assert_error_body(api.request(method, "/api/lobbies", token=token), status=405, code="method_not_allowed")
+    response = api.request(method, "/api/lobbies", token=token)
+    assert response["Allow"] == "GET, POST"
+    body = assert_error_body(response, status=405, code="method_not_allowed")
 
     stored_errors.event(body)
 
@@ -564,7 +568,9 @@ def test_lobby_detail_with_another_method_is_method_not_allowed(
 ) -> None:
     lobby_id = new_lobby()
 
-    body = assert_error_body(api.request(method, f"/api/lobbies/{lobby_id}"), status=405, code="method_not_allowed")
+    response = api.request(method, f"/api/lobbies/{lobby_id}")
+    assert response["Allow"] == "GET"
+    body = assert_error_body(response, status=405, code="method_not_allowed")
 
     stored_errors.event(body)
     assert Lobby.objects.get(pk=lobby_id).closed_at is None
