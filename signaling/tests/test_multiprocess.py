@@ -7,6 +7,7 @@ both processes).
 """
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import uuid
@@ -67,10 +68,13 @@ def servers(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterato
 
 
 @pytest.fixture
-async def relay_layers(redis_url: str) -> AsyncIterator[tuple[RelayRedisChannelLayer, RedisChannelLayer]]:
+async def relay_layers(
+    request: pytest.FixtureRequest, redis_url: str,
+) -> AsyncIterator[tuple[RelayRedisChannelLayer, RedisChannelLayer]]:
     """Two layers on one prefix, as two processes have them: ours, and channels-redis's own."""
     prefix = f"voicebot-layer-{uuid.uuid4().hex[:8]}"
-    config = {"hosts": [redis_url], "prefix": prefix, "capacity": 3, "expiry": 60}
+    capacity = getattr(request, "param", 3)
+    config = {"hosts": [redis_url], "prefix": prefix, "capacity": capacity, "expiry": 60}
     ours, theirs = RelayRedisChannelLayer(**config), RedisChannelLayer(**config)
     yield ours, theirs
     await ours.flush()
@@ -99,6 +103,25 @@ async def test_one_round_trip_send_refuses_a_full_channel(relay_layers) -> None:
     assert [(await theirs.receive(channel))["n"] for _ in range(3)] == [0, 1, 2]
     await ours.send(channel, {"type": "peer.relay", "n": 4})
     assert (await theirs.receive(channel))["n"] == 4
+
+
+@pytest.mark.parametrize("relay_layers", [100], indirect=True)
+async def test_batch_receive_hands_each_socket_its_messages_in_order(relay_layers) -> None:
+    ours, theirs = relay_layers
+    channels = [await ours.new_channel() for _ in range(3)]
+    for channel in channels[:2]:
+        await ours.group_add("lobby.batch", channel)
+    for n in range(10):
+        for channel in channels:
+            await theirs.send(channel, {"type": "peer.relay", "n": n})
+    await theirs.group_send("lobby.batch", {"type": "lobby.chat", "n": 10})
+    for channel in channels:
+        assert [(await ours.receive(channel))["n"] for _ in range(10)] == list(range(10))
+    for channel in channels[:2]:
+        assert await ours.receive(channel) == {"type": "lobby.chat", "n": 10}
+    backup = ours._backup_channel_name(ours.prefix + ours.non_local_name(channels[0]))
+    await asyncio.gather(*ours.receive_cleaners)
+    assert not await ours.connection(0).exists(backup)
 
 
 async def test_in_memory_layer_scans_for_expired_entries_once_a_second(monkeypatch) -> None:
