@@ -149,6 +149,11 @@ def db_call(fn: Callable[P, R]) -> Callable[P, Awaitable[R]]:
 # --- The channel layer ------------------------------------------------------
 
 
+def _being_cancelled() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
 # Discarding a channel that was never added is a real round trip that changes nothing.
 PROBE_GROUP = "voicebot.probe"
 PROBE_CHANNEL = "voicebot.probe"
@@ -263,6 +268,10 @@ class GuardedChannelLayer:
                 try:
                     message = await receive()
                 except LAYER_ERRORS as exc:
+                    if _being_cancelled():
+                        # The layer turned our cancellation into an error:
+                        # stop, never retry a receive nobody waits for.
+                        raise asyncio.CancelledError() from exc
                     self.failed(exc)
                     raise
             if attempt.retry_state.attempt_number > 1:
