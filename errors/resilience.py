@@ -260,7 +260,13 @@ class GuardedChannelLayer:
 
         A consumer's receive loop must not die with the layer: it tries again
         with backoff, or after the breaker's ``retry_after`` while it is open.
+        The first try costs one call; the retry machinery starts only after a
+        failure.
         """
+        try:
+            return await receive()
+        except LAYER_ERRORS as exc:
+            self._receive_failed(exc)
         async for attempt in AsyncRetrying(
             retry=retry_if_exception_type(LAYER_ERRORS), wait=self._receive_wait, reraise=True
         ):
@@ -268,17 +274,19 @@ class GuardedChannelLayer:
                 try:
                     message = await receive()
                 except LAYER_ERRORS as exc:
-                    if _being_cancelled():
-                        # The layer turned our cancellation into an error:
-                        # stop, never retry a receive nobody waits for.
-                        raise asyncio.CancelledError() from exc
-                    self.failed(exc)
+                    self._receive_failed(exc)
                     raise
-            if attempt.retry_state.attempt_number > 1:
-                # A receive may be served from the layer's local buffer
-                # while Redis is still down: it proves nothing. Ask Redis.
-                self.probe_soon()
+        # A receive may be served from the layer's local buffer while Redis
+        # is still down: it proves nothing. Ask Redis.
+        self.probe_soon()
         return message
+
+    def _receive_failed(self, exc: BaseException) -> None:
+        if _being_cancelled():
+            # The layer turned our cancellation into an error: stop, never
+            # retry a receive nobody waits for.
+            raise asyncio.CancelledError() from exc
+        self.failed(exc)
 
     def probe_soon(self) -> None:
         """Check the layer with one real, idempotent call, unless a check is running."""
