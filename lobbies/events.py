@@ -51,10 +51,15 @@ def participant_resumed(lobby_id: str, participant: dict[str, Any], *, channel: 
     )
 
 
-def participant_updated(lobby_id: str, participant: dict[str, Any], *, discard: tuple[str, ...] = ()) -> Event:
+def participant_updated(
+    lobby_id: str, participant: dict[str, Any], *, epoch: str, discard: tuple[str, ...] = ()
+) -> Event:
+    """``epoch`` is the participant's join the change belongs to: a receiver that
+    already knows a later join (a resume) drops it as stale."""
     return Event(
         group=lobby_group(lobby_id),
-        message={"type": "lobby.participant_updated", "lobby_id": lobby_id, "participant": participant},
+        message={"type": "lobby.participant_updated", "lobby_id": lobby_id, "participant": participant,
+                 "epoch": epoch},
         discard=discard,
     )
 

@@ -70,7 +70,10 @@ def presence_sweep(*, instance_id: str = INSTANCE_ID, now: datetime | None = Non
                 participant.save(update_fields=["status", "channel_name", "instance_id", "disconnected_at"])
                 emitted.append(
                     events.participant_updated(
-                        participant.lobby_id, participant_public(participant), discard=(channel,) if channel else ()
+                        participant.lobby_id,
+                        participant_public(participant),
+                        epoch=participant.epoch,
+                        discard=(channel,) if channel else (),
                     )
                 )
             dead_id, dead_name = instance.id, str(instance)

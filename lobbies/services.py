@@ -240,7 +240,9 @@ def participant_disconnect(*, session_id: str, lobby_id: str, channel_name: str)
         participant.instance_id = ""
         participant.disconnected_at = timezone.now()
         participant.save(update_fields=["status", "channel_name", "instance_id", "disconnected_at"])
-        return [events.participant_updated(lobby_id, participant_public(participant), discard=(channel_name,))]
+        return [events.participant_updated(
+            lobby_id, participant_public(participant), epoch=participant.epoch, discard=(channel_name,)
+        )]
 
 
 def participant_rename(*, session_id: str, lobby_id: str, name: Any) -> list[Event]:
@@ -257,7 +259,7 @@ def participant_rename(*, session_id: str, lobby_id: str, name: Any) -> list[Eve
                 participant.save(update_fields=["name", "name_key"])
         except IntegrityError:
             raise NameTakenError() from None
-    return [events.participant_updated(lobby_id, participant_public(participant))]
+    return [events.participant_updated(lobby_id, participant_public(participant), epoch=participant.epoch)]
 
 
 def participant_set_muted(*, session_id: str, lobby_id: str, muted: bool) -> list[Event]:
@@ -265,7 +267,7 @@ def participant_set_muted(*, session_id: str, lobby_id: str, muted: bool) -> lis
         participant = _joined_participant(session_id=session_id, lobby_id=lobby_id, lock=True)
         participant.muted = muted
         participant.save(update_fields=["muted"])
-    return [events.participant_updated(lobby_id, participant_public(participant))]
+    return [events.participant_updated(lobby_id, participant_public(participant), epoch=participant.epoch)]
 
 
 def chat_post(*, session_id: str, lobby_id: str, text: Any) -> list[Event]:

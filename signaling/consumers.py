@@ -408,8 +408,16 @@ class LobbyConsumer(ErrorBoundaryMixin, HandlerDispatchConsumer):
         if not self.joined:
             return
         participant = event["participant"]
-        peer = self.roster.get(participant["session_id"])
-        if peer is not None:
+        peer_id = participant["session_id"]
+        peer = self.roster.get(peer_id)
+        # A change that belongs to an earlier join of the participant (e.g. a
+        # sweep that saw it gone just before it resumed) is stale: drop it.
+        if peer_id == self.session_id:
+            if event["epoch"] != self.epoch:
+                return
+        elif peer is not None:
+            if event["epoch"] != peer.epoch:
+                return
             peer.status = participant["status"]
             if peer.status == RECONNECTING:
                 peer.channel = ""

@@ -791,3 +791,23 @@ async def test_unexpected_failure_outside_a_frame_closes_4011(joined_pair, monke
         await assert_error(frame, "internal_error", recovery="reconnect")
         assert "internal detail" not in json.dumps(frame)
         await client.expect_closed(4011)
+
+
+async def test_a_change_from_an_earlier_join_is_dropped_as_stale(joined_pair):
+    from lobbies import events
+    from lobbies.presenters import participant_public
+
+    lobby_id, a, b = joined_pair
+    participant = await database_sync_to_async(lambda: Participant.objects.get(session_id=b.session_id))()
+    stale = {**participant_public(participant), "status": "reconnecting"}
+    # A sweep of a dead process announced Bob gone, but Bob has joined again since.
+    await emit([events.participant_updated(lobby_id, stale, epoch="an-earlier-join")])
+    await a.nothing_more()
+    await b.nothing_more()
+    # Relays to Bob still go through: Ann's view of him did not change.
+    await a.send({"type": "relay_ice_candidate", "peer_id": b.session_id, "candidate": CANDIDATE})
+    assert (await b.receive_type("ice_candidate"))["peer_id"] == a.session_id
+    # The same change for his current join is shown to both.
+    await emit([events.participant_updated(lobby_id, stale, epoch=participant.epoch)])
+    for client in (a, b):
+        assert (await client.receive_type("participant_updated"))["participant"]["status"] == "reconnecting"
