@@ -377,29 +377,31 @@ class LobbyConsumer(ErrorBoundaryMixin, HandlerDispatchConsumer):
         self.roster_clear()
         raise LobbyNotFoundError("This lobby has been closed.")
 
-    async def lobby_participant_joined(self, event: dict[str, Any]) -> None:
-        participant = event["participant"]
-        peer_id = participant["session_id"]
+    def roster_admit(self, event: dict[str, Any]) -> str | None:
+        """Record a peer's new join (or resume); its id, or None when there is nothing new to say."""
+        peer_id = event["participant"]["session_id"]
         if not self.joined or peer_id == self.session_id:
-            return
+            return None
         known = self.roster.get(peer_id)
         if known is not None and known.epoch == event["epoch"]:
-            return  # already in the roster this socket read when it joined
+            return None  # already in the roster this socket read when it joined
         self.roster[peer_id] = Peer(channel=event["channel"], status=CONNECTED, epoch=event["epoch"])
-        await self.send_frame({"type": "participant_joined", "participant": participant})
+        return peer_id
+
+    async def lobby_participant_joined(self, event: dict[str, Any]) -> None:
+        peer_id = self.roster_admit(event)
+        if peer_id is None:
+            return
+        await self.send_frame({"type": "participant_joined", "participant": event["participant"]})
         await self.send_frame({"type": "add_peer", "peer_id": peer_id, "should_create_offer": False, "polite": True})
         await self.held_release(peer_id, event["epoch"])
 
     async def lobby_participant_resumed(self, event: dict[str, Any]) -> None:
-        participant = event["participant"]
-        peer_id = participant["session_id"]
-        if not self.joined or peer_id == self.session_id:
+        peer_id = self.roster_admit(event)
+        if peer_id is None:
             return
-        known = self.roster.get(peer_id)
-        if known is not None and known.epoch == event["epoch"]:
-            return
-        self.roster[peer_id] = Peer(channel=event["channel"], status=CONNECTED, epoch=event["epoch"])
-        await self.send_frame({"type": "participant_updated", "participant": participant})
+        # Media is negotiated afresh: the others drop the old connection first.
+        await self.send_frame({"type": "participant_updated", "participant": event["participant"]})
         await self.send_frame({"type": "remove_peer", "peer_id": peer_id})
         await self.send_frame({"type": "add_peer", "peer_id": peer_id, "should_create_offer": False, "polite": True})
         await self.held_release(peer_id, event["epoch"])
