@@ -28,6 +28,8 @@ CANDIDATE_LINE = "candidate:1 1 udp 2122260223 127.0.0.1 9 typ host"
 CONNECT_CONCURRENCY = 32
 PHASE_TIMEOUT = 600.0
 DRAIN_TIMEOUT = 15.0
+STORM_TIMEOUT = 180.0
+STORM_RESEND = 1.0  # a storm relay not seen by its peer is sent again after this long
 
 
 @dataclass
@@ -43,6 +45,7 @@ class WorkerSpec:
     lobbies: list[list[Member]]
     rate_per_client: float  # relays per second each client sends
     seconds: float
+    storm: bool = False  # after the relays, every client drops its socket and rejoins
 
 
 @dataclass
@@ -54,6 +57,13 @@ class Client:
     sent_to: dict[str, int] = field(default_factory=dict)
     last_seen: dict[str, int] = field(default_factory=dict)
     joined: asyncio.Event = field(default_factory=asyncio.Event)
+    # Renegotiation seen on the current socket: peers it got add_peer for (and no
+    # remove_peer since), peers it got participant_updated "connected" and remove_peer for.
+    ready: set[str] = field(default_factory=set)
+    updated: set[str] = field(default_factory=set)
+    removed: set[str] = field(default_factory=set)
+    storm_from: set[str] = field(default_factory=set)  # peers whose storm relay arrived
+    reader: asyncio.Task[None] | None = None
 
 
 @dataclass
@@ -65,6 +75,9 @@ class Tally:
     errors: dict[str, int] = field(default_factory=dict)
     connect_failures: int = 0
     closed_early: int = 0
+    storm_misordered: int = 0  # add_peer for a resumed peer without participant_updated and remove_peer first
+    storm_errors: dict[str, int] = field(default_factory=dict)
+    storming: bool = False
     latencies: array = field(default_factory=lambda: array("d"))
 
 
@@ -87,6 +100,9 @@ async def read_frames(client: Client, tally: Tally, measuring: list[bool]) -> No
                 now = time.time()
                 sender = frame["peer_id"]
                 seq_text, sent_at = frame["candidate"]["usernameFragment"].split(" ")
+                if seq_text == "storm":
+                    client.storm_from.add(sender)
+                    continue
                 seq = int(seq_text)
                 if sender not in client.known:
                     tally.unknown_sender += 1
@@ -103,8 +119,28 @@ async def read_frames(client: Client, tally: Tally, measuring: list[bool]) -> No
                 client.known.add(frame["participant"]["session_id"])
             elif kind == "participant_left":
                 client.known.discard(frame["session_id"])
+                client.ready.discard(frame["session_id"])
+            elif kind == "add_peer":
+                peer = frame["peer_id"]
+                if (tally.storming and not frame["should_create_offer"]
+                        and not (peer in client.updated and peer in client.removed)):
+                    tally.storm_misordered += 1
+                client.ready.add(peer)
+            elif kind == "remove_peer":
+                client.removed.add(frame["peer_id"])
+                client.ready.discard(frame["peer_id"])
+            elif kind == "participant_updated":
+                peer = frame["participant"]["session_id"]
+                if frame["participant"]["status"] == "connected":
+                    client.known.add(peer)
+                    client.updated.add(peer)
+                else:
+                    client.ready.discard(peer)
+                    client.updated.discard(peer)
+                    client.removed.discard(peer)
             elif kind == "error":
-                tally.errors[frame["code"]] = tally.errors.get(frame["code"], 0) + 1
+                errors = tally.storm_errors if tally.storming else tally.errors
+                errors[frame["code"]] = errors.get(frame["code"], 0) + 1
                 client.joined.set()  # a refused join must not hang the phase
     except ConnectionClosed:
         tally.closed_early += 1
@@ -119,7 +155,8 @@ async def open_client(client: Client, tally: Tally, readers: list[asyncio.Task[N
             tally.connect_failures += 1
             tally.errors[type(exc).__name__] = tally.errors.get(type(exc).__name__, 0) + 1
             return
-        readers.append(asyncio.ensure_future(read_frames(client, tally, measuring)))
+        client.reader = asyncio.ensure_future(read_frames(client, tally, measuring))
+        readers.append(client.reader)
         await client.socket.send(json.dumps({"type": "join"}))
         try:
             await asyncio.wait_for(client.joined.wait(), 300)
@@ -191,6 +228,7 @@ async def run_worker(spec: WorkerSpec, conn: Connection) -> dict[str, Any]:
     while tally.received < tally.sent and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
     drained = tally.received >= tally.sent
+    storm = await reconnect_storm(clients, tally, readers, measuring, gate) if spec.storm else None
     for client in clients:
         if client.socket is not None:
             await client.socket.close()
@@ -207,6 +245,95 @@ async def run_worker(spec: WorkerSpec, conn: Connection) -> dict[str, Any]:
         "connect_failures": tally.connect_failures,
         "closed_early": tally.closed_early,
         "latencies": tally.latencies.tobytes(),
+        "storm": storm,
+    }
+
+
+def storm_frame(peer_id: str) -> str:
+    return json.dumps({
+        "type": "relay_ice_candidate",
+        "peer_id": peer_id,
+        "candidate": {"candidate": CANDIDATE_LINE, "sdpMid": "0", "sdpMLineIndex": 0,
+                      "usernameFragment": f"storm {time.time():.6f}"},
+    })
+
+
+async def reconnect_storm(clients: list[Client], tally: Tally, readers: list[asyncio.Task[None]],
+                          measuring: list[bool], gate: asyncio.Semaphore) -> dict[str, Any]:
+    """Every client drops its socket at once, reconnects with the same token and joins again.
+
+    Done when every client has its ``joined``, every client has ``add_peer`` for
+    each of its peers on its new socket, and a relay from every client to every
+    peer has arrived (a relay lost to a socket the server had not yet seen drop
+    is sent again after ``STORM_RESEND`` seconds). Bounded by ``STORM_TIMEOUT``.
+    """
+    by_id = {c.member.session_id: c for c in clients}
+    live = [c for c in clients if c.socket is not None]
+    tally.storming = True
+    for client in live:
+        assert client.reader is not None and client.socket is not None
+        client.reader.cancel()
+    await asyncio.gather(*(c.reader for c in live if c.reader is not None), return_exceptions=True)
+    started = time.monotonic()
+    for client in live:
+        assert client.socket is not None
+        client.socket.transport.abort()  # dropped, no close handshake, no leave
+        client.socket = None
+        client.joined.clear()
+        client.ready.clear()
+        client.updated.clear()
+        client.removed.clear()
+        client.storm_from.clear()
+    reconnects = [asyncio.ensure_future(open_client(c, tally, readers, measuring, gate)) for c in live]
+    pairs = [(c, by_id[p]) for c in live for p in c.peers if p in by_id and by_id[p] in live]
+    last_sent: dict[tuple[str, str], float] = {}
+    sent = resent = 0
+    joined_at = renegotiated_at = None
+    deadline = started + STORM_TIMEOUT
+    done = False
+    while time.monotonic() < deadline:
+        now = time.monotonic()
+        if joined_at is None and all(c.joined.is_set() and c.socket is not None for c in live):
+            joined_at = now - started
+        if renegotiated_at is None and joined_at is not None and all(
+                b.member.session_id in a.ready and a.member.session_id in b.ready for a, b in pairs):
+            renegotiated_at = now - started
+        if all(a.member.session_id in b.storm_from for a, b in pairs) and renegotiated_at is not None:
+            done = True
+            break
+        for a, b in pairs:
+            key = (a.member.session_id, b.member.session_id)
+            if a.socket is None or not a.joined.is_set() or key[1] not in a.ready or key[0] in b.storm_from:
+                continue
+            if now - last_sent.get(key, -STORM_RESEND) < STORM_RESEND:
+                continue
+            if key in last_sent:
+                resent += 1
+            last_sent[key] = now
+            try:
+                await a.socket.send(storm_frame(key[1]))
+                sent += 1
+            except ConnectionClosed:
+                pass
+        await asyncio.sleep(0.01)
+    seconds = time.monotonic() - started
+    for task in reconnects:
+        task.cancel()
+    await asyncio.gather(*reconnects, return_exceptions=True)
+    tally.storming = False
+    return {
+        "clients": len(live),
+        "pairs": len(pairs),
+        "done": done,
+        "seconds": round(seconds, 3),
+        "all_joined_seconds": None if joined_at is None else round(joined_at, 3),
+        "all_renegotiated_seconds": None if renegotiated_at is None else round(renegotiated_at, 3),
+        "rejoined": sum(c.joined.is_set() and c.socket is not None for c in live),
+        "pairs_relayed": sum(a.member.session_id in b.storm_from for a, b in pairs),
+        "relays_sent": sent,
+        "relays_resent": resent,
+        "renegotiation_misordered": tally.storm_misordered,
+        "errors": tally.storm_errors,
     }
 
 

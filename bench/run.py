@@ -27,12 +27,12 @@ import tempfile
 import time
 from array import array
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import psutil
 
 from bench.loadgen import Member, WorkerSpec, worker_main
-from bench.servers import RedisServer, ServeProcess
+from bench.servers import BareRelayProcess, RedisServer, ServeProcess
 from web.tests.live_server import BASE_DIR, ServerBackends
 
 RESULT_TIMEOUT = 900.0
@@ -84,13 +84,63 @@ def cpu_seconds(processes: list[psutil.Process]) -> float:
     return total
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
+def stop_workers(workers: list[tuple[multiprocessing.Process, Any]]) -> None:
+    for process, conn in workers:
+        process.join(30)
+        if process.is_alive():
+            process.kill()
+            process.join(10)
+        conn.close()
+    workers.clear()
+
+
+def drive(args: argparse.Namespace, lobbies: list[list[tuple[str, str, str]]], url: Callable[[int, str, str], str],
+          tree: list[psutil.Process], workers: list[tuple[multiprocessing.Process, Any]]) -> dict[str, Any]:
+    """One load phase: workers connect and join every lobby through ``url``, rest, relay, report."""
+    specs: list[list[list[Member]]] = [[] for _ in range(args.workers)]
+    for index, lobby in enumerate(lobbies):
+        members = [Member(url=url(n, lobby_id, token), session_id=session_id)
+                   for n, (lobby_id, session_id, token) in enumerate(lobby)]
+        specs[index % args.workers].append(members)
+    rate_per_client = args.rate / args.clients
+    context = multiprocessing.get_context("spawn")
+    for lobby_specs in specs:
+        parent, child = context.Pipe()
+        process = context.Process(target=worker_main,
+                                  args=(WorkerSpec(lobby_specs, rate_per_client, args.seconds,
+                                                   storm=args.reconnect_storm), child),
+                                  daemon=True)
+        process.start()
+        workers.append((process, parent))
+
+    progress("clients connecting and joining")
+    joined = [receive(conn, "joined") for _, conn in workers]
+    progress(f"{sum(j['clients'] for j in joined)} clients joined; relaying for {args.seconds:g} s")
+    rest_cpu = cpu_seconds(tree)
+    time.sleep(REST_SECONDS)
+    rest_cpu = cpu_seconds(tree) - rest_cpu
+    rss = sum(p.memory_info().rss for p in tree)
+    relay_cpu = cpu_seconds(tree)
+    relay_started = time.monotonic()
+    for _, conn in workers:
+        conn.send("go")
+    results = [receive(conn, "done") for _, conn in workers]
+    # With a storm the workers report after it: the CPU then covers relaying and the storm.
+    relay_cpu = cpu_seconds(tree) - relay_cpu
+    relay_wall = time.monotonic() - relay_started
+    stop_workers(workers)
+    return {"joined": joined, "results": results, "rest_cpu": rest_cpu, "rss": rss, "relay_cpu": relay_cpu,
+            "relay_wall": relay_wall}
+
+
+def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     workdir = Path(tempfile.mkdtemp(prefix="voicebot-bench-"))
     backends = ServerBackends(workdir)
     redis_server: RedisServer | None = None
     servers: list[ServeProcess] = []
+    bare_servers: list[BareRelayProcess] = []
     workers: list[tuple[multiprocessing.Process, Any]] = []
     try:
         backends.prepare()
@@ -114,46 +164,41 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             servers.append(server)
             server.start()
 
-        specs: list[list[list[Member]]] = [[] for _ in range(args.workers)]
-        for index, lobby in enumerate(lobbies):
-            members = [
-                Member(url=f"ws://127.0.0.1:{servers[n % len(servers)].port}/ws/lobby/{lobby_id}/?token={token}",
-                       session_id=session_id)
-                for n, (lobby_id, session_id, token) in enumerate(lobby)
-            ]
-            specs[index % args.workers].append(members)
-        rate_per_client = args.rate / args.clients
-        context = multiprocessing.get_context("spawn")
-        for lobby_specs in specs:
-            parent, child = context.Pipe()
-            process = context.Process(target=worker_main,
-                                      args=(WorkerSpec(lobby_specs, rate_per_client, args.seconds), child),
-                                      daemon=True)
-            process.start()
-            workers.append((process, parent))
+        def server_url(n: int, lobby_id: str, token: str) -> str:
+            return f"ws://127.0.0.1:{servers[n % len(servers)].port}/ws/lobby/{lobby_id}/?token={token}"
 
-        progress("clients connecting and joining")
-        joined = [receive(conn, "joined") for _, conn in workers]
-        progress(f"{sum(j['clients'] for j in joined)} clients joined; relaying for {args.seconds:g} s")
         tree = [p for server in servers if server.process for p in process_tree(server.process.pid)]
-        rest_cpu = cpu_seconds(tree)
-        time.sleep(REST_SECONDS)
-        rest_cpu = cpu_seconds(tree) - rest_cpu
-        rss = sum(p.memory_info().rss for p in tree)
-        relay_cpu = cpu_seconds(tree)
-        relay_started = time.monotonic()
-        for _, conn in workers:
-            conn.send("go")
-        results = [receive(conn, "done") for _, conn in workers]
-        relay_cpu = cpu_seconds(tree) - relay_cpu
-        relay_wall = time.monotonic() - relay_started
+        result = summarize(args, f"{args.server}", drive(args, lobbies, server_url, tree, workers))
+        result.update({
+            "source": "this checkout" if Path(args.source).resolve() == BASE_DIR else str(args.source),
+            "processes": args.processes,
+            "channel_layer": "redis" if "REDIS_URL" in backends_env else "in-memory",
+            "database": "postgres" if backends.postgres_name else "sqlite",
+        })
+        results = [result]
+        if args.baseline:
+            bare = BareRelayProcess(workdir / "bare-relay.log")
+            bare_servers.append(bare)
+            bare.start()
+            progress(f"the same load against the bare relay on port {bare.port}")
+
+            # The same lobbies and sessions; the bare relay trusts the token as the session id.
+            bare_lobbies = [[(lobby_id, session_id, session_id) for lobby_id, session_id, _ in lobby]
+                            for lobby in lobbies]
+
+            def bare_url(n: int, lobby_id: str, token: str) -> str:
+                return f"ws://127.0.0.1:{bare.port}/ws/lobby/{lobby_id}/?token={token}"
+
+            assert bare.process is not None
+            bare_result = summarize(args, "bare websockets relay",
+                                    drive(args, bare_lobbies, bare_url, process_tree(bare.process.pid), workers))
+            bare_result.update({"source": "bench/bare_relay.py", "processes": 1, "channel_layer": "none",
+                                "database": "none"})
+            results.append(bare_result)
     finally:
-        for process, conn in workers:
-            process.join(30)
-            if process.is_alive():
-                process.kill()
-                process.join(10)
-            conn.close()
+        stop_workers(workers)
+        for bare in bare_servers:
+            bare.stop()
         for server in servers:
             server.stop()
         if redis_server is not None:
@@ -164,6 +209,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         else:
             shutil.rmtree(workdir, ignore_errors=True)
 
+    return results
+
+
+def summarize(args: argparse.Namespace, label: str, phase: dict[str, Any]) -> dict[str, Any]:
+    joined, results, rest_cpu, rss = phase["joined"], phase["results"], phase["rest_cpu"], phase["rss"]
+    relay_cpu, relay_wall = phase["relay_cpu"], phase["relay_wall"]
     latencies = array("d")
     errors: dict[str, int] = {}
     for result in results:
@@ -173,12 +224,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     ordered = sorted(latencies)
     sent = sum(r["sent"] for r in results)
     received = sum(r["received"] for r in results)
+    storms = [r["storm"] for r in results if r.get("storm")]
     return {
-        "server": args.server,
-        "source": "this checkout" if Path(args.source).resolve() == BASE_DIR else str(args.source),
-        "processes": args.processes,
-        "channel_layer": "redis" if "REDIS_URL" in backends_env else "in-memory",
-        "database": "postgres" if backends.postgres_name else "sqlite",
+        "server": label,
         "clients": args.clients,
         "clients_joined": sum(j["clients"] for j in joined),
         "lobby_size": args.lobby_size,
@@ -200,6 +248,34 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "latency_ms_p90": percentile(ordered, 0.90),
         "latency_ms_p99": percentile(ordered, 0.99),
         "latency_ms_max": round(ordered[-1], 2) if ordered else None,
+        "server_cpu_us_per_relay": round(1e6 * relay_cpu / received, 1) if received and not storms else None,
+        "reconnect_storm": merge_storms(storms) if storms else None,
+    }
+
+
+def merge_storms(storms: list[dict[str, Any]]) -> dict[str, Any]:
+    """The storm as the slowest worker saw it (workers storm at the same moment)."""
+    def worst(key: str) -> float | None:
+        values = [s[key] for s in storms]
+        return None if None in values else max(values)
+
+    errors: dict[str, int] = {}
+    for storm in storms:
+        for code, count in storm["errors"].items():
+            errors[code] = errors.get(code, 0) + count
+    return {
+        "clients": sum(s["clients"] for s in storms),
+        "pairs": sum(s["pairs"] for s in storms),
+        "done": all(s["done"] for s in storms),
+        "seconds": worst("seconds"),
+        "all_joined_seconds": worst("all_joined_seconds"),
+        "all_renegotiated_seconds": worst("all_renegotiated_seconds"),
+        "rejoined": sum(s["rejoined"] for s in storms),
+        "pairs_relayed": sum(s["pairs_relayed"] for s in storms),
+        "relays_sent": sum(s["relays_sent"] for s in storms),
+        "relays_resent": sum(s["relays_resent"] for s in storms),
+        "renegotiation_misordered": sum(s["renegotiation_misordered"] for s in storms),
+        "errors": errors,
     }
 
 
@@ -217,9 +293,43 @@ def receive(conn: Any, expected: str) -> Any:
 
 
 def clean(result: dict[str, Any]) -> bool:
-    """Nothing lost, nothing out of order, every client joined, no error."""
+    """Nothing lost, nothing out of order, every client joined, no error; a storm that finished in order."""
+    storm = result["reconnect_storm"]
     return (result["lost"] == 0 and result["gaps"] == 0 and result["unknown_sender"] == 0
-            and not result["errors"] and result["clients_joined"] == result["clients"])
+            and not result["errors"] and result["clients_joined"] == result["clients"]
+            and (storm is None or (storm["done"] and storm["renegotiation_misordered"] == 0)))
+
+
+def ratio(a: float | None, b: float | None) -> str:
+    return f"{a / b:.1f}x" if a is not None and b else "-"
+
+
+def table(results: list[dict[str, Any]]) -> str:
+    """A Markdown table of the runs, with the ratios of the first to the last (the bare relay)."""
+    columns = [("relayed/s", "relayed_per_s"), ("lost", "lost"), ("CPU us/relay", "server_cpu_us_per_relay"),
+               ("CPU %", "server_cpu_relaying_pct"), ("p50 ms", "latency_ms_p50"), ("p99 ms", "latency_ms_p99"),
+               ("RSS MB", "server_rss_mb"), ("RSS KB/conn", "server_rss_kb_per_client")]
+    if any(r["reconnect_storm"] for r in results):
+        columns += [("storm: all joined s", "storm_joined"), ("storm: all renegotiated and relayed s", "storm_s")]
+    lines = ["| server | " + " | ".join(c for c, _ in columns) + " |",
+             "| --- |" + " ---: |" * len(columns)]
+
+    def value(r: dict[str, Any], key: str) -> Any:
+        storm = r["reconnect_storm"] or {}
+        if key == "storm_joined":
+            return storm.get("all_joined_seconds")
+        if key == "storm_s":
+            return storm.get("seconds") if storm.get("done") else None
+        return r[key]
+
+    for r in results:
+        lines.append(f"| {r['server']} | " + " | ".join("-" if value(r, k) is None else f"{value(r, k):,}"
+                                                          for _, k in columns) + " |")
+    if len(results) > 1:
+        first, bare = results[0], results[-1]
+        lines.append(f"| ratio {first['server']} / bare | " + " | ".join(
+            ratio(value(first, k), value(bare, k)) if k != "lost" else "-" for _, k in columns) + " |")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -235,6 +345,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--source", default=str(BASE_DIR), help="checkout to run the server from")
     parser.add_argument("--json", help="append the result line to this file")
     parser.add_argument("--check", action="store_true", help="exit 1 unless nothing was lost or out of order")
+    parser.add_argument("--baseline", action="store_true",
+                        help="run the same load against the bare relay (bench/bare_relay.py) too, and print a table")
+    parser.add_argument("--reconnect-storm", action="store_true",
+                        help="after the relays, every client drops its socket at once and rejoins; time the recovery")
     parser.add_argument("--keep", action="store_true", help="keep the run's folder (server logs, database)")
     args = parser.parse_args(argv)
     if not 1 <= args.clients <= 10_000:
@@ -246,13 +360,16 @@ def main(argv: list[str] | None = None) -> int:
     if not 1 <= args.processes <= 4 or not 1 <= args.workers <= 4:
         parser.error("--processes and --workers must be 1 to 4")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "voicebot_site.settings")
-    result = run(args)
-    line = json.dumps(result)
-    print(line, flush=True)
-    if args.json:
-        with open(args.json, "a") as out:
-            out.write(line + "\n")
-    if args.check and not clean(result):
+    results = run(args)
+    for result in results:
+        line = json.dumps(result)
+        print(line, flush=True)
+        if args.json:
+            with open(args.json, "a") as out:
+                out.write(line + "\n")
+    if args.baseline or args.reconnect_storm:
+        print(table(results), flush=True)
+    if args.check and not all(clean(result) for result in results):
         print("bench: frames were lost or out of order, or clients failed", file=sys.stderr)
         return 1
     return 0

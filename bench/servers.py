@@ -1,4 +1,4 @@
-"""Server processes for benchmarks and multi-process tests: ``manage.py serve`` and a redis-server."""
+"""Server processes for benchmarks and multi-process tests: ``manage.py serve``, a redis-server, the bare relay."""
 from __future__ import annotations
 
 import os
@@ -132,3 +132,31 @@ class ServeProcess:
             return self.log_path.read_text(errors="replace")[-limit:]
         except OSError:
             return ""
+
+
+class BareRelayProcess(ServeProcess):
+    """``bench/bare_relay.py`` (a plain websockets relay, no Django) on a free loopback port."""
+
+    def __init__(self, log_path: Path) -> None:
+        super().__init__(dict(os.environ), log_path, server="bare", source=BASE_DIR)
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "bench.bare_relay", "--port", str(self.port)]
+
+    def start(self) -> None:
+        import socket
+
+        self.log = self.log_path.open("ab")
+        self.process = subprocess.Popen(self.command(), cwd=self.source, env=self.env, stdout=self.log,
+                                        stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the bare relay exited with {self.process.returncode}:\n{self.log_tail()}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=2).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"the bare relay did not listen within {START_TIMEOUT:.0f} s:\n{self.log_tail()}")
