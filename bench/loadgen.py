@@ -228,7 +228,12 @@ async def run_worker(spec: WorkerSpec, conn: Connection) -> dict[str, Any]:
     while tally.received < tally.sent and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
     drained = tally.received >= tally.sent
-    storm = await reconnect_storm(clients, tally, readers, measuring, gate) if spec.storm else None
+    storm = None
+    if spec.storm:
+        # Tell the runner the relays are over (it reads the CPU), wait for the signal to storm.
+        conn.send(("relayed", {"sent": tally.sent, "received": tally.received}))
+        await asyncio.get_running_loop().run_in_executor(None, conn.recv)
+        storm = await reconnect_storm(clients, tally, readers, measuring, gate)
     for client in clients:
         if client.socket is not None:
             await client.socket.close()

@@ -103,6 +103,7 @@ def drive(args: argparse.Namespace, lobbies: list[list[tuple[str, str, str]]], u
                    for n, (lobby_id, session_id, token) in enumerate(lobby)]
         specs[index % args.workers].append(members)
     rate_per_client = args.rate / args.clients
+    idle_rss = sum(p.memory_info().rss for p in tree)
     context = multiprocessing.get_context("spawn")
     for lobby_specs in specs:
         parent, child = context.Pipe()
@@ -124,13 +125,23 @@ def drive(args: argparse.Namespace, lobbies: list[list[tuple[str, str, str]]], u
     relay_started = time.monotonic()
     for _, conn in workers:
         conn.send("go")
-    results = [receive(conn, "done") for _, conn in workers]
-    # With a storm the workers report after it: the CPU then covers relaying and the storm.
+    storm_cpu = None
+    if args.reconnect_storm:
+        for _, conn in workers:
+            receive(conn, "relayed")
     relay_cpu = cpu_seconds(tree) - relay_cpu
     relay_wall = time.monotonic() - relay_started
+    if args.reconnect_storm:
+        progress("reconnect storm: every client drops its socket and rejoins")
+        storm_cpu = cpu_seconds(tree)
+        for _, conn in workers:
+            conn.send("storm")
+    results = [receive(conn, "done") for _, conn in workers]
+    if storm_cpu is not None:
+        storm_cpu = cpu_seconds(tree) - storm_cpu
     stop_workers(workers)
-    return {"joined": joined, "results": results, "rest_cpu": rest_cpu, "rss": rss, "relay_cpu": relay_cpu,
-            "relay_wall": relay_wall}
+    return {"joined": joined, "results": results, "rest_cpu": rest_cpu, "rss": rss, "idle_rss": idle_rss,
+            "relay_cpu": relay_cpu, "relay_wall": relay_wall, "storm_cpu": storm_cpu}
 
 
 def run(args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -248,12 +259,14 @@ def summarize(args: argparse.Namespace, label: str, phase: dict[str, Any]) -> di
         "latency_ms_p90": percentile(ordered, 0.90),
         "latency_ms_p99": percentile(ordered, 0.99),
         "latency_ms_max": round(ordered[-1], 2) if ordered else None,
-        "server_cpu_us_per_relay": round(1e6 * relay_cpu / received, 1) if received and not storms else None,
-        "reconnect_storm": merge_storms(storms) if storms else None,
+        "server_cpu_us_per_relay": round(1e6 * relay_cpu / received, 1) if received else None,
+        "server_rss_mb_before_clients": round(phase["idle_rss"] / 2**20, 1),
+        "server_rss_kb_per_client_above_idle": round((rss - phase["idle_rss"]) / 1024 / max(1, args.clients), 1),
+        "reconnect_storm": merge_storms(storms, phase["storm_cpu"]) if storms else None,
     }
 
 
-def merge_storms(storms: list[dict[str, Any]]) -> dict[str, Any]:
+def merge_storms(storms: list[dict[str, Any]], cpu: float | None) -> dict[str, Any]:
     """The storm as the slowest worker saw it (workers storm at the same moment)."""
     def worst(key: str) -> float | None:
         values = [s[key] for s in storms]
@@ -276,6 +289,7 @@ def merge_storms(storms: list[dict[str, Any]]) -> dict[str, Any]:
         "relays_resent": sum(s["relays_resent"] for s in storms),
         "renegotiation_misordered": sum(s["renegotiation_misordered"] for s in storms),
         "errors": errors,
+        "server_cpu_seconds": None if cpu is None else round(cpu, 2),
     }
 
 
@@ -308,7 +322,8 @@ def table(results: list[dict[str, Any]]) -> str:
     """A Markdown table of the runs, with the ratios of the first to the last (the bare relay)."""
     columns = [("relayed/s", "relayed_per_s"), ("lost", "lost"), ("CPU us/relay", "server_cpu_us_per_relay"),
                ("CPU %", "server_cpu_relaying_pct"), ("p50 ms", "latency_ms_p50"), ("p99 ms", "latency_ms_p99"),
-               ("RSS MB", "server_rss_mb"), ("RSS KB/conn", "server_rss_kb_per_client")]
+               ("RSS MB", "server_rss_mb"), ("RSS KB/conn", "server_rss_kb_per_client"),
+               ("RSS KB/conn above idle", "server_rss_kb_per_client_above_idle")]
     if any(r["reconnect_storm"] for r in results):
         columns += [("storm: all joined s", "storm_joined"), ("storm: all renegotiated and relayed s", "storm_s")]
     lines = ["| server | " + " | ".join(c for c, _ in columns) + " |",
