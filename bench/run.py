@@ -126,9 +126,12 @@ def drive(args: argparse.Namespace, lobbies: list[list[tuple[str, str, str]]], u
     for _, conn in workers:
         conn.send("go")
     storm_cpu = None
+    results: list[dict[str, Any]] = []
     if args.reconnect_storm:
         for _, conn in workers:
             receive(conn, "relayed")
+    else:
+        results = [receive(conn, "done") for _, conn in workers]
     relay_cpu = cpu_seconds(tree) - relay_cpu
     relay_wall = time.monotonic() - relay_started
     if args.reconnect_storm:
@@ -136,8 +139,7 @@ def drive(args: argparse.Namespace, lobbies: list[list[tuple[str, str, str]]], u
         storm_cpu = cpu_seconds(tree)
         for _, conn in workers:
             conn.send("storm")
-    results = [receive(conn, "done") for _, conn in workers]
-    if storm_cpu is not None:
+        results = [receive(conn, "done") for _, conn in workers]
         storm_cpu = cpu_seconds(tree) - storm_cpu
     stop_workers(workers)
     return {"joined": joined, "results": results, "rest_cpu": rest_cpu, "rss": rss, "idle_rss": idle_rss,
@@ -167,45 +169,50 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
         env["VOICEBOT_HEARTBEAT_INTERVAL"] = "5"
         # The bench's clients come from one address and send steadily.
         env["VOICEBOT_SESSION_RATE"] = "1000000/1 minute"
-        progress(f"seeding {args.clients} sessions")
-        lobbies = seed(env, args.clients, args.lobby_size)
         progress(f"starting {args.processes} {args.server} process(es)")
         for n in range(args.processes):
             server = ServeProcess(env, workdir / f"server-{n}.log", server=args.server, source=Path(args.source))
             servers.append(server)
             server.start()
-
-        def server_url(n: int, lobby_id: str, token: str) -> str:
-            return f"ws://127.0.0.1:{servers[n % len(servers)].port}/ws/lobby/{lobby_id}/?token={token}"
-
-        tree = [p for server in servers if server.process for p in process_tree(server.process.pid)]
-        result = summarize(args, f"{args.server}", drive(args, lobbies, server_url, tree, workers))
-        result.update({
-            "source": "this checkout" if Path(args.source).resolve() == BASE_DIR else str(args.source),
-            "processes": args.processes,
-            "channel_layer": "redis" if "REDIS_URL" in backends_env else "in-memory",
-            "database": "postgres" if backends.postgres_name else "sqlite",
-        })
-        results = [result]
+        bare: BareRelayProcess | None = None
         if args.baseline:
             bare = BareRelayProcess(workdir / "bare-relay.log")
             bare_servers.append(bare)
             bare.start()
-            progress(f"the same load against the bare relay on port {bare.port}")
 
-            # The same lobbies and sessions; the bare relay trusts the token as the session id.
-            bare_lobbies = [[(lobby_id, session_id, session_id) for lobby_id, session_id, _ in lobby]
-                            for lobby in lobbies]
+        def server_url(n: int, lobby_id: str, token: str) -> str:
+            return f"ws://127.0.0.1:{servers[n % len(servers)].port}/ws/lobby/{lobby_id}/?token={token}"
 
-            def bare_url(n: int, lobby_id: str, token: str) -> str:
-                return f"ws://127.0.0.1:{bare.port}/ws/lobby/{lobby_id}/?token={token}"
+        def bare_url(n: int, lobby_id: str, token: str) -> str:
+            assert bare is not None
+            return f"ws://127.0.0.1:{bare.port}/ws/lobby/{lobby_id}/?token={token}"
 
-            assert bare.process is not None
-            bare_result = summarize(args, "bare websockets relay",
-                                    drive(args, bare_lobbies, bare_url, process_tree(bare.process.pid), workers))
-            bare_result.update({"source": "bench/bare_relay.py", "processes": 1, "channel_layer": "none",
-                                "database": "none"})
-            results.append(bare_result)
+        tree = [p for server in servers if server.process for p in process_tree(server.process.pid)]
+        results = []
+        # Rounds interleave the two: server, bare relay, server, bare relay, ...
+        # Each round has lobbies and sessions of its own.
+        for round_no in range(1, args.rounds + 1):
+            progress(f"round {round_no} of {args.rounds}: seeding {args.clients} sessions")
+            lobbies = seed(env, args.clients, args.lobby_size)
+            result = summarize(args, f"{args.server}", drive(args, lobbies, server_url, tree, workers))
+            result.update({
+                "round": round_no,
+                "source": "this checkout" if Path(args.source).resolve() == BASE_DIR else str(args.source),
+                "processes": args.processes,
+                "channel_layer": "redis" if "REDIS_URL" in backends_env else "in-memory",
+                "database": "postgres" if backends.postgres_name else "sqlite",
+            })
+            results.append(result)
+            if bare is not None and bare.process is not None:
+                progress(f"round {round_no}: the same load against the bare relay on port {bare.port}")
+                # The same lobbies and sessions; the bare relay trusts the token as the session id.
+                bare_lobbies = [[(lobby_id, session_id, session_id) for lobby_id, session_id, _ in lobby]
+                                for lobby in lobbies]
+                bare_result = summarize(args, "bare websockets relay",
+                                        drive(args, bare_lobbies, bare_url, process_tree(bare.process.pid), workers))
+                bare_result.update({"round": round_no, "source": "bench/bare_relay.py", "processes": 1,
+                                    "channel_layer": "none", "database": "none"})
+                results.append(bare_result)
     finally:
         stop_workers(workers)
         for bare in bare_servers:
@@ -318,6 +325,25 @@ def ratio(a: float | None, b: float | None) -> str:
     return f"{a / b:.1f}x" if a is not None and b else "-"
 
 
+def median_row(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The median of each figure over the rounds (the storm's times too)."""
+    def median(values: list[Any]) -> Any:
+        values = sorted(v for v in values if v is not None)
+        return values[len(values) // 2] if values else None
+
+    row = {"server": f"{rows[0]['server']} (median of {len(rows)})", "round": 0}
+    for key, value in rows[0].items():
+        if isinstance(value, (int, float)) and key not in row:
+            row[key] = median([r[key] for r in rows])
+    storms = [r["reconnect_storm"] for r in rows if r["reconnect_storm"]]
+    row["reconnect_storm"] = None
+    if storms:
+        row["reconnect_storm"] = {"done": all(s["done"] for s in storms),
+                                  "seconds": median([s["seconds"] for s in storms]),
+                                  "all_joined_seconds": median([s["all_joined_seconds"] for s in storms])}
+    return row
+
+
 def table(results: list[dict[str, Any]]) -> str:
     """A Markdown table of the runs, with the ratios of the first to the last (the bare relay)."""
     columns = [("relayed/s", "relayed_per_s"), ("lost", "lost"), ("CPU us/relay", "server_cpu_us_per_relay"),
@@ -337,6 +363,9 @@ def table(results: list[dict[str, Any]]) -> str:
             return storm.get("seconds") if storm.get("done") else None
         return r[key]
 
+    if len({r["round"] for r in results}) > 1:
+        results = [median_row([r for r in results if r["server"] == label])
+                   for label in dict.fromkeys(r["server"] for r in results)]
     for r in results:
         lines.append(f"| {r['server']} | " + " | ".join("-" if value(r, k) is None else f"{value(r, k):,}"
                                                           for _, k in columns) + " |")
@@ -362,6 +391,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="exit 1 unless nothing was lost or out of order")
     parser.add_argument("--baseline", action="store_true",
                         help="run the same load against the bare relay (bench/bare_relay.py) too, and print a table")
+    parser.add_argument("--rounds", type=int, default=1, help="repeat the run (interleaved with the baseline)")
     parser.add_argument("--reconnect-storm", action="store_true",
                         help="after the relays, every client drops its socket at once and rejoins; time the recovery")
     parser.add_argument("--keep", action="store_true", help="keep the run's folder (server logs, database)")
@@ -372,6 +402,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--lobby-size must be 2 to 16")
     if not 0 < args.seconds <= 120:
         parser.error("--seconds must be above 0 and at most 120")
+    if not 1 <= args.rounds <= 5:
+        parser.error("--rounds must be 1 to 5")
     if not 1 <= args.processes <= 4 or not 1 <= args.workers <= 4:
         parser.error("--processes and --workers must be 1 to 4")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "voicebot_site.settings")
