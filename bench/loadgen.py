@@ -236,6 +236,10 @@ async def run_worker(spec: WorkerSpec, conn: Connection) -> dict[str, Any]:
         storm = await reconnect_storm(clients, tally, readers, measuring, gate)
     for client in clients:
         if client.socket is not None:
+            try:  # leave, so that a next round does not start beside sockets in their grace period
+                await client.socket.send(json.dumps({"type": "leave"}))
+            except ConnectionClosed:
+                pass
             await client.socket.close()
     for reader in readers:
         reader.cancel()

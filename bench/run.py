@@ -95,7 +95,8 @@ def stop_workers(workers: list[tuple[multiprocessing.Process, Any]]) -> None:
 
 
 def drive(args: argparse.Namespace, lobbies: list[list[tuple[str, str, str]]], url: Callable[[int, str, str], str],
-          tree: list[psutil.Process], workers: list[tuple[multiprocessing.Process, Any]]) -> dict[str, Any]:
+          tree: list[psutil.Process], workers: list[tuple[multiprocessing.Process, Any]],
+          idle_rss: int) -> dict[str, Any]:
     """One load phase: workers connect and join every lobby through ``url``, rest, relay, report."""
     specs: list[list[list[Member]]] = [[] for _ in range(args.workers)]
     for index, lobby in enumerate(lobbies):
@@ -103,7 +104,6 @@ def drive(args: argparse.Namespace, lobbies: list[list[tuple[str, str, str]]], u
                    for n, (lobby_id, session_id, token) in enumerate(lobby)]
         specs[index % args.workers].append(members)
     rate_per_client = args.rate / args.clients
-    idle_rss = sum(p.memory_info().rss for p in tree)
     context = multiprocessing.get_context("spawn")
     for lobby_specs in specs:
         parent, child = context.Pipe()
@@ -188,13 +188,17 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
             return f"ws://127.0.0.1:{bare.port}/ws/lobby/{lobby_id}/?token={token}"
 
         tree = [p for server in servers if server.process for p in process_tree(server.process.pid)]
+        bare_tree = process_tree(bare.process.pid) if bare is not None and bare.process is not None else []
+        # Memory before any client, for the memory a connection adds.
+        idle_rss = sum(p.memory_info().rss for p in tree)
+        bare_idle_rss = sum(p.memory_info().rss for p in bare_tree)
         results = []
         # Rounds interleave the two: server, bare relay, server, bare relay, ...
         # Each round has lobbies and sessions of its own.
         for round_no in range(1, args.rounds + 1):
             progress(f"round {round_no} of {args.rounds}: seeding {args.clients} sessions")
             lobbies = seed(env, args.clients, args.lobby_size)
-            result = summarize(args, f"{args.server}", drive(args, lobbies, server_url, tree, workers))
+            result = summarize(args, f"{args.server}", drive(args, lobbies, server_url, tree, workers, idle_rss))
             result.update({
                 "round": round_no,
                 "source": "this checkout" if Path(args.source).resolve() == BASE_DIR else str(args.source),
@@ -209,7 +213,8 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
                 bare_lobbies = [[(lobby_id, session_id, session_id) for lobby_id, session_id, _ in lobby]
                                 for lobby in lobbies]
                 bare_result = summarize(args, "bare websockets relay",
-                                        drive(args, bare_lobbies, bare_url, process_tree(bare.process.pid), workers))
+                                        drive(args, bare_lobbies, bare_url, bare_tree, workers,
+                                              bare_idle_rss))
                 bare_result.update({"round": round_no, "source": "bench/bare_relay.py", "processes": 1,
                                     "channel_layer": "none", "database": "none"})
                 results.append(bare_result)
