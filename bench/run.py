@@ -13,6 +13,12 @@ ICE candidates to their peers at ``--rate`` frames a second in all for
 ``--seconds``. The run prints one JSON line: join time, the servers' memory
 and CPU, relay latency percentiles, and what was lost or out of order.
 ``--check`` makes the exit status say whether anything was lost.
+
+``--baseline`` runs the same load against ``bench/bare_relay.py`` (a plain
+websockets relay) in the same run, interleaved with the server over
+``--rounds``, and prints a table of medians with the ratios server/bare.
+``--reconnect-storm`` then has every client drop its socket at once and
+rejoin, and times until every pair is renegotiated and relays again.
 """
 from __future__ import annotations
 
