@@ -63,6 +63,7 @@ class Client:
     updated: set[str] = field(default_factory=set)
     removed: set[str] = field(default_factory=set)
     storm_from: set[str] = field(default_factory=set)  # peers whose storm relay arrived
+    fresh: set[str] = field(default_factory=set)  # peers it got participant_joined for (a new join, not a resume)
     reader: asyncio.Task[None] | None = None
 
 
@@ -78,6 +79,8 @@ class Tally:
     storm_misordered: int = 0  # add_peer for a resumed peer without participant_updated and remove_peer first
     storm_errors: dict[str, int] = field(default_factory=dict)
     storming: bool = False
+    storm_timeouts: int = 0  # participant_left "timeout" seen in the storm (a grace period ran out)
+    storm_rejoins: int = 0  # a client's own place given up by the server, joined again
     latencies: array = field(default_factory=lambda: array("d"))
 
 
@@ -117,12 +120,20 @@ async def read_frames(client: Client, tally: Tally, measuring: list[bool]) -> No
                 client.joined.set()
             elif kind == "participant_joined":
                 client.known.add(frame["participant"]["session_id"])
+                client.fresh.add(frame["participant"]["session_id"])
             elif kind == "participant_left":
                 client.known.discard(frame["session_id"])
                 client.ready.discard(frame["session_id"])
+                if tally.storming and frame["reason"] == "timeout":
+                    tally.storm_timeouts += 1
+                if frame["session_id"] == client.member.session_id:
+                    # The server gave this place up (the grace period ran out before the
+                    # rejoin arrived): join again, as a client does.
+                    tally.storm_rejoins += 1
+                    await client.socket.send(json.dumps({"type": "join"}))
             elif kind == "add_peer":
                 peer = frame["peer_id"]
-                if (tally.storming and not frame["should_create_offer"]
+                if (tally.storming and not frame["should_create_offer"] and peer not in client.fresh
                         and not (peer in client.updated and peer in client.removed)):
                     tally.storm_misordered += 1
                 client.ready.add(peer)
@@ -293,6 +304,7 @@ async def reconnect_storm(clients: list[Client], tally: Tally, readers: list[asy
         client.updated.clear()
         client.removed.clear()
         client.storm_from.clear()
+        client.fresh.clear()
     reconnects = [asyncio.ensure_future(open_client(c, tally, readers, measuring, gate)) for c in live]
     pairs = [(c, by_id[p]) for c in live for p in c.peers if p in by_id and by_id[p] in live]
     last_sent: dict[tuple[str, str], float] = {}
@@ -342,6 +354,8 @@ async def reconnect_storm(clients: list[Client], tally: Tally, readers: list[asy
         "relays_sent": sent,
         "relays_resent": resent,
         "renegotiation_misordered": tally.storm_misordered,
+        "timeouts_seen": tally.storm_timeouts,
+        "places_lost_and_rejoined": tally.storm_rejoins,
         "errors": tally.storm_errors,
     }
 

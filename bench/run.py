@@ -306,6 +306,8 @@ def merge_storms(storms: list[dict[str, Any]], cpu: float | None) -> dict[str, A
         "relays_sent": sum(s["relays_sent"] for s in storms),
         "relays_resent": sum(s["relays_resent"] for s in storms),
         "renegotiation_misordered": sum(s["renegotiation_misordered"] for s in storms),
+        "timeouts_seen": sum(s["timeouts_seen"] for s in storms),
+        "places_lost_and_rejoined": sum(s["places_lost_and_rejoined"] for s in storms),
         "errors": errors,
         "server_cpu_seconds": None if cpu is None else round(cpu, 2),
     }
