@@ -64,11 +64,15 @@ def participant_updated(
     )
 
 
-def participant_left(lobby_id: str, session_id: str, *, reason: str, discard: tuple[str, ...] = ()) -> Event:
+def participant_left(
+    lobby_id: str, session_id: str, *, reason: str, epoch: str, discard: tuple[str, ...] = ()
+) -> Event:
+    """``epoch`` is the join that ended: a socket of the same session that has joined
+    again since (a later epoch) is not affected."""
     return Event(
         group=lobby_group(lobby_id),
         message={"type": "lobby.participant_left", "lobby_id": lobby_id, "session_id": session_id,
-                 "reason": reason},
+                 "reason": reason, "epoch": epoch},
         discard=discard,
     )
 

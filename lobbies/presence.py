@@ -83,13 +83,13 @@ def presence_sweep(*, instance_id: str = INSTANCE_ID, now: datetime | None = Non
     expired_before = now - timedelta(seconds=settings.VOICEBOT_RECONNECT_GRACE)
     expired = Participant.objects.filter(
         status=Participant.Status.RECONNECTING, disconnected_at__lt=expired_before
-    ).values_list("pk", "lobby_id", "session_id", "disconnected_at")
-    for pk, lobby_id, session_id, disconnected_at in list(expired):
+    ).values_list("pk", "lobby_id", "session_id", "disconnected_at", "epoch")
+    for pk, lobby_id, session_id, disconnected_at, epoch in list(expired):
         deleted, _ = Participant.objects.filter(
             pk=pk, status=Participant.Status.RECONNECTING, disconnected_at=disconnected_at
         ).delete()
         if deleted:
-            emitted.append(events.participant_left(lobby_id, session_id, reason="timeout"))
+            emitted.append(events.participant_left(lobby_id, session_id, reason="timeout", epoch=epoch))
     return emitted
 
 

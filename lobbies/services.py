@@ -192,7 +192,11 @@ def _participant_add(
 def _participant_remove(participant: Participant, *, reason: str) -> list[Event]:
     participant.delete()
     discard = (participant.channel_name,) if participant.channel_name else ()
-    return [events.participant_left(participant.lobby_id, participant.session_id, reason=reason, discard=discard)]
+    return [
+        events.participant_left(
+            participant.lobby_id, participant.session_id, reason=reason, epoch=participant.epoch, discard=discard
+        )
+    ]
 
 
 def _joined_participant(*, session_id: str, lobby_id: str, lock: bool = False) -> Participant:

@@ -156,11 +156,16 @@ class LobbyEventsMixin:
             return
         peer_id = event["session_id"]
         if peer_id == self.session_id:
+            if event["epoch"] != self.epoch:
+                return  # an earlier join of this session ended; this one stands
             # This socket's place was taken from it (timed out while the
             # server thought it gone): it must join again.
             self.roster_clear()
             await self.layer.group_discard(lobby_group(self.lobby_id), self.channel_name)
         else:
+            peer = self.roster.get(peer_id)
+            if peer is not None and peer.epoch != event["epoch"]:
+                return  # the peer's earlier join ended; it is back already
             self.held_drop(peer_id)
             if self.roster.pop(peer_id, None) is not None:
                 await self.send_frame({"type": "remove_peer", "peer_id": peer_id})

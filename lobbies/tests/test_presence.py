@@ -133,7 +133,7 @@ def test_orphans_time_out_once_their_grace_period_from_the_last_heartbeat_ran_ou
     assert not Participant.objects.filter(pk=ann.pk).exists()
     [left] = emitted
     assert left.message == {"type": "lobby.participant_left", "lobby_id": lobby_id,
-                            "session_id": ann.session_id, "reason": "timeout"}
+                            "session_id": ann.session_id, "reason": "timeout", "epoch": ann.epoch}
 
 
 @pytest.mark.django_db

@@ -341,7 +341,7 @@ def test_joining_another_lobby_leaves_the_first(new_lobby: NewLobby, new_session
     left, joined = result.events
     assert left.group == f"lobby.{first}" and left.discard == ("chan.old",)
     assert left.message == {"type": "lobby.participant_left", "lobby_id": first, "session_id": session_id,
-                            "reason": "left"}
+                            "reason": "left", "epoch": old.epoch}
     assert joined.group == f"lobby.{second}" and joined.message["type"] == "lobby.participant_joined"
     assert old.pk != result.participant.pk
 
@@ -427,7 +427,7 @@ def test_leave_removes_the_participant_with_reason_left(
     [event] = emitted
     assert event.discard == ("chan.1",)
     assert event.message == {"type": "lobby.participant_left", "lobby_id": lobby_id,
-                             "session_id": ann.session_id, "reason": "left"}
+                             "session_id": ann.session_id, "reason": "left", "epoch": ann.epoch}
 
 
 def test_leave_from_a_socket_that_does_not_hold_the_place_is_not_joined(
@@ -575,7 +575,7 @@ def test_kick_closes_the_socket_and_tells_the_lobby(new_lobby: NewLobby, new_ses
     assert kicked.message == {"type": "participant.kicked", "lobby_id": lobby_id}
     assert left.group == f"lobby.{lobby_id}" and left.discard == ("chan.ann",)
     assert left.message == {"type": "lobby.participant_left", "lobby_id": lobby_id,
-                            "session_id": ann.session_id, "reason": "kicked"}
+                            "session_id": ann.session_id, "reason": "kicked", "epoch": ann.epoch}
 
 
 def test_kick_of_a_reconnecting_participant_only_tells_the_lobby(

@@ -431,7 +431,7 @@ async def test_held_relays_of_a_sender_that_left_are_dropped(ws):
     b_id, _ = await make_session()
     inbox.put(relay_message(lobby_id, b_id, "e1", {"type": "ice_candidate", "peer_id": b_id, "candidate": CANDIDATE}))
     await a.nothing_more()
-    await emit([events.participant_left(lobby_id, b_id, reason="left")])
+    await emit([events.participant_left(lobby_id, b_id, reason="left", epoch="e1")])
     assert await a.receive() == {"type": "participant_left", "session_id": b_id, "reason": "left"}
     await emit([events.participant_joined(lobby_id, {"session_id": b_id}, channel="bob-channel", epoch="e1")])
     await a.receive_type("participant_joined")
@@ -811,3 +811,25 @@ async def test_a_change_from_an_earlier_join_is_dropped_as_stale(joined_pair):
     await emit([events.participant_updated(lobby_id, stale, epoch=participant.epoch)])
     for client in (a, b):
         assert (await client.receive_type("participant_updated"))["participant"]["status"] == "reconnecting"
+
+
+async def test_the_end_of_an_earlier_join_does_not_unseat_a_later_one(ws, joined_pair):
+    from lobbies import events
+
+    lobby_id, a, b = joined_pair
+    # The sweep timed out Bob's earlier join just as his new socket joined
+    # again: the departure of that earlier join arrives after his new joined.
+    await emit([events.participant_left(lobby_id, b.session_id, reason="timeout", epoch="an-earlier-join")])
+    await a.nothing_more()
+    await b.nothing_more()
+    for sender, receiver in ((a, b), (b, a)):
+        await sender.send({"type": "relay_ice_candidate", "peer_id": receiver.session_id, "candidate": CANDIDATE})
+        assert (await receiver.receive_type("ice_candidate"))["peer_id"] == sender.session_id
+    # The end of his current join does unseat him.
+    epoch = await database_sync_to_async(lambda: Participant.objects.get(session_id=b.session_id).epoch)()
+    await emit([events.participant_left(lobby_id, b.session_id, reason="timeout", epoch=epoch)])
+    await a.receive_type("remove_peer")
+    assert (await a.receive_type("participant_left"))["reason"] == "timeout"
+    assert (await b.receive_type("participant_left"))["session_id"] == b.session_id
+    await b.send({"type": "relay_ice_candidate", "peer_id": a.session_id, "candidate": CANDIDATE})
+    await assert_error(await b.receive(), "not_joined")
