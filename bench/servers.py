@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -97,6 +98,14 @@ class ServeProcess:
             command.append("--no-access-log")
         return command
 
+    def ready(self) -> bool:
+        """Whether the server answers yet (its /livez)."""
+        try:
+            with urllib.request.urlopen(f"{self.url}/livez", timeout=2) as response:
+                return response.status == 200
+        except (OSError, urllib.error.URLError):
+            return False
+
     def start(self) -> None:
         self.log = self.log_path.open("ab")
         self.process = subprocess.Popen(self.command(), cwd=self.source, env=self.env, stdout=self.log,
@@ -104,15 +113,12 @@ class ServeProcess:
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"the server exited with {self.process.returncode}:\n{self.log_tail()}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/livez", timeout=2) as response:
-                    if response.status == 200:
-                        return
-            except (OSError, urllib.error.URLError):
-                time.sleep(0.1)
+                raise RuntimeError(f"{self.server} exited with {self.process.returncode}:\n{self.log_tail()}")
+            if self.ready():
+                return
+            time.sleep(0.05)
         self.stop()
-        raise RuntimeError(f"the server did not answer /livez within {START_TIMEOUT:.0f} s:\n{self.log_tail()}")
+        raise RuntimeError(f"{self.server} did not answer within {START_TIMEOUT:.0f} s:\n{self.log_tail()}")
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -143,20 +149,10 @@ class BareRelayProcess(ServeProcess):
     def command(self) -> list[str]:
         return [sys.executable, "-m", "bench.bare_relay", "--port", str(self.port)]
 
-    def start(self) -> None:
-        import socket
-
-        self.log = self.log_path.open("ab")
-        self.process = subprocess.Popen(self.command(), cwd=self.source, env=self.env, stdout=self.log,
-                                        stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the bare relay exited with {self.process.returncode}:\n{self.log_tail()}")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=2).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"the bare relay did not listen within {START_TIMEOUT:.0f} s:\n{self.log_tail()}")
+    def ready(self) -> bool:
+        """Whether the relay accepts connections yet (it has no /livez)."""
+        try:
+            socket.create_connection(("127.0.0.1", self.port), timeout=2).close()
+            return True
+        except OSError:
+            return False
