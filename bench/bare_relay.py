@@ -4,9 +4,12 @@ A plain asyncio ``websockets`` server, no Django, no database, lobbies in memory
 It speaks the part of the protocol the load generator uses: ``join`` (answered
 with ``joined``, ``participant_joined`` and ``add_peer`` as the server does; a
 second join of the same session is a resume: the others get
-``participant_updated``, ``remove_peer``, ``add_peer``) and
-``relay_ice_candidate`` (parsed, then re-serialized to the named peer of the
-same lobby as ``ice_candidate``). It trusts the token as the session id.
+``participant_updated``, ``remove_peer``, ``add_peer``), ``leave``, the relays
+(``relay_ice_candidate`` and ``relay_session_description``, parsed, then
+re-serialized to the named peer of the same lobby), ``chat`` (to every member,
+the sender too), and an ``error`` for a frame it cannot read, an unknown type
+or an unknown peer. It validates nothing else and trusts the token as the
+session id.
 
     python -m bench.bare_relay --port 8765
 """
@@ -22,6 +25,8 @@ from websockets.exceptions import ConnectionClosed
 
 # lobby id -> session id -> its open socket, or None while it is away
 lobbies: dict[str, dict[str, ServerConnection | None]] = {}
+# relay frame -> the field it forwards (the peer gets the frame named without "relay_")
+RELAYS = {"relay_ice_candidate": "candidate", "relay_session_description": "description"}
 
 
 def participant(session_id: str) -> dict[str, object]:
@@ -35,6 +40,10 @@ async def send(sock: ServerConnection, frame: dict[str, object]) -> None:
         pass  # that peer is going away; its own handler cleans up
 
 
+def error(code: str) -> str:
+    return json.dumps({"type": "error", "code": code, "message": code, "retryable": False})
+
+
 async def handle(ws: ServerConnection) -> None:
     url = urlsplit(ws.request.path)
     lobby_id = url.path.strip("/").split("/")[-1]
@@ -42,14 +51,24 @@ async def handle(ws: ServerConnection) -> None:
     members = lobbies.setdefault(lobby_id, {})
     try:
         async for text in ws:
-            frame = json.loads(text)
-            kind = frame.get("type")
-            if kind == "relay_ice_candidate":
-                peer = members.get(frame["peer_id"]) if me in members else None
+            try:
+                frame = json.loads(text)
+                kind = frame["type"]
+            except (ValueError, KeyError, TypeError):
+                await ws.send(error("invalid_json"))
+                continue
+            if kind in RELAYS:
+                peer = members.get(frame.get("peer_id")) if me in members else None
                 if peer is None or frame["peer_id"] == me:
-                    await ws.send(json.dumps({"type": "error", "code": "peer_not_found"}))
+                    await ws.send(error("peer_not_found"))
                     continue
-                await send(peer, {"type": "ice_candidate", "peer_id": me, "candidate": frame["candidate"]})
+                field = RELAYS[kind]
+                await send(peer, {"type": kind[len("relay_"):], "peer_id": me, field: frame[field]})
+            elif kind == "chat":
+                message = {"type": "chat", "session_id": me, "name": me, "text": frame["text"]}
+                for sock in list(members.values()):
+                    if sock is not None:
+                        await send(sock, message)
             elif kind == "join":
                 resumed = me in members
                 others = {sid: sock for sid, sock in members.items() if sid != me and sock is not None}
@@ -66,7 +85,11 @@ async def handle(ws: ServerConnection) -> None:
                     else:
                         await send(sock, {"type": "participant_joined", "participant": participant(me)})
                     await send(sock, {"type": "add_peer", "peer_id": me, "should_create_offer": False, "polite": True})
-    except (ConnectionClosed, ValueError, KeyError, TypeError):  # gone, or a frame it cannot read
+            elif kind == "leave":
+                members.pop(me, None)
+            else:
+                await ws.send(error("unknown_message_type"))
+    except ConnectionClosed:
         pass
     finally:
         if members.get(me) is ws:

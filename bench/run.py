@@ -8,11 +8,15 @@ DATABASE_URL's Postgres) and a channel-layer prefix of its own; with more than
 one server process (or ``--redis``) the processes share REDIS_URL's Redis, or
 a redis-server started for the run. Sessions and lobbies are written straight
 into that database; clients then connect and join through the server like
-any client (lobby members spread over the processes round-robin), and relay
-ICE candidates to their peers at ``--rate`` frames a second in all for
-``--seconds``. The run prints one JSON line: join time, the servers' memory
-and CPU, relay latency percentiles, and what was lost or out of order.
-``--check`` makes the exit status say whether anything was lost.
+any client (lobby members spread over the processes round-robin), every pair
+exchanges an offer and an answer, and then the clients relay to their peers
+at ``--rate`` frames a second in all for ``--seconds`` (nine in ten ICE
+candidates of ~250 B, one in ten offers of ~3 KB, and a chat message now and
+then). ``--rate 0`` saturates instead: each client keeps ``--window`` relays
+in flight. ``--bad-rate`` adds a trickle of frames the server must refuse.
+The run prints one JSON line: join times, the servers' memory and CPU,
+relay latency percentiles, and what was lost or out of order. ``--check``
+makes the exit status say whether anything was lost.
 
 ``--baseline`` runs the same load against ``bench/bare_relay.py`` (a plain
 websockets relay) in the same run, interleaved with the server over
@@ -109,13 +113,14 @@ def drive(args: argparse.Namespace, lobbies: list[list[tuple[str, str, str]]], u
         members = [Member(url=url(n, lobby_id, token), session_id=session_id)
                    for n, (lobby_id, session_id, token) in enumerate(lobby)]
         specs[index % args.workers].append(members)
-    rate_per_client = args.rate / args.clients
+    rate_per_client = args.rate / args.clients  # 0: saturated
     context = multiprocessing.get_context("spawn")
     for lobby_specs in specs:
         parent, child = context.Pipe()
         process = context.Process(target=worker_main,
                                   args=(WorkerSpec(lobby_specs, rate_per_client, args.seconds,
-                                                   storm=args.reconnect_storm), child),
+                                                   storm=args.reconnect_storm, window=args.window,
+                                                   bad_rate=args.bad_rate / args.workers), child),
                                   daemon=True)
         process.start()
         workers.append((process, parent))
@@ -245,12 +250,15 @@ def summarize(args: argparse.Namespace, label: str, phase: dict[str, Any]) -> di
     joined, results, rest_cpu, rss = phase["joined"], phase["results"], phase["rest_cpu"], phase["rss"]
     relay_cpu, relay_wall = phase["relay_cpu"], phase["relay_wall"]
     latencies = array("d")
+    join_latencies = array("d")
     errors: dict[str, int] = {}
     for result in results:
         latencies.frombytes(result["latencies"])
+        join_latencies.frombytes(result["join_latencies"])
         for code, count in result["errors"].items():
             errors[code] = errors.get(code, 0) + count
     ordered = sorted(latencies)
+    join_ordered = sorted(join_latencies)
     sent = sum(r["sent"] for r in results)
     received = sum(r["received"] for r in results)
     storms = [r["storm"] for r in results if r.get("storm")]
@@ -260,10 +268,15 @@ def summarize(args: argparse.Namespace, label: str, phase: dict[str, Any]) -> di
         "clients_joined": sum(j["clients"] for j in joined),
         "lobby_size": args.lobby_size,
         "join_seconds": round(max(j["seconds"] for j in joined), 2),
+        "join_ms_p50": percentile(join_ordered, 0.50),
+        "join_ms_p99": percentile(join_ordered, 0.99),
+        "pairs": sum(j["pairs"] for j in joined),
+        "pairs_negotiated": sum(j["pairs_negotiated"] for j in joined),
         "server_rss_mb": round(rss / 2**20, 1),
         "server_rss_kb_per_client": round(rss / 1024 / max(1, args.clients), 1),
         "server_cpu_at_rest_pct": round(100 * rest_cpu / REST_SECONDS, 1),
-        "rate_asked": args.rate,
+        "rate_asked": args.rate or "saturated",
+        "window": args.window if not args.rate else None,
         "seconds": args.seconds,
         "sent": sent,
         "received": received,
@@ -271,6 +284,12 @@ def summarize(args: argparse.Namespace, label: str, phase: dict[str, Any]) -> di
         "gaps": sum(r["gaps"] for r in results),
         "unknown_sender": sum(r["unknown_sender"] for r in results),
         "errors": errors,
+        "chat_sent": sum(r["chat_sent"] for r in results),
+        "chat_lost": sum(r["chat_expected"] - r["chat_received"] for r in results),
+        "bad_rate_asked": args.bad_rate,
+        "bad_sent": sum(r["bad_sent"] for r in results),
+        "bad_unanswered": sum(r["bad_sent"] - r["bad_answered"] for r in results),
+        "stalls": sum(r["stalls"] for r in results),
         "relayed_per_s": round(received / args.seconds, 1),
         "server_cpu_relaying_pct": round(100 * relay_cpu / relay_wall, 1),
         "latency_ms_p50": percentile(ordered, 0.50),
@@ -303,7 +322,7 @@ def merge_storms(storms: list[dict[str, Any]], cpu: float | None) -> dict[str, A
         "all_renegotiated_seconds": worst("all_renegotiated_seconds"),
         "rejoined": sum(s["rejoined"] for s in storms),
         "pairs_relayed": sum(s["pairs_relayed"] for s in storms),
-        "relays_sent": sum(s["relays_sent"] for s in storms),
+        "offers_resent": sum(s["offers_resent"] for s in storms),
         "relays_resent": sum(s["relays_resent"] for s in storms),
         "renegotiation_misordered": sum(s["renegotiation_misordered"] for s in storms),
         "timeouts_seen": sum(s["timeouts_seen"] for s in storms),
@@ -330,6 +349,8 @@ def clean(result: dict[str, Any]) -> bool:
     """Nothing lost, nothing out of order, every client joined, no error; a storm that finished in order."""
     storm = result["reconnect_storm"]
     return (result["lost"] == 0 and result["gaps"] == 0 and result["unknown_sender"] == 0
+            and result["chat_lost"] == 0 and result["bad_unanswered"] == 0 and result["stalls"] == 0
+            and result["pairs_negotiated"] == result["pairs"]
             and not result["errors"] and result["clients_joined"] == result["clients"]
             and (storm is None or (storm["done"] and storm["renegotiation_misordered"] == 0)))
 
@@ -396,7 +417,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--redis", action="store_true", help="use the Redis channel layer with one process too")
     parser.add_argument("--clients", type=int, default=200)
     parser.add_argument("--lobby-size", type=int, default=4)
-    parser.add_argument("--rate", type=float, default=2000.0, help="relays per second, all clients together")
+    parser.add_argument("--rate", type=float, default=2000.0,
+                        help="relays per second, all clients together; 0 saturates (see --window)")
+    parser.add_argument("--window", type=int, default=4,
+                        help="saturated (--rate 0): relays each client keeps in flight")
+    parser.add_argument("--bad-rate", type=float, default=0.0,
+                        help="bad frames per second, all clients together, while relaying (the server must "
+                             "answer each with an error)")
     parser.add_argument("--seconds", type=float, default=10.0, help="how long the clients relay")
     parser.add_argument("--workers", type=int, default=1, help="load-generator processes")
     parser.add_argument("--source", default=str(BASE_DIR), help="checkout to run the server from")
@@ -415,6 +442,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--lobby-size must be 2 to 16")
     if not 0 < args.seconds <= 120:
         parser.error("--seconds must be above 0 and at most 120")
+    if args.rate < 0 or not 1 <= args.window <= 64:
+        parser.error("--rate must be 0 (saturated) or more, --window 1 to 64")
+    if not 0 <= args.bad_rate <= 1000:
+        parser.error("--bad-rate must be 0 to 1000")
     if not 1 <= args.rounds <= 5:
         parser.error("--rounds must be 1 to 5")
     if not 1 <= args.processes <= 4 or not 1 <= args.workers <= 4:
