@@ -116,17 +116,29 @@ TEMPLATES = [
 
 # --- Database -------------------------------------------------------------
 _default_sqlite = f"sqlite:///{VAR_DIR / 'voicebot.sqlite3'}"
+# Database work runs on one thread per process, which keeps its connection
+# between calls for this many seconds (0: a new connection per call). A
+# connection that failed is replaced before its next use (health checks).
+VOICEBOT_DB_CONN_MAX_AGE = env_int("VOICEBOT_DB_CONN_MAX_AGE", 300)
 DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL") or _default_sqlite,
-        conn_max_age=0,
+        conn_max_age=VOICEBOT_DB_CONN_MAX_AGE,
+        conn_health_checks=True,
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # SQLite serialises writers; wait for the lock instead of failing at once.
     # BEGIN IMMEDIATE takes the write lock up front, so that two joins never
-    # deadlock upgrading a read lock.
-    DATABASES["default"].setdefault("OPTIONS", {}).update(timeout=20, transaction_mode="IMMEDIATE")
+    # deadlock upgrading a read lock. Write-ahead logging with synchronous=NORMAL
+    # syncs the log at checkpoints rather than at every commit: a crash of the
+    # process loses nothing, a power cut may lose the last commits (presence
+    # and chat, which clients rebuild by joining again).
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        timeout=20,
+        transaction_mode="IMMEDIATE",
+        init_command="PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    )
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-voicebot.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
