@@ -18,9 +18,8 @@ from typing import Any
 from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
-from limits import parse
 from limits.storage import MemoryStorage
-from limits.strategies import FixedWindowRateLimiter, MovingWindowRateLimiter
+from limits.strategies import MovingWindowRateLimiter
 
 from errors.consumers import ErrorBoundaryMixin
 from errors.exceptions import (
@@ -40,13 +39,13 @@ from lobbies.presence import INSTANCE_ID, presence_ensure_running
 from lobbies.presenters import chat_public, lobby_public, participant_public
 from ops.metrics import FRAMES_RELAYED, WEBSOCKETS_OPEN
 from signaling.exceptions import PeerNotFoundError
+from signaling.throttle import FrameWindow, rate_parse
 from signaling.inbox import Inbox, inbox_local
 from signaling.roster import CONNECTED, LobbyEventsMixin, Peer
 from signaling.validation import ice_candidate_clean, session_description_clean
 
-# Per-socket limits, kept in this process's memory (keys are per socket).
+# Chat limits, kept in this process's memory (keys are per session).
 _limits_storage = MemoryStorage()
-_frame_limiter = FixedWindowRateLimiter(_limits_storage)
 _chat_limiter = MovingWindowRateLimiter(_limits_storage)
 
 
@@ -78,6 +77,7 @@ class LobbyConsumer(ErrorBoundaryMixin, LobbyEventsMixin, HandlerDispatchConsume
     session_id: str
     lobby_id: str
     inbox: Inbox
+    frame_window: FrameWindow | None = None  # this socket's frame limit (VOICEBOT_FRAME_RATE)
 
     # --- Connection ---------------------------------------------------
 
@@ -163,10 +163,12 @@ class LobbyConsumer(ErrorBoundaryMixin, LobbyEventsMixin, HandlerDispatchConsume
             self.frame_type = "unknown"
             raise UnknownMessageTypeError(f"Unknown message type. Known types: {', '.join(FRAME_HANDLERS)}.")
         self.frame_type = frame["type"]
-        limit = parse(settings.VOICEBOT_FRAME_RATE)
-        if not _frame_limiter.hit(limit, "frames", self.channel_name):
-            reset_at, _ = _frame_limiter.get_window_stats(limit, "frames", self.channel_name)
-            raise RateLimitedError(retry_after=max(0.1, round(reset_at - time.time(), 2)))
+        limit = rate_parse(settings.VOICEBOT_FRAME_RATE)
+        if self.frame_window is None or self.frame_window.limit != limit:
+            self.frame_window = FrameWindow(limit)
+        wait = self.frame_window.hit()
+        if wait is not None:
+            raise RateLimitedError(retry_after=max(0.1, round(wait, 2)))
         await handler(self, frame)
 
     def require_joined(self) -> None:
@@ -251,7 +253,7 @@ class LobbyConsumer(ErrorBoundaryMixin, LobbyEventsMixin, HandlerDispatchConsume
 
     async def frame_chat(self, frame: dict[str, Any]) -> None:
         self.require_joined()
-        limit = parse(settings.VOICEBOT_CHAT_RATE)
+        limit = rate_parse(settings.VOICEBOT_CHAT_RATE)
         if not _chat_limiter.hit(limit, "chat", self.session_id):
             reset_at, _ = _chat_limiter.get_window_stats(limit, "chat", self.session_id)
             raise RateLimitedError(
