@@ -14,9 +14,10 @@ the caller's thread:
   insert, one UPDATE per group), retrying with exponential backoff and
   jitter; the database's circuit breaker stops it hammering a database that
   is down, and the occurrences wait meanwhile;
-- at exit (daphne stops on SIGTERM, then the interpreter runs ``atexit``)
-  whatever waits is written, or, with the database down, synced to the spill
-  file, which the next process drains.
+- at shutdown (uvicorn: the ASGI lifespan shutdown, see ops.lifespan; daphne
+  stops on SIGTERM, then the interpreter runs ``atexit``) whatever waits is
+  written, or, with the database down, synced to the spill file, which the
+  next process drains.
 
 With ``VOICEBOT_ERROR_WRITER = "manual"`` there is no writer thread and
 occurrences wait until ``flush()`` (the test suite uses this to store
@@ -291,3 +292,9 @@ class DatabaseRecorder(ErrorRecorder):
 def get_recorder() -> ErrorRecorder:
     recorder_class = import_string(settings.VOICEBOT_ERROR_RECORDER)
     return recorder_class()
+
+
+def recorder_close() -> None:
+    """Close this process's recorder, if it has one (at shutdown; see ops.lifespan)."""
+    if get_recorder.cache_info().currsize:
+        get_recorder().close()

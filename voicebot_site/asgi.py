@@ -3,6 +3,7 @@
 The WebSocket stack, outermost first: the origin check (a foreign browser
 Origin is refused at the handshake), the session-token check (puts the
 session in the scope, takes the token out of it), then the URL router.
+The lifespan protocol runs the process's shutdown work (ops.lifespan).
 """
 import os
 
@@ -13,6 +14,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "voicebot_site.settings")
 django_asgi_app = get_asgi_application()
 
 from lobbies.auth import SessionTokenAuthMiddleware  # noqa: E402  (needs Django set up)
+from ops.lifespan import lifespan  # noqa: E402
 from signaling.routing import websocket_urlpatterns  # noqa: E402
 from signaling.security import BrowserOriginValidator  # noqa: E402
 
@@ -20,5 +22,6 @@ application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
         "websocket": BrowserOriginValidator(SessionTokenAuthMiddleware(URLRouter(websocket_urlpatterns))),
+        "lifespan": lifespan,
     }
 )

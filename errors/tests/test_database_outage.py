@@ -68,7 +68,7 @@ class Server:
     def start(self) -> None:
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "manage.py", "serve", "--host", "127.0.0.1", "--port", str(self.port),
+                [sys.executable, "manage.py", "serve", "--server", "daphne", "--host", "127.0.0.1", "--port", str(self.port),
                  "--no-access-log"],
                 cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
             )

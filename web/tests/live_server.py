@@ -126,7 +126,10 @@ def run_manage(args: list[str], env: dict[str, str], log_path: Path) -> None:
 
 
 class LiveServer:
-    """``manage.py serve`` on a loopback port, started and stopped by the tests."""
+    """``manage.py serve`` on a loopback port, started and stopped by the tests.
+
+    daphne unless the environment names the server (``VOICEBOT_SERVER``).
+    """
 
     def __init__(self, env: dict[str, str], log_path: Path) -> None:
         self.env = env
@@ -142,7 +145,8 @@ class LiveServer:
     def start(self) -> None:
         self.log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "manage.py", "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+            [sys.executable, "manage.py", "serve", "--server", self.env.get("VOICEBOT_SERVER", "daphne"),
+             "--host", "127.0.0.1", "--port", str(self.port)],
             cwd=BASE_DIR, env=self.env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         deadline = time.monotonic() + START_TIMEOUT

@@ -22,8 +22,8 @@ class Command(BaseCommand):
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8000)
-        parser.add_argument("--server", choices=SERVERS, default=os.environ.get("VOICEBOT_SERVER") or "daphne",
-                            help="The ASGI server (default: $VOICEBOT_SERVER, else daphne).")
+        parser.add_argument("--server", choices=SERVERS, default=os.environ.get("VOICEBOT_SERVER") or "uvicorn",
+                            help="The ASGI server (default: $VOICEBOT_SERVER, else uvicorn; see BENCHMARKS.md).")
         parser.add_argument("--workers", type=int, default=1,
                             help="uvicorn only: server processes on the one port (more than one needs REDIS_URL).")
         parser.add_argument("--no-access-log", action="store_true", help="Do not log each request.")
@@ -76,7 +76,7 @@ def serve_uvicorn(*, host: str, port: int, workers: int, access_log: bool) -> No
         host=host,
         port=port,
         workers=workers,
-        lifespan="off",
+        lifespan="on",  # shutdown work: see ops.lifespan
         ws="websockets-sansio",
         ws_max_size=MAX_WEBSOCKET_MESSAGE,
         ws_per_message_deflate=False,
