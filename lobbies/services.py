@@ -15,7 +15,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from errors.exceptions import InvalidMessageError, NotJoinedError, UnauthenticatedError
-from lobbies import events
+from lobbies import events, hot_sql
 from lobbies.events import Event
 from lobbies.exceptions import (
     InvalidLobbyPasswordError,
@@ -119,10 +119,14 @@ def lobby_join(
         lobby = Lobby.objects.select_for_update().filter(pk=lobby_id, closed_at__isnull=True).first()
         if lobby is None:
             raise LobbyNotFoundError()
-        existing = Participant.objects.select_for_update().filter(session_id=session_id).first()
         emitted: list[Event] = []
-        if existing is not None and existing.lobby_id == lobby.id:
-            participant = _participant_resume(existing, channel_name=channel_name, instance_id=instance_id)
+        # Resuming (every reconnect) is one statement.
+        resumed_participant = hot_sql.participant_mark_resumed(
+            session_id=session_id, lobby_id=lobby.id, channel_name=channel_name, instance_id=instance_id,
+            epoch=new_session_id(),
+        )
+        if resumed_participant is not None:
+            participant = resumed_participant
             emitted.append(
                 events.participant_resumed(
                     lobby.id, participant_public(participant), channel=channel_name, epoch=participant.epoch
@@ -130,6 +134,7 @@ def lobby_join(
             )
             resumed = True
         else:
+            existing = Participant.objects.select_for_update().filter(session_id=session_id).first()
             session = GuestSession.objects.filter(pk=session_id).first()
             if session is None:
                 raise UnauthenticatedError("Your session no longer exists. Start a new session.")
@@ -150,21 +155,11 @@ def lobby_join(
                 )
             )
             resumed = False
-        others = list(lobby.participants.exclude(pk=participant.pk).order_by("joined_at", "id"))
+        others = hot_sql.participants_others(lobby_id=lobby.id, participant_id=participant.pk)
         history = list(reversed(lobby.chat_messages.order_by("-id")[:CHAT_HISTORY_LENGTH]))
     return JoinResult(
         lobby=lobby, participant=participant, others=others, chat_history=history, resumed=resumed, events=emitted
     )
-
-
-def _participant_resume(participant: Participant, *, channel_name: str, instance_id: str) -> Participant:
-    participant.status = Participant.Status.CONNECTED
-    participant.channel_name = channel_name
-    participant.instance_id = instance_id
-    participant.disconnected_at = None
-    participant.epoch = new_session_id()
-    participant.save(update_fields=["status", "channel_name", "instance_id", "disconnected_at", "epoch"])
-    return participant
 
 
 def _participant_add(
@@ -234,16 +229,16 @@ def participant_disconnect(*, session_id: str, lobby_id: str, channel_name: str)
     replaced by a newer one of the same session changes nothing.
     """
     with transaction.atomic():
-        participant = _socket_participant(session_id=session_id, lobby_id=lobby_id, channel_name=channel_name)
+        if settings.VOICEBOT_RECONNECT_GRACE <= 0:
+            participant = _socket_participant(session_id=session_id, lobby_id=lobby_id, channel_name=channel_name)
+            if participant is None:
+                return []
+            return _participant_remove(participant, reason="disconnected")
+        participant = hot_sql.participant_mark_reconnecting(
+            session_id=session_id, lobby_id=lobby_id, channel_name=channel_name, now=timezone.now()
+        )
         if participant is None:
             return []
-        if settings.VOICEBOT_RECONNECT_GRACE <= 0:
-            return _participant_remove(participant, reason="disconnected")
-        participant.status = Participant.Status.RECONNECTING
-        participant.channel_name = ""
-        participant.instance_id = ""
-        participant.disconnected_at = timezone.now()
-        participant.save(update_fields=["status", "channel_name", "instance_id", "disconnected_at"])
         return [events.participant_updated(
             lobby_id, participant_public(participant), epoch=participant.epoch, discard=(channel_name,)
         )]

@@ -33,7 +33,8 @@ from errors.exceptions import (
     UnknownMessageTypeError,
 )
 from errors.resilience import channel_layer, db_call
-from lobbies import selectors, services
+from lobbies import hot_sql, services
+from lobbies.exceptions import LobbyNotFoundError
 from lobbies.events import emit, lobby_group, session_group
 from lobbies.presence import INSTANCE_ID, presence_ensure_running
 from lobbies.presenters import chat_public, lobby_public, participant_public
@@ -51,9 +52,11 @@ _chat_limiter = MovingWindowRateLimiter(_limits_storage)
 
 
 def _check_session(session_id: str, lobby_id: str) -> None:
-    if not selectors.session_exists(session_id=session_id):
+    session_found, lobby_open = hot_sql.session_and_lobby_exist(session_id=session_id, lobby_id=lobby_id)
+    if not session_found:
         raise UnauthenticatedError("Your session no longer exists. Start a new session.")
-    selectors.lobby_get_open(lobby_id=lobby_id)
+    if not lobby_open:
+        raise LobbyNotFoundError()
 
 
 class HandlerDispatchConsumer(AsyncWebsocketConsumer):
