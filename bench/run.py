@@ -152,6 +152,7 @@ def drive(args: argparse.Namespace, lobbies: list[list[tuple[str, str, str]]], u
             conn.send("storm")
         results = [receive(conn, "done") for _, conn in workers]
         storm_cpu = cpu_seconds(tree) - storm_cpu
+        progress("reconnect storm over")
     stop_workers(workers)
     return {"joined": joined, "results": results, "rest_cpu": rest_cpu, "rss": rss, "idle_rss": idle_rss,
             "relay_cpu": relay_cpu, "relay_wall": relay_wall, "storm_cpu": storm_cpu}
