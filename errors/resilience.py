@@ -96,6 +96,37 @@ def retrying(breaker: CircuitBreaker, retry_on: type[BaseException] | tuple[type
     )
 
 
+async def call_retrying(
+    breaker: CircuitBreaker,
+    retry_on: type[BaseException] | tuple[type[BaseException], ...],
+    call: Callable[[], Awaitable[R]],
+) -> R:
+    """``call()``, retried on ``retry_on`` as ``retrying`` does: backoff, attempts, the breaker.
+
+    The first attempt runs plainly and tenacity's loop is built only after it
+    failed: building one costs about 0.1 ms of CPU (it inspects its
+    callbacks), which every database call and group change paid before.
+    """
+    try:
+        return await call()
+    except retry_on:
+        first = retrying(breaker, retry_on)
+        state = RetryCallState(first, fn=None, args=(), kwargs={})  # attempt 1, just failed
+        if first.stop(state):
+            raise
+        await asyncio.sleep(first.wait(state))
+    rest = AsyncRetrying(
+        retry=retry_if_exception_type(retry_on),
+        stop=stop_any(stop_after_attempt(settings.VOICEBOT_RETRY_ATTEMPTS - 1), BreakerOpened(breaker)),
+        wait=backoff(),
+        reraise=True,
+    )
+    async for attempt in rest:
+        with attempt:
+            result = await call()
+    return result
+
+
 # --- The database -----------------------------------------------------------
 
 
@@ -123,14 +154,15 @@ def db_call(fn: Callable[P, R]) -> Callable[P, Awaitable[R]]:
         breaker = breaker_get(DATABASE)
         if not breaker.allow():
             raise database_unavailable()
+        async def attempt() -> R:
+            try:
+                return await run(*args, **kwargs)
+            except ConnectFailedError as exc:
+                breaker.record_failure(exc.__cause__)
+                raise
+
         try:
-            async for attempt in retrying(breaker, ConnectFailedError):
-                with attempt:
-                    try:
-                        result = await run(*args, **kwargs)
-                    except ConnectFailedError as exc:
-                        breaker.record_failure(exc.__cause__)
-                        raise
+            result = await call_retrying(breaker, ConnectFailedError, attempt)
         except ConnectFailedError as exc:
             raise database_unavailable(exc.__cause__) from exc.__cause__
         except DATABASE_ERRORS as exc:
@@ -225,15 +257,16 @@ class GuardedChannelLayer:
     async def _idempotent(self, operation: Callable[[str, str], Awaitable[None]], group: str, channel: str) -> None:
         if not self.breaker.allow():
             raise layer_unavailable()
+        async def attempt() -> None:
+            try:
+                await self.recover()
+                await operation(group, channel)
+            except LAYER_ERRORS as exc:
+                self.failed(exc)
+                raise
+
         try:
-            async for attempt in retrying(self.breaker, LAYER_ERRORS):
-                with attempt:
-                    try:
-                        await self.recover()
-                        await operation(group, channel)
-                    except LAYER_ERRORS as exc:
-                        self.failed(exc)
-                        raise
+            await call_retrying(self.breaker, LAYER_ERRORS, attempt)
         except LAYER_ERRORS as exc:
             raise layer_unavailable(exc) from exc
         self.succeeded()
