@@ -46,6 +46,7 @@ from bench.servers import BareRelayProcess, RedisServer, ServeProcess
 from web.tests.live_server import BASE_DIR, ServerBackends
 
 RESULT_TIMEOUT = 900.0
+STALE_TIMEOUT = 30.0
 REST_SECONDS = 2.0
 
 
@@ -79,6 +80,26 @@ def seed(env: dict[str, str], clients: int, lobby_size: int) -> list[list[tuple[
                 members.append((lobby.id, session.id, token))
             lobbies.append(members)
     return lobbies
+
+
+def stale_group_members(redis_url: str, prefix: str, timeout: float = STALE_TIMEOUT) -> tuple[int, float]:
+    """Members left in the run's Redis groups after every client has gone, and how long they took to go.
+
+    Waits until none is left or ``timeout`` passes (sockets close asynchronously).
+    """
+    import redis
+
+    started = time.monotonic()
+    client = redis.Redis.from_url(redis_url)
+    try:
+        while True:
+            members = sum(client.zcard(key) for key in client.scan_iter(f"{prefix}:group:*", count=1000))
+            waited = time.monotonic() - started
+            if members == 0 or waited >= timeout:
+                return members, round(waited, 2)
+            time.sleep(0.2)
+    finally:
+        client.close()
 
 
 def process_tree(pid: int) -> list[psutil.Process]:
@@ -211,6 +232,10 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
             progress(f"round {round_no} of {args.rounds}: seeding {args.clients} sessions")
             lobbies = seed(env, args.clients, args.lobby_size)
             result = summarize(args, f"{args.server}", drive(args, lobbies, server_url, tree, workers, idle_rss))
+            if "REDIS_URL" in backends_env:
+                # Every client left or dropped: no group may keep a member.
+                stale, waited = stale_group_members(backends_env["REDIS_URL"], env["VOICEBOT_CHANNEL_PREFIX"])
+                result.update({"stale_group_members": stale, "stale_group_members_waited_s": waited})
             result.update({
                 "round": round_no,
                 "source": "this checkout" if Path(args.source).resolve() == BASE_DIR else str(args.source),
@@ -351,7 +376,7 @@ def clean(result: dict[str, Any]) -> bool:
     storm = result["reconnect_storm"]
     return (result["lost"] == 0 and result["gaps"] == 0 and result["unknown_sender"] == 0
             and result["chat_lost"] == 0 and result["bad_unanswered"] == 0 and result["stalls"] == 0
-            and result["pairs_negotiated"] == result["pairs"]
+            and result["pairs_negotiated"] == result["pairs"] and not result.get("stale_group_members")
             and not result["errors"] and result["clients_joined"] == result["clients"]
             and (storm is None or (storm["done"] and storm["renegotiation_misordered"] == 0)))
 
