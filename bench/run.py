@@ -200,6 +200,7 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
                 backends_env["REDIS_URL"] = redis_server.url
         env = backends.env(backends_env)
         env["VOICEBOT_HEARTBEAT_INTERVAL"] = "5"
+        env["VOICEBOT_REDIS_LAYER"] = args.redis_layer
         # The bench's clients come from one address and send steadily.
         env["VOICEBOT_SESSION_RATE"] = "1000000/1 minute"
         progress(f"starting {args.processes} {args.server} process(es)")
@@ -232,7 +233,7 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
             progress(f"round {round_no} of {args.rounds}: seeding {args.clients} sessions")
             lobbies = seed(env, args.clients, args.lobby_size)
             result = summarize(args, f"{args.server}", drive(args, lobbies, server_url, tree, workers, idle_rss))
-            if "REDIS_URL" in backends_env:
+            if "REDIS_URL" in backends_env and args.redis_layer == "queues":
                 # Every client left or dropped: no group may keep a member.
                 stale, waited = stale_group_members(backends_env["REDIS_URL"], env["VOICEBOT_CHANNEL_PREFIX"])
                 result.update({"stale_group_members": stale, "stale_group_members_waited_s": waited})
@@ -240,7 +241,7 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
                 "round": round_no,
                 "source": "this checkout" if Path(args.source).resolve() == BASE_DIR else str(args.source),
                 "processes": args.processes,
-                "channel_layer": "redis" if "REDIS_URL" in backends_env else "in-memory",
+                "channel_layer": f"redis ({args.redis_layer})" if "REDIS_URL" in backends_env else "in-memory",
                 "database": "postgres" if backends.postgres_name else "sqlite",
             })
             results.append(result)
@@ -441,6 +442,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--server", choices=("daphne", "uvicorn"), default="daphne")
     parser.add_argument("--processes", type=int, default=1, help="server processes (more than 1 uses Redis)")
     parser.add_argument("--redis", action="store_true", help="use the Redis channel layer with one process too")
+    parser.add_argument("--redis-layer", choices=("queues", "pubsub"), default="queues",
+                        help="the Redis layer (VOICEBOT_REDIS_LAYER): queues (the default) or channels-redis's pubsub")
     parser.add_argument("--clients", type=int, default=200)
     parser.add_argument("--lobby-size", type=int, default=4)
     parser.add_argument("--rate", type=float, default=2000.0,

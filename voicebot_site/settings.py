@@ -147,7 +147,22 @@ REDIS_URL = os.environ.get("REDIS_URL", "")
 # Messages one socket's channel (and its in-process inbox) may hold before
 # sends to it fail.
 VOICEBOT_CHANNEL_CAPACITY = env_int("VOICEBOT_CHANNEL_CAPACITY", 5000)
-if REDIS_URL:
+# With REDIS_URL: "queues" (the default) keeps each socket's messages in a Redis
+# queue (channels-redis's RedisChannelLayer, with a send of one round trip);
+# "pubsub" is channels-redis's RedisPubSubChannelLayer, which keeps nothing in
+# Redis: what is published while a process is cut off from Redis is lost
+# without an error. BENCHMARKS.md compares the two.
+VOICEBOT_REDIS_LAYER = os.environ.get("VOICEBOT_REDIS_LAYER", "queues")
+if VOICEBOT_REDIS_LAYER not in ("queues", "pubsub"):
+    raise ImproperlyConfigured(f"VOICEBOT_REDIS_LAYER must be queues or pubsub; got {VOICEBOT_REDIS_LAYER!r}.")
+if REDIS_URL and VOICEBOT_REDIS_LAYER == "pubsub":
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "prefix": os.environ.get("VOICEBOT_CHANNEL_PREFIX", "voicebot")},
+        }
+    }
+elif REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             # channels-redis, with a send of one round trip (a relay across processes).
