@@ -14,9 +14,6 @@ from typing import Any
 
 from channels.exceptions import StopConsumer
 from django.conf import settings
-from limits import parse
-from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
 
 from errors.boundary import error_envelope, report_error
 from errors.exceptions import (
@@ -27,14 +24,9 @@ from errors.exceptions import (
     VoiceBotError,
 )
 from errors.resilience import channel_layer
+from errors.throttle import MovingWindow, rate_parse
 
 logger = logging.getLogger("voicebot.errors")
-
-# One in-process store for every socket's bad-frame window (keys are per
-# socket): the limit is about one connection, so it needs no shared storage.
-_bad_frame_storage = MemoryStorage()
-_bad_frame_limiter = MovingWindowRateLimiter(_bad_frame_storage)
-
 
 def counts_as_bad_frame(error: VoiceBotError) -> bool:
     """Errors the client caused; the server's own failures never count against it."""
@@ -49,6 +41,8 @@ class ErrorBoundaryMixin:
     frame_id: str | None = None
     socket_accepted: bool = False
     socket_closed: bool = False
+    # This socket's bad frames in the last VOICEBOT_BAD_FRAME_LIMIT window.
+    bad_frames: MovingWindow | None = None
 
     # Channels sets ``channel_receive`` to the layer's receive for this
     # socket's channel; the boundary hands out a guarded one instead, so that
@@ -112,8 +106,10 @@ class ErrorBoundaryMixin:
             await self.close_with(PolicyViolationError.close_code)
 
     def allow_bad_frame(self) -> bool:
-        limit = parse(settings.VOICEBOT_BAD_FRAME_LIMIT)
-        return _bad_frame_limiter.hit(limit, "bad-frames", self.channel_name)  # type: ignore[attr-defined]
+        limit = rate_parse(settings.VOICEBOT_BAD_FRAME_LIMIT)
+        if self.bad_frames is None or self.bad_frames.limit != limit:
+            self.bad_frames = MovingWindow(limit)
+        return self.bad_frames.hit() is None
 
     async def send_error(self, error: VoiceBotError, correlation_id: str, in_reply_to: str | None = None) -> None:
         if self.socket_closed:

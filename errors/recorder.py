@@ -28,6 +28,7 @@ from __future__ import annotations
 import atexit
 import logging
 import threading
+import time
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -36,9 +37,6 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import connections
 from django.utils.module_loading import import_string
-from limits import parse
-from limits.storage import MemoryStorage
-from limits.strategies import FixedWindowRateLimiter
 from prometheus_client import Counter, Gauge
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, stop_any, wait_exponential_jitter
 from tenacity.wait import wait_base
@@ -48,6 +46,7 @@ from errors.buffer import Batch, OccurrenceBuffer
 from errors.grouping import report_fingerprint
 from errors.occurrence import Occurrence, occurrence_from_report
 from errors.report import ErrorReport
+from errors.throttle import FixedWindow, rate_parse
 
 logger = logging.getLogger("voicebot.errors")
 
@@ -61,6 +60,10 @@ ERRORS_SAMPLED = Counter(
     "voicebot_error_events_sampled_total", "Error occurrences counted in their group but not stored as a row."
 )
 ERRORS_WAITING = Gauge("voicebot_error_events_waiting", "Error occurrences waiting in memory for the database.")
+
+
+# Sample windows kept before the ended ones are forgotten (one per error group seen).
+SAMPLE_WINDOWS_MAX = 10_000
 
 
 class ErrorRecorder:
@@ -117,8 +120,10 @@ class DatabaseRecorder(ErrorRecorder):
         )
         self.batch_size = settings.VOICEBOT_ERROR_BATCH_SIZE
         self.flush_interval = settings.VOICEBOT_ERROR_FLUSH_INTERVAL
-        self.sample_limit = parse(settings.VOICEBOT_ERROR_SAMPLE_RATE)
-        self.sampler = FixedWindowRateLimiter(MemoryStorage())
+        self.sample_limit = rate_parse(settings.VOICEBOT_ERROR_SAMPLE_RATE)
+        # One window per group (fingerprint), under a lock: record() runs on any thread.
+        self._windows: dict[str, FixedWindow] = {}
+        self._windows_lock = threading.Lock()
         self.breaker = breaker_get("database")
         # fingerprint -> (occurrences counted but not stored, the latest of them)
         self._sampled: dict[str, tuple[int, ErrorReport]] = {}
@@ -135,7 +140,7 @@ class DatabaseRecorder(ErrorRecorder):
     def record(self, report: ErrorReport) -> None:
         super().record(report)
         fingerprint = report_fingerprint(report)
-        if self.sampler.hit(self.sample_limit, fingerprint):
+        if self._sample(fingerprint):
             self.buffer.put(occurrence_from_report(report))
         else:
             ERRORS_SAMPLED.inc()
@@ -145,6 +150,18 @@ class DatabaseRecorder(ErrorRecorder):
         ERRORS_WAITING.set(self.buffer.memory_size())
         if self._thread is None and settings.VOICEBOT_ERROR_WRITER == "background":
             self._start_writer()
+
+    def _sample(self, fingerprint: str) -> bool:
+        """Whether this occurrence is stored on its own (the group is within its sample rate)."""
+        now = time.monotonic()
+        with self._windows_lock:
+            window = self._windows.get(fingerprint)
+            if window is None:
+                if len(self._windows) >= SAMPLE_WINDOWS_MAX:
+                    # Forget the groups whose window is over (a new one would open anyway).
+                    self._windows = {f: w for f, w in self._windows.items() if not w.ended(now)}
+                window = self._windows[fingerprint] = FixedWindow(self.sample_limit)
+            return window.hit(now) is None
 
     def start(self) -> None:
         """Start the writer now if an earlier process left occurrences on disk."""
@@ -285,7 +302,8 @@ class DatabaseRecorder(ErrorRecorder):
         with self._sampled_lock:
             self._sampled = {}
         self.buffer.discard()
-        self.sampler.storage.reset()
+        with self._windows_lock:
+            self._windows = {}
 
 
 @cache

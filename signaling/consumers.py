@@ -33,6 +33,7 @@ from errors.exceptions import (
     UnknownMessageTypeError,
 )
 from errors.resilience import channel_layer, db_call
+from errors.throttle import FixedWindow, rate_parse
 from lobbies import hot_sql, services
 from lobbies.exceptions import LobbyNotFoundError
 from lobbies.events import emit, lobby_group, session_group
@@ -40,7 +41,6 @@ from lobbies.presence import INSTANCE_ID, presence_ensure_running
 from lobbies.presenters import chat_public, lobby_public, participant_public
 from ops.metrics import FRAMES_RELAYED, WEBSOCKETS_OPEN
 from signaling.exceptions import PeerNotFoundError
-from signaling.throttle import FrameWindow, rate_parse
 from signaling.inbox import Inbox, inbox_local
 from signaling.roster import CONNECTED, LobbyEventsMixin, Peer
 from signaling.validation import ice_candidate_clean, session_description_clean
@@ -80,7 +80,7 @@ class LobbyConsumer(ErrorBoundaryMixin, LobbyEventsMixin, HandlerDispatchConsume
     session_id: str
     lobby_id: str
     inbox: Inbox
-    frame_window: FrameWindow | None = None  # this socket's frame limit (VOICEBOT_FRAME_RATE)
+    frame_window: FixedWindow | None = None  # this socket's frame limit (VOICEBOT_FRAME_RATE)
 
     # --- Connection ---------------------------------------------------
 
@@ -168,7 +168,7 @@ class LobbyConsumer(ErrorBoundaryMixin, LobbyEventsMixin, HandlerDispatchConsume
         self.frame_type = frame["type"]
         limit = rate_parse(settings.VOICEBOT_FRAME_RATE)
         if self.frame_window is None or self.frame_window.limit != limit:
-            self.frame_window = FrameWindow(limit)
+            self.frame_window = FixedWindow(limit)
         wait = self.frame_window.hit()
         if wait is not None:
             raise RateLimitedError(retry_after=max(0.1, round(wait, 2)))

@@ -1,6 +1,8 @@
 """The storing recorder: grouping, scrubbing, sampling with exact counts, spill and shutdown."""
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +14,9 @@ from errors.breakers import breaker_get
 from errors.choices import GroupStatus
 from errors.exceptions import InvalidMessageError, RateLimitedError
 from errors.models import ErrorEvent, ErrorGroup
+from errors.occurrence import occurrence_from_report
 from errors.recorder import DatabaseRecorder
-from errors.services import error_group_ignore, error_group_resolve
+from errors.services import error_group_ignore, error_group_resolve, error_occurrences_store
 from errors.testing import errors_flush, storing_recorder, stored_events_sync, stored_groups_sync
 
 
@@ -216,3 +219,27 @@ def test_an_unwritable_spill_file_loses_nothing(db: None, settings: Any, tmp_pat
     assert recorder.buffer.memory_size() == 9
     assert recorder.flush()
     assert ErrorGroup.objects.get().count == 9
+
+
+def test_first_and_last_seen_only_widen_whatever_order_batches_arrive_in(db: None) -> None:
+    _, report = report_error(InvalidMessageError(), transport="websocket", where="set_muted")
+    base = occurrence_from_report(report)
+    now = base.occurred_at
+    # The middle one first; an older one later (say, drained from the spill file); then a newer one.
+    for moment in (now, now - timedelta(hours=1), now + timedelta(hours=1)):
+        assert error_occurrences_store(occurrences=[replace(base, occurred_at=moment, weight=2)]) == 2
+    group = ErrorGroup.objects.get()
+    assert (group.first_seen, group.last_seen, group.count) == (now - timedelta(hours=1), now + timedelta(hours=1), 6)
+    assert (group.status, group.regressed, group.regressed_at) == (GroupStatus.UNRESOLVED, False, None)
+
+
+def test_an_occurrence_from_before_the_resolution_does_not_reopen_the_group(db: None) -> None:
+    _, report = report_error(InvalidMessageError(), transport="websocket", where="set_muted")
+    base = occurrence_from_report(report)
+    error_occurrences_store(occurrences=[base])
+    group = ErrorGroup.objects.get()
+    error_group_resolve(group_ids=[group.pk], user=None)
+    # A spilled occurrence older than the resolution counts, but the group stays resolved.
+    error_occurrences_store(occurrences=[replace(base, occurred_at=base.occurred_at - timedelta(minutes=5))])
+    group.refresh_from_db()
+    assert (group.status, group.regressed, group.count) == (GroupStatus.RESOLVED, False, 2)
