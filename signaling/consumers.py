@@ -11,11 +11,14 @@ it knows the sender: a relay that overtook its sender's ``participant_joined``
 """
 from __future__ import annotations
 
+import functools
 import json
 import time
 from typing import Any
 
 from channels.consumer import get_handler_name
+from channels.exceptions import StopConsumer
+from channels.layers import get_channel_layer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from limits.storage import MemoryStorage
@@ -40,6 +43,7 @@ from lobbies.events import emit, lobby_group, session_group
 from lobbies.presence import INSTANCE_ID, presence_ensure_running
 from lobbies.presenters import chat_public, lobby_public, participant_public
 from ops.metrics import FRAMES_RELAYED, WEBSOCKETS_OPEN
+from signaling.dispatch import dispatch_from
 from signaling.exceptions import PeerNotFoundError
 from signaling.inbox import Inbox, inbox_local
 from signaling.roster import CONNECTED, LobbyEventsMixin, Peer
@@ -60,14 +64,29 @@ def _check_session(session_id: str, lobby_id: str) -> None:
 
 
 class HandlerDispatchConsumer(AsyncWebsocketConsumer):
-    """Channels' dispatch without its database hop before every message.
+    """Channels' consumer with a lighter message loop and dispatch.
 
     ``AsyncConsumer.dispatch`` runs ``close_old_connections`` in the sync
     thread before each handler, a thread hop per frame and per event. This
     consumer never uses the ORM on the event loop's thread: its database work
     goes through ``db_call``, which closes stale connections on the thread
-    that runs it.
+    that runs it. ``__call__`` is Channels' (4.3) with ``dispatch_from`` in
+    place of ``await_many_dispatch`` (see signaling.dispatch).
     """
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        self.scope = scope
+        self.channel_layer = get_channel_layer(self.channel_layer_alias)
+        self.base_send = send
+        sources = [receive]
+        if self.channel_layer is not None:
+            self.channel_name = await self.channel_layer.new_channel()
+            self.channel_receive = functools.partial(self.channel_layer.receive, self.channel_name)
+            sources.append(self.channel_receive)
+        try:
+            await dispatch_from(sources, self.dispatch)
+        except StopConsumer:
+            pass
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         handler = getattr(self, get_handler_name(message), None)

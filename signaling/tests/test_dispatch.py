@@ -1,0 +1,112 @@
+"""The consumer's message loop (signaling.dispatch.dispatch_from), with plain asyncio sources."""
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from signaling import dispatch as dispatch_module
+from signaling.dispatch import dispatch_from
+
+
+class Stop(Exception):
+    pass
+
+
+def queue_source(queue: asyncio.Queue[Any]) -> Any:
+    async def receive() -> Any:
+        item = await queue.get()
+        if isinstance(item, BaseException):
+            raise item
+        return item
+    return receive
+
+
+async def test_messages_of_both_sources_are_dispatched_in_arrival_order_one_at_a_time() -> None:
+    socket: asyncio.Queue[Any] = asyncio.Queue()
+    channel: asyncio.Queue[Any] = asyncio.Queue()
+    seen: list[str] = []
+    busy = False
+
+    async def handle(message: dict[str, Any]) -> None:
+        nonlocal busy
+        assert not busy, "dispatch overlapped"
+        busy = True
+        await asyncio.sleep(0)
+        seen.append(message["n"])
+        busy = False
+        if message["n"] == "stop":
+            raise Stop()
+
+    loop = asyncio.ensure_future(dispatch_from([queue_source(socket), queue_source(channel)], handle))
+    for n, target in [("s1", socket), ("c1", channel), ("s2", socket), ("c2", channel)]:
+        target.put_nowait({"n": n})
+        await asyncio.sleep(0.01)
+    socket.put_nowait({"n": "stop"})
+    with pytest.raises(Stop):
+        await asyncio.wait_for(loop, 5)
+    assert seen == ["s1", "c1", "s2", "c2", "stop"]
+
+
+async def test_a_failing_source_ends_the_loop_with_its_error() -> None:
+    socket: asyncio.Queue[Any] = asyncio.Queue()
+    channel: asyncio.Queue[Any] = asyncio.Queue()
+
+    async def handle(message: dict[str, Any]) -> None:
+        pass
+
+    loop = asyncio.ensure_future(dispatch_from([queue_source(socket), queue_source(channel)], handle))
+    socket.put_nowait({"n": 1})
+    channel.put_nowait(ConnectionResetError("layer gone"))
+    with pytest.raises(ConnectionResetError, match="layer gone"):
+        await asyncio.wait_for(loop, 5)
+
+
+async def test_a_slow_consumer_stops_taking_from_its_sources(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(dispatch_module, "QUEUE_SIZE", 2)
+    taken = 0
+    release = asyncio.Event()
+
+    async def endless() -> dict[str, Any]:
+        nonlocal taken
+        taken += 1
+        return {"n": taken}
+
+    async def handle(message: dict[str, Any]) -> None:
+        await release.wait()
+
+    loop = asyncio.ensure_future(dispatch_from([endless], handle))
+    await asyncio.sleep(0.05)
+    # One message in dispatch, two in the queue, one in the pump's hands waiting for room.
+    assert taken == 1 + 2 + 1
+    loop.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await loop
+
+
+async def test_the_pumps_are_cancelled_when_the_loop_ends() -> None:
+    started: list[asyncio.Task[Any]] = []
+    cancelled = 0
+
+    async def forever() -> dict[str, Any]:
+        nonlocal cancelled
+        started.append(asyncio.current_task())  # type: ignore[arg-type]
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            cancelled += 1
+            raise
+        return {}
+
+    socket: asyncio.Queue[Any] = asyncio.Queue()
+
+    async def handle(message: dict[str, Any]) -> None:
+        raise Stop()
+
+    loop = asyncio.ensure_future(dispatch_from([queue_source(socket), forever], handle))
+    await asyncio.sleep(0.01)
+    socket.put_nowait({"n": "last"})
+    with pytest.raises(Stop):
+        await asyncio.wait_for(loop, 5)
+    assert cancelled == 1 and all(task.done() for task in started)
