@@ -121,7 +121,12 @@ class LobbyConsumer(ErrorBoundaryMixin, LobbyEventsMixin, HandlerDispatchConsume
     @channel_receive.setter
     def channel_receive(self, receive: Any) -> None:
         ErrorBoundaryMixin.channel_receive.fset(self, receive)  # type: ignore[attr-defined]
-        self.inbox = Inbox(self.channel_name, ErrorBoundaryMixin.channel_receive.fget(self))  # type: ignore[attr-defined]
+        # The in-memory layer puts this channel's messages into the inbox itself.
+        delivers_here = getattr(self.channel_layer, "delivers_to_inboxes", False)
+        self.inbox = Inbox(
+            self.channel_name,
+            None if delivers_here else ErrorBoundaryMixin.channel_receive.fget(self),  # type: ignore[attr-defined]
+        )
 
     async def connect(self) -> None:
         self.lobby_id = self.scope["url_route"]["kwargs"]["lobby_id"]

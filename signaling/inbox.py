@@ -4,7 +4,9 @@ A relay between two sockets of the same server process needs no channel
 layer: the sender puts the message straight into the receiver's inbox, which
 the receiving consumer reads in the same loop as its channel-layer messages
 (``Inbox.receive`` is the consumer's ``channel_receive``). Only a relay to a
-socket of another process goes through the (guarded) channel layer.
+socket of another process goes through the (guarded) channel layer. The
+in-memory layer (one process) delivers into the inboxes itself, so that an
+idle socket waits on nothing but its inbox: no layer queue, no pending task.
 
 Messages reach a consumer one at a time, in the order each source delivers
 them; the two sources are not ordered with each other. The consumer restores
@@ -33,10 +35,14 @@ class Inbox:
 
     __slots__ = ("channel", "loop", "_local", "_layer_receive", "_layer_task", "_waiter", "_closed")
 
-    def __init__(self, channel: str, layer_receive: Callable[[], Awaitable[dict[str, Any]]]) -> None:
+    def __init__(
+        self, channel: str, layer_receive: Callable[[], Awaitable[dict[str, Any]]] | None
+    ) -> None:
+        """``layer_receive`` is None when the channel layer delivers into this inbox itself (in memory)."""
         self.channel = channel
         self.loop = asyncio.get_running_loop()
-        self._local: deque[dict[str, Any]] = deque()
+        # Made at the first local relay: an empty deque already takes a 64-slot block.
+        self._local: deque[dict[str, Any]] | None = None
         self._layer_receive = layer_receive
         self._layer_task: asyncio.Future[dict[str, Any]] | None = None
         self._waiter: asyncio.Future[None] | None = None
@@ -45,8 +51,17 @@ class Inbox:
 
     def put(self, message: dict[str, Any]) -> None:
         """Queue ``message`` for this socket (from the same event loop)."""
-        if len(self._local) >= settings.VOICEBOT_CHANNEL_CAPACITY:
-            raise layer_unavailable(ChannelFull(self.channel))
+        try:
+            self.deliver(message)
+        except ChannelFull as exc:
+            raise layer_unavailable(exc) from None
+
+    def deliver(self, message: dict[str, Any]) -> None:
+        """``put`` as a channel layer's send does it: a full inbox is ChannelFull."""
+        if self._local is None:
+            self._local = deque()
+        elif len(self._local) >= settings.VOICEBOT_CHANNEL_CAPACITY:
+            raise ChannelFull(self.channel)
         self._local.append(message)
         self._wake()
 
@@ -60,12 +75,12 @@ class Inbox:
             if self._local:
                 return self._local.popleft()
             task = self._layer_task
-            if task is None:
+            if task is None and self._layer_receive is not None:
                 # One receive from the layer stays pending across calls: a
                 # cancelled channels-redis receive would drop its buffer.
                 task = self._layer_task = asyncio.ensure_future(self._layer_receive())
                 task.add_done_callback(self._wake)
-            if task.done():
+            if task is not None and task.done():
                 self._layer_task = None
                 return task.result()
             self._waiter = self.loop.create_future()
@@ -84,7 +99,7 @@ class Inbox:
         if self._layer_task is not None:
             self._layer_task.cancel()
             self._layer_task = None
-        self._local.clear()
+        self._local = None
 
 
 def inbox_local(channel: str) -> Inbox | None:

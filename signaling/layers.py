@@ -29,6 +29,8 @@ from channels.exceptions import ChannelFull
 from channels.layers import InMemoryChannelLayer
 from channels_redis.core import RedisChannelLayer
 
+from signaling.inbox import inbox_local
+
 # Seconds between two scans of the in-memory layer for expired entries.
 CLEAN_INTERVAL = 1.0
 # Messages one receive from Redis takes at most.
@@ -70,8 +72,13 @@ class LocalChannelLayer(InMemoryChannelLayer):
         super().__init__(*args, **kwargs)
         self._next_clean = 0.0
 
+    delivers_to_inboxes = True
+
     async def send(self, channel: str, message: dict[str, Any]) -> None:
         """Channels' send, copying the message's top level instead of deep-copying it.
+
+        A channel of a socket of this process gets the message in its inbox
+        (signaling.inbox), which its consumer reads instead of this layer.
 
         Every message here is built by its sender and only read by its
         receivers (events and relays), so a shallow copy keeps them apart;
@@ -81,6 +88,10 @@ class LocalChannelLayer(InMemoryChannelLayer):
         assert isinstance(message, dict), "message is not a dict"
         assert "__asgi_channel__" not in message
         self.require_valid_channel_name(channel)
+        inbox = inbox_local(channel)
+        if inbox is not None:
+            inbox.deliver(dict(message))
+            return
         queue = self.channels.get(channel)
         if queue is None:
             queue = self.channels[channel] = asyncio.Queue(maxsize=self.get_capacity(channel))

@@ -833,3 +833,27 @@ async def test_the_end_of_an_earlier_join_does_not_unseat_a_later_one(ws, joined
     assert (await b.receive_type("participant_left"))["session_id"] == b.session_id
     await b.send({"type": "relay_ice_candidate", "peer_id": a.session_id, "candidate": CANDIDATE})
     await assert_error(await b.receive(), "not_joined")
+
+
+async def test_the_in_memory_layer_delivers_into_the_inbox_and_an_idle_socket_waits_on_nothing_else(ws, settings):
+    from channels.layers import get_channel_layer
+
+    from signaling.inbox import inbox_local
+
+    if settings.REDIS_URL:
+        pytest.skip("the in-memory layer only")
+    lobby_id = await make_lobby()
+    a, _ = await open_joined(ws, lobby_id, "Ann")
+    a_channel = await database_sync_to_async(lambda: Participant.objects.get(lobby_id=lobby_id).channel_name)()
+    inbox = inbox_local(a_channel)
+    assert inbox is not None
+    layer = get_channel_layer()
+    # No queue of the layer for this channel, no receive pending on it.
+    assert a_channel not in layer.channels and inbox._layer_task is None
+    # What the layer is asked to send to the channel arrives through the inbox, in order.
+    b_id, _ = await make_session()
+    await layer.send(a_channel, {"type": "lobby.chat", "chat": {"session_id": b_id, "name": "B", "text": "1", "ts": "t"}})
+    await layer.send(a_channel, {"type": "lobby.chat", "chat": {"session_id": b_id, "name": "B", "text": "2", "ts": "t"}})
+    assert [(await a.receive_type("chat"))["text"] for _ in range(2)] == ["1", "2"]
+    assert a_channel not in layer.channels
+    await a.nothing_more()
