@@ -439,7 +439,8 @@ def table(results: list[dict[str, Any]]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--server", choices=("daphne", "uvicorn"), default="daphne")
+    parser.add_argument("--server", choices=("uvicorn", "daphne"), default="uvicorn",
+                        help="the server manage.py serve runs (default: uvicorn, as make run)")
     parser.add_argument("--processes", type=int, default=1, help="server processes (more than 1 uses Redis)")
     parser.add_argument("--redis", action="store_true", help="use the Redis channel layer with one process too")
     parser.add_argument("--redis-layer", choices=("queues", "pubsub"), default="queues",

@@ -91,9 +91,8 @@ class ServeProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def command(self) -> list[str]:
-        command = [sys.executable, "manage.py", "serve", "--host", "127.0.0.1", "--port", str(self.port)]
-        if self.server != "daphne":
-            command += ["--server", self.server]
+        command = [sys.executable, "manage.py", "serve", "--server", self.server,
+                   "--host", "127.0.0.1", "--port", str(self.port)]
         if not self.access_log:
             command.append("--no-access-log")
         return command

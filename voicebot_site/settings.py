@@ -155,11 +155,16 @@ VOICEBOT_CHANNEL_CAPACITY = env_int("VOICEBOT_CHANNEL_CAPACITY", 5000)
 VOICEBOT_REDIS_LAYER = os.environ.get("VOICEBOT_REDIS_LAYER", "queues")
 if VOICEBOT_REDIS_LAYER not in ("queues", "pubsub"):
     raise ImproperlyConfigured(f"VOICEBOT_REDIS_LAYER must be queues or pubsub; got {VOICEBOT_REDIS_LAYER!r}.")
+# Connections to Redis one process may open. redis-py's default of 100 is not a
+# wait but a failure (MaxConnectionsError) once 100 calls are in flight, which
+# a busy process reaches; connections are opened as calls need them.
+VOICEBOT_REDIS_MAX_CONNECTIONS = env_int("VOICEBOT_REDIS_MAX_CONNECTIONS", 1000)
+_REDIS_HOSTS = [{"address": REDIS_URL, "max_connections": VOICEBOT_REDIS_MAX_CONNECTIONS}]
 if REDIS_URL and VOICEBOT_REDIS_LAYER == "pubsub":
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": os.environ.get("VOICEBOT_CHANNEL_PREFIX", "voicebot")},
+            "CONFIG": {"hosts": _REDIS_HOSTS, "prefix": os.environ.get("VOICEBOT_CHANNEL_PREFIX", "voicebot")},
         }
     }
 elif REDIS_URL:
@@ -168,7 +173,7 @@ elif REDIS_URL:
             # channels-redis, with a send of one round trip (a relay across processes).
             "BACKEND": "signaling.layers.RelayRedisChannelLayer",
             "CONFIG": {
-                "hosts": [REDIS_URL],
+                "hosts": _REDIS_HOSTS,
                 "prefix": os.environ.get("VOICEBOT_CHANNEL_PREFIX", "voicebot"),
                 # Capacity is shared by every consumer of a process; the
                 # default of 100 drops frames under a modest load.
