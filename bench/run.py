@@ -317,6 +317,7 @@ def summarize(args: argparse.Namespace, label: str, phase: dict[str, Any]) -> di
         "bad_sent": sum(r["bad_sent"] for r in results),
         "bad_unanswered": sum(r["bad_sent"] - r["bad_answered"] for r in results),
         "stalls": sum(r["stalls"] for r in results),
+        "closed_early": sum(r["closed_early"] for r in results),
         "relayed_per_s": round(received / args.seconds, 1),
         "server_cpu_relaying_pct": round(100 * relay_cpu / relay_wall, 1),
         "latency_ms_p50": percentile(ordered, 0.50),
@@ -377,6 +378,7 @@ def clean(result: dict[str, Any]) -> bool:
     storm = result["reconnect_storm"]
     return (result["lost"] == 0 and result["gaps"] == 0 and result["unknown_sender"] == 0
             and result["chat_lost"] == 0 and result["bad_unanswered"] == 0 and result["stalls"] == 0
+            and result["closed_early"] == 0
             and result["pairs_negotiated"] == result["pairs"] and not result.get("stale_group_members")
             and not result["errors"] and result["clients_joined"] == result["clients"]
             and (storm is None or (storm["done"] and storm["renegotiation_misordered"] == 0)))
