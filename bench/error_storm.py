@@ -97,7 +97,8 @@ async def main(args: argparse.Namespace) -> None:
            "LOG_LEVEL": "WARNING"}
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput"], cwd=ROOT, env=env, check=True,
                    stdout=subprocess.DEVNULL)
-    server = subprocess.Popen([sys.executable, "manage.py", "serve", "--port", str(port), "--no-access-log"],
+    server = subprocess.Popen([sys.executable, "manage.py", "serve", "--server", "daphne", "--port", str(port),
+                               "--no-access-log"],
                               cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=open(folder / "server.log", "w"))
     try:
         for _ in range(100):

@@ -42,8 +42,8 @@ from typing import Any, Callable
 import psutil
 
 from bench.loadgen import Member, WorkerSpec, worker_main
-from bench.servers import BareRelayProcess, RedisServer, ServeProcess
-from web.tests.live_server import BASE_DIR, ServerBackends
+from bench.servers import BareRelayProcess, RedisServer
+from web.tests.live_server import BASE_DIR, LiveServer, ServerBackends
 
 RESULT_TIMEOUT = 900.0
 STALE_TIMEOUT = 30.0
@@ -185,7 +185,7 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     workdir = Path(tempfile.mkdtemp(prefix="voicebot-bench-"))
     backends = ServerBackends(workdir)
     redis_server: RedisServer | None = None
-    servers: list[ServeProcess] = []
+    servers: list[LiveServer] = []
     bare_servers: list[BareRelayProcess] = []
     workers: list[tuple[multiprocessing.Process, Any]] = []
     try:
@@ -205,7 +205,8 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
         env["VOICEBOT_SESSION_RATE"] = "1000000/1 minute"
         progress(f"starting {args.processes} {args.server} process(es)")
         for n in range(args.processes):
-            server = ServeProcess(env, workdir / f"server-{n}.log", server=args.server, source=Path(args.source))
+            server = LiveServer(env, workdir / f"server-{n}.log", server=args.server, source=Path(args.source),
+                                access_log=False)
             servers.append(server)
             server.start()
         bare: BareRelayProcess | None = None

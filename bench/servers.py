@@ -1,19 +1,18 @@
-"""Server processes for benchmarks and multi-process tests: ``manage.py serve``, a redis-server, the bare relay."""
+"""Processes for benchmarks and multi-process tests: a redis-server and the bare relay.
+
+``manage.py serve`` itself is ``web.tests.live_server.LiveServer``, shared with the tests.
+"""
 from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
-from typing import IO
 
-from web.tests.live_server import BASE_DIR, free_port
+from web.tests.live_server import BASE_DIR, LiveServer, free_port
 
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 10.0
@@ -72,78 +71,11 @@ class RedisServer:
             self.process = None
 
 
-class ServeProcess:
-    """``manage.py serve --server NAME`` on a free loopback port, from ``source`` (a checkout)."""
-
-    def __init__(self, env: dict[str, str], log_path: Path, *, server: str = "daphne",
-                 source: Path = BASE_DIR, access_log: bool = False) -> None:
-        self.env = env
-        self.log_path = log_path
-        self.server = server
-        self.source = source
-        self.access_log = access_log
-        self.port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-        self.log: IO[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def command(self) -> list[str]:
-        command = [sys.executable, "manage.py", "serve", "--server", self.server,
-                   "--host", "127.0.0.1", "--port", str(self.port)]
-        if not self.access_log:
-            command.append("--no-access-log")
-        return command
-
-    def ready(self) -> bool:
-        """Whether the server answers yet (its /livez)."""
-        try:
-            with urllib.request.urlopen(f"{self.url}/livez", timeout=2) as response:
-                return response.status == 200
-        except (OSError, urllib.error.URLError):
-            return False
-
-    def start(self) -> None:
-        self.log = self.log_path.open("ab")
-        self.process = subprocess.Popen(self.command(), cwd=self.source, env=self.env, stdout=self.log,
-                                        stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"{self.server} exited with {self.process.returncode}:\n{self.log_tail()}")
-            if self.ready():
-                return
-            time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"{self.server} did not answer within {START_TIMEOUT:.0f} s:\n{self.log_tail()}")
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(STOP_TIMEOUT)
-        self.process = None
-        if self.log is not None:
-            self.log.close()
-            self.log = None
-
-    def log_tail(self, limit: int = 4000) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-limit:]
-        except OSError:
-            return ""
-
-
-class BareRelayProcess(ServeProcess):
+class BareRelayProcess(LiveServer):
     """``bench/bare_relay.py`` (a plain websockets relay, no Django) on a free loopback port."""
 
     def __init__(self, log_path: Path) -> None:
-        super().__init__(dict(os.environ), log_path, server="bare", source=BASE_DIR)
+        super().__init__(dict(os.environ), log_path, server="the bare relay", source=BASE_DIR)
 
     def command(self) -> list[str]:
         return [sys.executable, "-m", "bench.bare_relay", "--port", str(self.port)]

@@ -126,14 +126,19 @@ def run_manage(args: list[str], env: dict[str, str], log_path: Path) -> None:
 
 
 class LiveServer:
-    """``manage.py serve`` on a loopback port, started and stopped by the tests.
+    """``manage.py serve`` on a loopback port, started and stopped by the tests and the benchmarks.
 
-    daphne unless the environment names the server (``VOICEBOT_SERVER``).
+    The server is ``server``, else the environment's ``VOICEBOT_SERVER``, else
+    daphne; ``source`` is the checkout it runs from.
     """
 
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+    def __init__(self, env: dict[str, str], log_path: Path, *, server: str | None = None,
+                 source: Path = BASE_DIR, access_log: bool = True) -> None:
         self.env = env
         self.log_path = log_path
+        self.server = server or env.get("VOICEBOT_SERVER", "daphne")
+        self.source = source
+        self.access_log = access_log
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
         self.log: IO[bytes] | None = None
@@ -142,25 +147,32 @@ class LiveServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def command(self) -> list[str]:
+        command = [sys.executable, "manage.py", "serve", "--server", self.server,
+                   "--host", "127.0.0.1", "--port", str(self.port)]
+        return command if self.access_log else [*command, "--no-access-log"]
+
+    def ready(self) -> bool:
+        """Whether the server answers yet (its /livez)."""
+        try:
+            with urllib.request.urlopen(f"{self.url}/livez", timeout=2) as response:
+                return response.status == 200
+        except (OSError, urllib.error.URLError):
+            return False
+
     def start(self) -> None:
         self.log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "manage.py", "serve", "--server", self.env.get("VOICEBOT_SERVER", "daphne"),
-             "--host", "127.0.0.1", "--port", str(self.port)],
-            cwd=BASE_DIR, env=self.env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
+        self.process = subprocess.Popen(self.command(), cwd=self.source, env=self.env, stdout=self.log,
+                                        stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"the server exited with {self.process.returncode}:\n{self.log_tail()}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/livez", timeout=2) as response:
-                    if response.status == 200:
-                        return
-            except (OSError, urllib.error.URLError):
-                time.sleep(0.1)
+                raise RuntimeError(f"{self.server} exited with {self.process.returncode}:\n{self.log_tail()}")
+            if self.ready():
+                return
+            time.sleep(0.05)
         self.stop()
-        raise RuntimeError(f"the server did not answer /livez within {START_TIMEOUT:.0f} s:\n{self.log_tail()}")
+        raise RuntimeError(f"{self.server} did not answer within {START_TIMEOUT:.0f} s:\n{self.log_tail()}")
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
