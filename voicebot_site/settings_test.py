@@ -15,6 +15,11 @@ os.environ.setdefault("VOICEBOT_PRESENCE_ENABLED", "0")
 # Errors are stored when a test flushes them: a writer thread would race the
 # test database's flushes.
 os.environ.setdefault("VOICEBOT_ERROR_WRITER", "manual")
+# The database thread closes its connection after each call, as a server with
+# VOICEBOT_DB_CONN_MAX_AGE=0 does: a connection it kept open would stop the test
+# database from being dropped at the end of the run. Servers started by the
+# tests (end to end, outages) keep theirs, as by default.
+os.environ.setdefault("VOICEBOT_DB_CONN_MAX_AGE", "0")
 
 from voicebot_site.settings import *  # noqa: E402,F401,F403
 
