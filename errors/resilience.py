@@ -30,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from functools import partial, wraps
+from functools import cache, partial, wraps
 from typing import Any, ParamSpec, TypeVar
 
 import redis.exceptions
@@ -134,10 +134,13 @@ class ConnectFailedError(Exception):
     """The database could not be reached before the call ran (safe to retry)."""
 
 
+@cache
 def db_call(fn: Callable[P, R]) -> Callable[P, Awaitable[R]]:
     """``database_sync_to_async`` with the database's breaker and connect retries.
 
-    Database failures are raised as DatabaseUnavailableError.
+    Database failures are raised as DatabaseUnavailableError. Callers write
+    ``await db_call(service)(...)``: the wrapper of each function is built
+    once (cached), not at every call.
     """
 
     def connected_call(*args: P.args, **kwargs: P.kwargs) -> R:

@@ -1,8 +1,8 @@
 """The statements of the reconnect path, written as SQL.
 
 A reconnect storm runs three database calls per socket: the check at
-connect, the disconnect of the old socket and the join (a resume, which
-reads who else is in the lobby). The
+connect, the disconnect of the old socket and the join (which reads the
+lobby, resumes, and reads who else is in the lobby). The
 ORM compiles every query afresh, about 0.5 to 1 ms of CPU each on a small
 machine, which made these calls most of a storm's cost. Here each is one
 statement that SQLite (3.35 and newer) and PostgreSQL both run, with the
@@ -12,13 +12,18 @@ the ORM.
 from __future__ import annotations
 
 from datetime import datetime
+from datetime import timezone as dt_timezone
 from functools import cache
 from typing import Any
 
 from django.db import connection
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from lobbies.models import GuestSession, Lobby, Participant
 
+# The lobby's fields a join needs (its answer shows the lobby); the rest stay deferred.
+LOBBY_FIELDS = ("id", "name", "private", "password_hash", "max_participants", "created_at")
 # The participant's fields (attnames) the callers need; the rest stay deferred on the instance.
 PARTICIPANT_FIELDS = ("id", "lobby_id", "session_id", "name", "is_bot", "muted", "status",
                       "channel_name", "instance_id", "epoch")
@@ -55,6 +60,11 @@ def _statements(vendor: str) -> dict[str, str]:
             f" WHERE {column(Participant, 'session')} = %s AND {column(Participant, 'lobby')} = %s"
             f" RETURNING {returning}"
         ),
+        "lobby": (
+            f"SELECT {', '.join(quote(Lobby._meta.get_field(name).column) for name in LOBBY_FIELDS)}"
+            f" FROM {lobby} WHERE {column(Lobby, 'id')} = %s AND {column(Lobby, 'closed_at')} IS NULL"
+            + (" FOR UPDATE" if connection.features.has_select_for_update else "")
+        ),
         "others": (
             f"SELECT {returning} FROM {participant} WHERE {column(Participant, 'lobby')} = %s"
             f" AND {column(Participant, 'id')} <> %s"
@@ -70,6 +80,27 @@ def _participant(row: tuple[Any, ...] | None) -> Participant | None:
     for index in (PARTICIPANT_FIELDS.index("is_bot"), PARTICIPANT_FIELDS.index("muted")):
         values[index] = bool(values[index])  # SQLite answers 0 and 1
     return Participant.from_db(connection.alias, list(PARTICIPANT_FIELDS), values)
+
+
+def _datetime(value: Any) -> datetime:
+    """A datetime column as the ORM reads it: SQLite answers UTC without a zone (text or naive)."""
+    if isinstance(value, str):
+        value = parse_datetime(value)
+        assert value is not None
+    return value if timezone.is_aware(value) else value.replace(tzinfo=dt_timezone.utc)
+
+
+def lobby_open_locked(*, lobby_id: str) -> Lobby | None:
+    """The lobby if it exists and is open, locked for the transaction where the database can."""
+    with connection.cursor() as cursor:
+        cursor.execute(_statements(connection.vendor)["lobby"], [lobby_id])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    values = list(row)
+    values[LOBBY_FIELDS.index("private")] = bool(values[LOBBY_FIELDS.index("private")])
+    values[LOBBY_FIELDS.index("created_at")] = _datetime(values[LOBBY_FIELDS.index("created_at")])
+    return Lobby.from_db(connection.alias, list(LOBBY_FIELDS), values)
 
 
 def participants_others(*, lobby_id: str, participant_id: int) -> list[Participant]:

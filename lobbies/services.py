@@ -116,7 +116,7 @@ def lobby_join(
     if password is not None and not isinstance(password, str):
         raise InvalidMessageError("'password' must be a string.")
     with transaction.atomic():
-        lobby = Lobby.objects.select_for_update().filter(pk=lobby_id, closed_at__isnull=True).first()
+        lobby = hot_sql.lobby_open_locked(lobby_id=lobby_id)
         if lobby is None:
             raise LobbyNotFoundError()
         emitted: list[Event] = []

@@ -76,3 +76,18 @@ def test_others_are_everyone_else_in_join_order(
     assert [p.name for p in others] == ["A", "C"]
     assert [p.channel_name for p in others] == ["chan-A", "chan-C"]
     assert hot_sql.participants_others(lobby_id=new_lobby(), participant_id=me.pk) == []
+
+
+def test_the_lobby_read_matches_the_orm_and_skips_closed_lobbies(new_lobby: Callable[..., str]) -> None:
+    from lobbies.models import Lobby
+
+    lobby_id = new_lobby(name="Hot", private=True, password="pw", max_participants=5)
+    read = hot_sql.lobby_open_locked(lobby_id=lobby_id)
+    stored = Lobby.objects.get(pk=lobby_id)
+    assert read is not None
+    assert (read.id, read.name, read.private, read.has_password, read.max_participants, read.created_at) == (
+        stored.id, "Hot", True, True, 5, stored.created_at)
+    assert read.created_at.tzinfo is not None
+    assert hot_sql.lobby_open_locked(lobby_id="no-such-lobby") is None
+    services.lobby_close(lobby_id=lobby_id)
+    assert hot_sql.lobby_open_locked(lobby_id=lobby_id) is None
