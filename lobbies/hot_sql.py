@@ -2,7 +2,7 @@
 
 A reconnect storm runs three database calls per socket: the check at
 connect, the disconnect of the old socket and the join (which reads the
-lobby, resumes, and reads who else is in the lobby). The
+lobby, resumes, and reads who else is in the lobby and the chat history). The
 ORM compiles every query afresh, about 0.5 to 1 ms of CPU each on a small
 machine, which made these calls most of a storm's cost. Here each is one
 statement that SQLite (3.35 and newer) and PostgreSQL both run, with the
@@ -20,10 +20,12 @@ from django.db import connection
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from lobbies.models import GuestSession, Lobby, Participant
+from lobbies.models import ChatMessage, GuestSession, Lobby, Participant
 
 # The lobby's fields a join needs (its answer shows the lobby); the rest stay deferred.
 LOBBY_FIELDS = ("id", "name", "private", "password_hash", "max_participants", "created_at")
+# A chat message's fields its answer shows.
+CHAT_FIELDS = ("id", "session_id", "name", "text", "created_at")
 # The participant's fields (attnames) the callers need; the rest stay deferred on the instance.
 PARTICIPANT_FIELDS = ("id", "lobby_id", "session_id", "name", "is_bot", "muted", "status",
                       "channel_name", "instance_id", "epoch")
@@ -48,14 +50,16 @@ def _statements(vendor: str) -> dict[str, str]:
             f" AND {column(Lobby, 'closed_at')} IS NULL)"
         ),
         "disconnect": (
-            f"UPDATE {participant} SET {column(Participant, 'status')} = %s, {column(Participant, 'channel_name')} = '',"
-            f" {column(Participant, 'instance_id')} = '', {column(Participant, 'disconnected_at')} = %s"
+            f"UPDATE {participant} SET {column(Participant, 'status')} = %s,"
+            f" {column(Participant, 'channel_name')} = '', {column(Participant, 'instance_id')} = '',"
+            f" {column(Participant, 'disconnected_at')} = %s"
             f" WHERE {column(Participant, 'session')} = %s AND {column(Participant, 'lobby')} = %s"
             f" AND {column(Participant, 'channel_name')} = %s RETURNING {returning}"
         ),
         "resume": (
-            f"UPDATE {participant} SET {column(Participant, 'status')} = %s, {column(Participant, 'channel_name')} = %s,"
-            f" {column(Participant, 'instance_id')} = %s, {column(Participant, 'disconnected_at')} = NULL,"
+            f"UPDATE {participant} SET {column(Participant, 'status')} = %s,"
+            f" {column(Participant, 'channel_name')} = %s, {column(Participant, 'instance_id')} = %s,"
+            f" {column(Participant, 'disconnected_at')} = NULL,"
             f" {column(Participant, 'epoch')} = %s"
             f" WHERE {column(Participant, 'session')} = %s AND {column(Participant, 'lobby')} = %s"
             f" RETURNING {returning}"
@@ -64,6 +68,11 @@ def _statements(vendor: str) -> dict[str, str]:
             f"SELECT {', '.join(quote(Lobby._meta.get_field(name).column) for name in LOBBY_FIELDS)}"
             f" FROM {lobby} WHERE {column(Lobby, 'id')} = %s AND {column(Lobby, 'closed_at')} IS NULL"
             + (" FOR UPDATE" if connection.features.has_select_for_update else "")
+        ),
+        "history": (
+            f"SELECT {', '.join(quote(ChatMessage._meta.get_field(name).column) for name in CHAT_FIELDS)}"
+            f" FROM {quote(ChatMessage._meta.db_table)} WHERE {column(ChatMessage, 'lobby')} = %s"
+            f" ORDER BY {column(ChatMessage, 'id')} DESC LIMIT %s"
         ),
         "others": (
             f"SELECT {returning} FROM {participant} WHERE {column(Participant, 'lobby')} = %s"
@@ -101,6 +110,20 @@ def lobby_open_locked(*, lobby_id: str) -> Lobby | None:
     values[LOBBY_FIELDS.index("private")] = bool(values[LOBBY_FIELDS.index("private")])
     values[LOBBY_FIELDS.index("created_at")] = _datetime(values[LOBBY_FIELDS.index("created_at")])
     return Lobby.from_db(connection.alias, list(LOBBY_FIELDS), values)
+
+
+def chat_history(*, lobby_id: str, limit: int) -> list[ChatMessage]:
+    """The lobby's last ``limit`` chat messages, oldest first."""
+    with connection.cursor() as cursor:
+        cursor.execute(_statements(connection.vendor)["history"], [lobby_id, limit])
+        rows = cursor.fetchall()
+    created = CHAT_FIELDS.index("created_at")
+    messages = []
+    for row in reversed(rows):
+        values = list(row)
+        values[created] = _datetime(values[created])
+        messages.append(ChatMessage.from_db(connection.alias, list(CHAT_FIELDS), values))
+    return messages
 
 
 def participants_others(*, lobby_id: str, participant_id: int) -> list[Participant]:

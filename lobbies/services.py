@@ -156,7 +156,7 @@ def lobby_join(
             )
             resumed = False
         others = hot_sql.participants_others(lobby_id=lobby.id, participant_id=participant.pk)
-        history = list(reversed(lobby.chat_messages.order_by("-id")[:CHAT_HISTORY_LENGTH]))
+        history = hot_sql.chat_history(lobby_id=lobby.id, limit=CHAT_HISTORY_LENGTH)
     return JoinResult(
         lobby=lobby, participant=participant, others=others, chat_history=history, resumed=resumed, events=emitted
     )

@@ -91,3 +91,22 @@ def test_the_lobby_read_matches_the_orm_and_skips_closed_lobbies(new_lobby: Call
     assert hot_sql.lobby_open_locked(lobby_id="no-such-lobby") is None
     services.lobby_close(lobby_id=lobby_id)
     assert hot_sql.lobby_open_locked(lobby_id=lobby_id) is None
+
+
+def test_chat_history_is_the_last_messages_oldest_first_as_the_orm_reads_them(
+    new_session: Callable[..., tuple[str, str]], new_lobby: Callable[..., str]
+) -> None:
+    from lobbies.models import ChatMessage
+
+    lobby_id = new_lobby()
+    session_id, _ = new_session("Cy")
+    join(lobby_id, session_id, "chan-c")
+    for n in range(5):
+        services.chat_post(session_id=session_id, lobby_id=lobby_id, text=f"m{n}")
+    history = hot_sql.chat_history(lobby_id=lobby_id, limit=3)
+    assert [m.text for m in history] == ["m2", "m3", "m4"]
+    stored = {m.pk: m for m in ChatMessage.objects.filter(lobby_id=lobby_id)}
+    for message in history:
+        original = stored[message.pk]
+        assert (message.session_id, message.name, message.created_at) == (session_id, "Cy", original.created_at)
+    assert hot_sql.chat_history(lobby_id=new_lobby(), limit=3) == []
