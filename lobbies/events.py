@@ -31,8 +31,10 @@ class Event:
     # Exactly one of group and channel.
     group: str | None = None
     channel: str | None = None
-    # Channel names to drop from ``group`` before sending (sockets that are gone).
+    # Channel names to drop from ``group`` before sending (sockets that are gone),
+    # and the other groups they leave with it (their session's).
     discard: tuple[str, ...] = ()
+    discard_from: tuple[str, ...] = ()
 
 
 def participant_joined(lobby_id: str, participant: dict[str, Any], *, channel: str, epoch: str) -> Event:
@@ -61,6 +63,7 @@ def participant_updated(
         message={"type": "lobby.participant_updated", "lobby_id": lobby_id, "participant": participant,
                  "epoch": epoch},
         discard=discard,
+        discard_from=(session_group(participant["session_id"]),) if discard else (),
     )
 
 
@@ -74,6 +77,8 @@ def participant_left(
         message={"type": "lobby.participant_left", "lobby_id": lobby_id, "session_id": session_id,
                  "reason": reason, "epoch": epoch},
         discard=discard,
+        # A socket that left on purpose stays open, in its session's group.
+        discard_from=(session_group(session_id),) if discard and reason in ("disconnected", "timeout") else (),
     )
 
 
@@ -93,8 +98,9 @@ async def emit(events: list[Event]) -> None:
     layer = channel_layer()
     for event in events:
         for channel in event.discard:
-            if event.group is not None:
-                await layer.group_discard(event.group, channel)
+            for group in (event.group, *event.discard_from):
+                if group is not None:
+                    await layer.group_discard(group, channel)
         if event.group is not None:
             await layer.group_send(event.group, event.message)
         elif event.channel:

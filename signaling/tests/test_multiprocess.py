@@ -158,6 +158,18 @@ async def join(peer: Peer, others: list[Peer]) -> None:
         assert (await other.receive("add_peer"))["peer_id"] == peer.session_id
 
 
+async def group_members(server: LiveServer, group: str) -> list[str]:
+    """The channels in ``group`` in the servers' Redis."""
+    import redis.asyncio
+
+    client = redis.asyncio.Redis.from_url(server.env["REDIS_URL"])
+    try:
+        members = await client.zrange(f"{server.env['VOICEBOT_CHANNEL_PREFIX']}:group:{group}", 0, -1)
+    finally:
+        await client.aclose()
+    return [member.decode() for member in members]
+
+
 async def close_all(*peers: Peer) -> None:
     for peer in peers:
         if peer.socket is not None:
@@ -219,6 +231,7 @@ async def test_crashed_process_hands_its_participants_to_the_grace_period(
     bob = Peer(two, lobby_id, "Bob")
     await join(ann, [])
     await join(bob, [ann])
+    [bob_channel] = await group_members(two, f"session.{bob.session_id}")
 
     # Ann's server process dies without a word: no disconnect handler runs.
     assert one.process is not None
@@ -230,6 +243,9 @@ async def test_crashed_process_hands_its_participants_to_the_grace_period(
         updated = await bob.receive("participant_updated")
         assert updated["participant"] == {**updated["participant"], "session_id": ann.session_id,
                                           "status": "reconnecting"}
+        # Her dead socket is gone from her lobby's group and her session's group in Redis.
+        assert await group_members(one, f"session.{ann.session_id}") == []
+        assert await group_members(one, f"lobby.{lobby_id}") == [bob_channel]
         await bob.send({"type": "relay_ice_candidate", "peer_id": ann.session_id, "candidate": CANDIDATE})
         assert (await bob.receive("error"))["code"] == "peer_not_found"
 
