@@ -24,9 +24,10 @@ from errors.exceptions import (
     VoiceBotError,
 )
 from errors.resilience import channel_layer
-from errors.throttle import MovingWindow, rate_parse
+from errors.throttle import MovingWindow, window_for
 
 logger = logging.getLogger("voicebot.errors")
+
 
 def counts_as_bad_frame(error: VoiceBotError) -> bool:
     """Errors the client caused; the server's own failures never count against it."""
@@ -106,9 +107,7 @@ class ErrorBoundaryMixin:
             await self.close_with(PolicyViolationError.close_code)
 
     def allow_bad_frame(self) -> bool:
-        limit = rate_parse(settings.VOICEBOT_BAD_FRAME_LIMIT)
-        if self.bad_frames is None or self.bad_frames.limit != limit:
-            self.bad_frames = MovingWindow(limit)
+        self.bad_frames = window_for(self.bad_frames, MovingWindow, settings.VOICEBOT_BAD_FRAME_LIMIT)
         return self.bad_frames.hit() is None
 
     async def send_error(self, error: VoiceBotError, correlation_id: str, in_reply_to: str | None = None) -> None:

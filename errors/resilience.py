@@ -86,11 +86,20 @@ def layer_unavailable(exc: BaseException | None = None) -> ChannelLayerUnavailab
     return ChannelLayerUnavailableError(retry_after=_retry_after(breaker), context=context)
 
 
-def retrying(breaker: CircuitBreaker, retry_on: type[BaseException] | tuple[type[BaseException], ...]) -> AsyncRetrying:
-    """tenacity's async retry: backoff with jitter, stopped by attempts or an opened breaker."""
+def retrying(
+    breaker: CircuitBreaker,
+    retry_on: type[BaseException] | tuple[type[BaseException], ...],
+    *,
+    attempts: int | None = None,
+) -> AsyncRetrying:
+    """tenacity's async retry: backoff with jitter, stopped by attempts (default
+    ``VOICEBOT_RETRY_ATTEMPTS``) or an opened breaker."""
     return AsyncRetrying(
         retry=retry_if_exception_type(retry_on),
-        stop=stop_any(stop_after_attempt(settings.VOICEBOT_RETRY_ATTEMPTS), BreakerOpened(breaker)),
+        stop=stop_any(
+            stop_after_attempt(settings.VOICEBOT_RETRY_ATTEMPTS if attempts is None else attempts),
+            BreakerOpened(breaker),
+        ),
         wait=backoff(),
         reraise=True,
     )
@@ -115,13 +124,7 @@ async def call_retrying(
         if first.stop(state):
             raise
         await asyncio.sleep(first.wait(state))
-    rest = AsyncRetrying(
-        retry=retry_if_exception_type(retry_on),
-        stop=stop_any(stop_after_attempt(settings.VOICEBOT_RETRY_ATTEMPTS - 1), BreakerOpened(breaker)),
-        wait=backoff(),
-        reraise=True,
-    )
-    async for attempt in rest:
+    async for attempt in retrying(breaker, retry_on, attempts=settings.VOICEBOT_RETRY_ATTEMPTS - 1):
         with attempt:
             result = await call()
     return result
@@ -157,6 +160,7 @@ def db_call(fn: Callable[P, R]) -> Callable[P, Awaitable[R]]:
         breaker = breaker_get(DATABASE)
         if not breaker.allow():
             raise database_unavailable()
+
         async def attempt() -> R:
             try:
                 return await run(*args, **kwargs)
@@ -260,6 +264,7 @@ class GuardedChannelLayer:
     async def _idempotent(self, operation: Callable[[str, str], Awaitable[None]], group: str, channel: str) -> None:
         if not self.breaker.allow():
             raise layer_unavailable()
+
         async def attempt() -> None:
             try:
                 await self.recover()

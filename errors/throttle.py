@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from functools import lru_cache
+from typing import TypeVar
 
 from limits import RateLimitItem, parse
 
@@ -21,6 +22,17 @@ from limits import RateLimitItem, parse
 @lru_cache(maxsize=16)
 def rate_parse(text: str) -> RateLimitItem:
     return parse(text)
+
+
+Window = TypeVar("Window", "FixedWindow", "MovingWindow")
+
+
+def window_for(window: Window | None, kind: type[Window], text: str) -> Window:
+    """``window`` while the limit ``text`` (a setting) is still its own; a new ``kind`` of window once it changed."""
+    limit = rate_parse(text)
+    if window is None or window.limit != limit:
+        return kind(limit)
+    return window
 
 
 class FixedWindow:

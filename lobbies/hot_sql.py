@@ -13,14 +13,18 @@ from __future__ import annotations
 
 from datetime import datetime
 from datetime import timezone as dt_timezone
+from collections.abc import Callable
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import connection
+from django.db.models import BooleanField, DateTimeField, Field, Model
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from lobbies.models import ChatMessage, GuestSession, Lobby, Participant
+
+M = TypeVar("M", bound=Model)
 
 # The lobby's fields a join needs (its answer shows the lobby); the rest stay deferred.
 LOBBY_FIELDS = ("id", "name", "private", "password_hash", "max_participants", "created_at")
@@ -41,8 +45,11 @@ def _statements(vendor: str) -> dict[str, str]:
     def column(model: Any, name: str) -> str:
         return quote(model._meta.get_field(name).column)
 
-    by_attname = {f.attname: f for f in Participant._meta.concrete_fields}
-    returning = ", ".join(quote(by_attname[name].column) for name in PARTICIPANT_FIELDS)
+    def columns(model: type[Model], fields: tuple[str, ...]) -> str:
+        by_attname = _fields_by_attname(model)
+        return ", ".join(quote(by_attname[name].column) for name in fields)
+
+    returning = columns(Participant, PARTICIPANT_FIELDS)
     return {
         "admission": (
             f"SELECT (SELECT COUNT(*) FROM {session} WHERE {column(GuestSession, 'id')} = %s),"
@@ -65,12 +72,12 @@ def _statements(vendor: str) -> dict[str, str]:
             f" RETURNING {returning}"
         ),
         "lobby": (
-            f"SELECT {', '.join(quote(Lobby._meta.get_field(name).column) for name in LOBBY_FIELDS)}"
+            f"SELECT {columns(Lobby, LOBBY_FIELDS)}"
             f" FROM {lobby} WHERE {column(Lobby, 'id')} = %s AND {column(Lobby, 'closed_at')} IS NULL"
             + (" FOR UPDATE" if connection.features.has_select_for_update else "")
         ),
         "history": (
-            f"SELECT {', '.join(quote(ChatMessage._meta.get_field(name).column) for name in CHAT_FIELDS)}"
+            f"SELECT {columns(ChatMessage, CHAT_FIELDS)}"
             f" FROM {quote(ChatMessage._meta.db_table)} WHERE {column(ChatMessage, 'lobby')} = %s"
             f" ORDER BY {column(ChatMessage, 'id')} DESC LIMIT %s"
         ),
@@ -82,13 +89,8 @@ def _statements(vendor: str) -> dict[str, str]:
     }
 
 
-def _participant(row: tuple[Any, ...] | None) -> Participant | None:
-    if row is None:
-        return None
-    values = list(row)
-    for index in (PARTICIPANT_FIELDS.index("is_bot"), PARTICIPANT_FIELDS.index("muted")):
-        values[index] = bool(values[index])  # SQLite answers 0 and 1
-    return Participant.from_db(connection.alias, list(PARTICIPANT_FIELDS), values)
+def _fields_by_attname(model: type[Model]) -> dict[str, Field[Any, Any]]:
+    return {field.attname: field for field in model._meta.concrete_fields}
 
 
 def _datetime(value: Any) -> datetime:
@@ -99,17 +101,40 @@ def _datetime(value: Any) -> datetime:
     return value if timezone.is_aware(value) else value.replace(tzinfo=dt_timezone.utc)
 
 
+@cache
+def _converters(model: type[Model], fields: tuple[str, ...]) -> tuple[Callable[[Any], Any] | None, ...]:
+    """What turns each column's raw value into what the ORM reads (SQLite answers 0 and 1, and text dates)."""
+    by_attname = _fields_by_attname(model)
+
+    def converter(field: Field[Any, Any]) -> Callable[[Any], Any] | None:
+        if isinstance(field, BooleanField):
+            return bool
+        if isinstance(field, DateTimeField):
+            return _datetime
+        return None
+
+    return tuple(converter(by_attname[name]) for name in fields)
+
+
+def _instance(model: type[M], fields: tuple[str, ...], row: tuple[Any, ...]) -> M:
+    """A model instance of the selected ``fields`` (the others deferred), from a raw row."""
+    values = [
+        value if convert is None or value is None else convert(value)
+        for convert, value in zip(_converters(model, fields), row)
+    ]
+    return model.from_db(connection.alias, list(fields), values)
+
+
+def _participant(row: tuple[Any, ...] | None) -> Participant | None:
+    return None if row is None else _instance(Participant, PARTICIPANT_FIELDS, row)
+
+
 def lobby_open_locked(*, lobby_id: str) -> Lobby | None:
     """The lobby if it exists and is open, locked for the transaction where the database can."""
     with connection.cursor() as cursor:
         cursor.execute(_statements(connection.vendor)["lobby"], [lobby_id])
         row = cursor.fetchone()
-    if row is None:
-        return None
-    values = list(row)
-    values[LOBBY_FIELDS.index("private")] = bool(values[LOBBY_FIELDS.index("private")])
-    values[LOBBY_FIELDS.index("created_at")] = _datetime(values[LOBBY_FIELDS.index("created_at")])
-    return Lobby.from_db(connection.alias, list(LOBBY_FIELDS), values)
+    return None if row is None else _instance(Lobby, LOBBY_FIELDS, row)
 
 
 def chat_history(*, lobby_id: str, limit: int) -> list[ChatMessage]:
@@ -117,13 +142,7 @@ def chat_history(*, lobby_id: str, limit: int) -> list[ChatMessage]:
     with connection.cursor() as cursor:
         cursor.execute(_statements(connection.vendor)["history"], [lobby_id, limit])
         rows = cursor.fetchall()
-    created = CHAT_FIELDS.index("created_at")
-    messages = []
-    for row in reversed(rows):
-        values = list(row)
-        values[created] = _datetime(values[created])
-        messages.append(ChatMessage.from_db(connection.alias, list(CHAT_FIELDS), values))
-    return messages
+    return [_instance(ChatMessage, CHAT_FIELDS, row) for row in reversed(rows)]
 
 
 def participants_others(*, lobby_id: str, participant_id: int) -> list[Participant]:
