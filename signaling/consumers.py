@@ -18,8 +18,8 @@ from typing import Any
 
 from channels.consumer import get_handler_name
 from channels.exceptions import StopConsumer
-from channels.layers import get_channel_layer
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import get_channel_layer
 from django.conf import settings
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
@@ -36,10 +36,10 @@ from errors.exceptions import (
     UnknownMessageTypeError,
 )
 from errors.resilience import channel_layer, db_call
-from errors.throttle import FixedWindow, rate_parse
+from errors.throttle import FixedWindow, rate_parse, window_for
 from lobbies import hot_sql, services
 from lobbies.exceptions import LobbyNotFoundError
-from lobbies.events import emit, lobby_group, session_group
+from lobbies.events import Event, emit, lobby_group, session_group
 from lobbies.presence import INSTANCE_ID, presence_ensure_running
 from lobbies.presenters import chat_public, lobby_public, participant_public
 from ops.metrics import FRAMES_RELAYED, WEBSOCKETS_OPEN
@@ -153,15 +153,20 @@ class LobbyConsumer(ErrorBoundaryMixin, LobbyEventsMixin, HandlerDispatchConsume
             WEBSOCKETS_OPEN.dec()
         if not getattr(self, "session_id", ""):
             return
+        emitted: list[Event] = []
         if self.joined:
             self.joined = False
-            await emit(
-                await db_call(services.participant_disconnect)(
-                    session_id=self.session_id, lobby_id=self.lobby_id, channel_name=self.channel_name
-                )
+            emitted = await db_call(services.participant_disconnect)(
+                session_id=self.session_id, lobby_id=self.lobby_id, channel_name=self.channel_name
             )
-        await self.layer.group_discard(lobby_group(self.lobby_id), self.channel_name)
-        await self.layer.group_discard(session_group(self.session_id), self.channel_name)
+            await emit(emitted)
+        # The event of the place given up (or held for the grace period) has
+        # already taken this channel out of the groups it names.
+        left = {group for event in emitted if self.channel_name in event.discard
+                for group in (event.group, *event.discard_from)}
+        for group in (lobby_group(self.lobby_id), session_group(self.session_id)):
+            if group not in left:
+                await self.layer.group_discard(group, self.channel_name)
 
     def error_scope(self) -> tuple[str | None, str | None]:
         return getattr(self, "lobby_id", None), getattr(self, "session_id", None) or None
@@ -190,9 +195,7 @@ class LobbyConsumer(ErrorBoundaryMixin, LobbyEventsMixin, HandlerDispatchConsume
             self.frame_type = "unknown"
             raise UnknownMessageTypeError(f"Unknown message type. Known types: {', '.join(FRAME_HANDLERS)}.")
         self.frame_type = frame["type"]
-        limit = rate_parse(settings.VOICEBOT_FRAME_RATE)
-        if self.frame_window is None or self.frame_window.limit != limit:
-            self.frame_window = FixedWindow(limit)
+        self.frame_window = window_for(self.frame_window, FixedWindow, settings.VOICEBOT_FRAME_RATE)
         wait = self.frame_window.hit()
         if wait is not None:
             raise RateLimitedError(retry_after=max(0.1, round(wait, 2)))
