@@ -23,8 +23,8 @@ from errors.exceptions import (
     PolicyViolationError,
     VoiceBotError,
 )
-from errors.resilience import channel_layer
 from errors.throttle import MovingWindow, window_for
+from resilience.channel_layer import channel_layer
 
 logger = logging.getLogger("voicebot.errors")
 

@@ -11,9 +11,9 @@ from typing import Any
 
 from django.utils import timezone
 
-from errors.breakers import breaker_snapshots
 from errors.choices import Category
 from errors.selectors import error_group_list, error_hourly_by_category
+from resilience.registry import breaker_snapshots
 
 CATEGORY_COLOURS = {
     Category.WEBSOCKET: "#4e79a7",

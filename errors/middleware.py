@@ -8,7 +8,8 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from errors.boundary import error_body, report_error
 from errors.exceptions import MethodNotAllowedError, NotFoundError, VoiceBotError
 from errors.recorder import get_recorder
-from errors.resilience import translate_dependency_error
+from resilience.database import database_unavailable
+from resilience.failures import DATABASE_ERRORS
 
 
 def error_response(request: HttpRequest, exc: BaseException) -> JsonResponse:
@@ -58,4 +59,7 @@ class ErrorBoundaryMiddleware:
             return None
         if isinstance(exception, Http404):
             return error_response(request, NotFoundError())
-        return error_response(request, translate_dependency_error(exception))
+        if isinstance(exception, DATABASE_ERRORS):
+            # A view's own ORM call found the database gone.
+            return error_response(request, database_unavailable(exception))
+        return error_response(request, exception)

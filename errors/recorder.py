@@ -11,9 +11,11 @@ the caller's thread:
   it only counts them, and the count is stored as the ``weight`` of one
   event per write, so that group counts stay exact under a storm;
 - a writer thread takes batches and stores each in one transaction (bulk
-  insert, one UPDATE per group), retrying with exponential backoff and
-  jitter; the database's circuit breaker stops it hammering a database that
-  is down, and the occurrences wait meanwhile;
+  insert, one UPDATE per group) through the database's guard
+  (resilience.database): retried with exponential backoff and jitter, and
+  while its circuit breaker is open the occurrences wait instead of
+  hammering a database that is down; a batch the database refuses is set
+  aside and never blocks the rest;
 - at shutdown (uvicorn: the ASGI lifespan shutdown, see ops.lifespan; daphne
   stops on SIGTERM, then the interpreter runs ``atexit``) whatever waits is
   written, or, with the database down, synced to the spill file, which the
@@ -38,15 +40,15 @@ from django.conf import settings
 from django.db import connections
 from django.utils.module_loading import import_string
 from prometheus_client import Counter, Gauge
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, stop_any, wait_exponential_jitter
-from tenacity.wait import wait_base
 
-from errors.breakers import CircuitBreaker, breaker_get
 from errors.buffer import Batch, OccurrenceBuffer
+from errors.exceptions import DatabaseUnavailableError
 from errors.grouping import report_fingerprint
 from errors.occurrence import Occurrence, occurrence_from_report
 from errors.report import ErrorReport
+from errors.services import error_occurrences_store
 from errors.throttle import FixedWindow, rate_parse
+from resilience.database import database
 
 logger = logging.getLogger("voicebot.errors")
 
@@ -59,7 +61,9 @@ ERRORS_STORED = Counter("voicebot_error_events_stored_total", "Error occurrences
 ERRORS_SAMPLED = Counter(
     "voicebot_error_events_sampled_total", "Error occurrences counted in their group but not stored as a row."
 )
-ERRORS_WAITING = Gauge("voicebot_error_events_waiting", "Error occurrences waiting in memory for the database.")
+ERRORS_WAITING = Gauge(
+    "voicebot_error_events_waiting", "Error occurrences waiting in memory for the database.", multiprocess_mode="livesum"
+)
 
 
 # Sample windows kept before the ended ones are forgotten (one per error group seen).
@@ -95,22 +99,6 @@ class MetricsRecorder(ErrorRecorder):
     """Counts errors for /metrics and keeps nothing else."""
 
 
-def backoff() -> wait_base:
-    """Exponential backoff with jitter: ~initial, ~2x initial, ... up to the maximum."""
-    initial = settings.VOICEBOT_RETRY_INITIAL_DELAY
-    return wait_exponential_jitter(multiplier=initial, max=settings.VOICEBOT_RETRY_MAX_DELAY, jitter=initial)
-
-
-class BreakerOpened:
-    """tenacity stop condition: give up retrying once the breaker has opened."""
-
-    def __init__(self, breaker: CircuitBreaker) -> None:
-        self.breaker = breaker
-
-    def __call__(self, retry_state: Any) -> bool:
-        return self.breaker.state != "closed"
-
-
 class DatabaseRecorder(ErrorRecorder):
     """Stores every report, in batches, from a writer thread (see the module doc)."""
 
@@ -124,7 +112,6 @@ class DatabaseRecorder(ErrorRecorder):
         # One window per group (fingerprint), under a lock: record() runs on any thread.
         self._windows: dict[str, FixedWindow] = {}
         self._windows_lock = threading.Lock()
-        self.breaker = breaker_get("database")
         # fingerprint -> (occurrences counted but not stored, the latest of them)
         self._sampled: dict[str, tuple[int, ErrorReport]] = {}
         self._sampled_lock = threading.Lock()
@@ -209,8 +196,6 @@ class DatabaseRecorder(ErrorRecorder):
             self.buffer.put(occurrence_from_report(report).with_weight(count))
 
     def _write_pending(self, *, lock_timeout: float = -1) -> bool:
-        from errors.resilience import DATABASE_ERRORS
-
         if not self._write_lock.acquire(timeout=lock_timeout):
             return False
         try:
@@ -220,16 +205,14 @@ class DatabaseRecorder(ErrorRecorder):
                 if not batch.occurrences:
                     ERRORS_WAITING.set(self.buffer.memory_size())
                     return True
-                if not self.breaker.allow():
-                    self.buffer.put_back(batch)
-                    return False
                 try:
                     stored = self._store(batch.occurrences)
-                except DATABASE_ERRORS as exc:
+                except DatabaseUnavailableError as exc:
                     self.buffer.put_back(batch)
                     logger.warning(
                         "error store unavailable (%s); %d occurrences wait (breaker %s)",
-                        type(exc).__name__, self.buffer.memory_size(), self.breaker.state,
+                        exc.context.get("exception", "breaker open"), self.buffer.memory_size(),
+                        database().state,
                     )
                     return False
                 except Exception:  # noqa: BLE001 - a batch the database refuses must not block the rest
@@ -244,31 +227,18 @@ class DatabaseRecorder(ErrorRecorder):
             self._write_lock.release()
 
     def _store(self, occurrences: list[Occurrence]) -> int:
-        """One batch in one transaction, retried with exponential backoff and jitter.
+        """One batch in one transaction, through the database's guard, retried.
 
         Retrying is safe: the batch is one transaction, so a failed attempt
-        stored nothing. Each failed attempt counts against the breaker, and
-        retrying stops once it opens.
+        stored nothing. The guard stops retrying once the breaker opens.
         """
-        from errors.resilience import DATABASE_ERRORS
-        from errors.services import error_occurrences_store
+        return database().call_sync(
+            lambda: error_occurrences_store(occurrences=occurrences), retry=True, on_failure=self._reconnect
+        )
 
-        for attempt in Retrying(
-            retry=retry_if_exception_type(DATABASE_ERRORS),
-            stop=stop_any(stop_after_attempt(settings.VOICEBOT_RETRY_ATTEMPTS), BreakerOpened(self.breaker)),
-            wait=backoff(),
-            reraise=True,
-        ):
-            with attempt:
-                try:
-                    stored = error_occurrences_store(occurrences=occurrences)
-                except DATABASE_ERRORS as exc:
-                    self.breaker.record_failure(exc)
-                    if threading.current_thread() is self._thread:
-                        connections.close_all()  # reconnect on the next attempt
-                    raise
-        self.breaker.record_success()
-        return stored
+    def _reconnect(self, exc: BaseException) -> None:
+        if threading.current_thread() is self._thread:
+            connections.close_all()  # a fresh connection for the next attempt
 
     def _rejected_path(self) -> Path:
         return self.buffer.spill_path.with_name(self.buffer.spill_path.name + ".rejected")

@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 from channels.db import database_sync_to_async
 
-from errors.breakers import breakers_reset
 from errors.models import ErrorEvent, ErrorGroup
 from errors.recorder import DatabaseRecorder, get_recorder
+from resilience.registry import dependencies_reset
 
 
 def storing_recorder() -> DatabaseRecorder:
@@ -65,7 +65,7 @@ def recorder_reset() -> None:
     recorder = get_recorder()
     if isinstance(recorder, DatabaseRecorder):
         recorder.discard()
-    breakers_reset()
+    dependencies_reset()
 
 
 @pytest.fixture

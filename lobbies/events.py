@@ -14,7 +14,7 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from django.db import transaction
 
-from errors.resilience import channel_layer
+from resilience.channel_layer import channel_layer
 
 
 def lobby_group(lobby_id: str) -> str:

@@ -26,11 +26,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from errors.boundary import report_error
-from errors.resilience import db_call
 from lobbies import events
 from lobbies.events import Event, emit
 from lobbies.models import Participant, ServerInstance
 from lobbies.presenters import participant_public
+from resilience.database import db_call
 
 logger = logging.getLogger("voicebot.presence")
 

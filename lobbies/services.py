@@ -2,7 +2,7 @@
 
 Each service is one transaction and returns the events to send once it has
 committed (see ``lobbies.events``). They are synchronous: async callers run
-them through ``errors.resilience.db_call``.
+them through ``resilience.database.db_call``.
 """
 from __future__ import annotations
 

@@ -35,7 +35,6 @@ from errors.exceptions import (
     UnauthenticatedError,
     UnknownMessageTypeError,
 )
-from errors.resilience import channel_layer, db_call
 from errors.throttle import FixedWindow, rate_parse, window_for
 from lobbies import hot_sql, services
 from lobbies.exceptions import LobbyNotFoundError
@@ -43,6 +42,8 @@ from lobbies.events import Event, emit, lobby_group, session_group
 from lobbies.presence import INSTANCE_ID, presence_ensure_running
 from lobbies.presenters import chat_public, lobby_public, participant_public
 from ops.metrics import FRAMES_RELAYED, WEBSOCKETS_OPEN
+from resilience.channel_layer import channel_layer
+from resilience.database import db_call
 from signaling.dispatch import dispatch_from
 from signaling.exceptions import PeerNotFoundError
 from signaling.inbox import Inbox, inbox_local

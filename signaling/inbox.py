@@ -24,7 +24,7 @@ from typing import Any
 from channels.exceptions import ChannelFull
 from django.conf import settings
 
-from errors.resilience import layer_unavailable
+from resilience.channel_layer import layer_unavailable
 
 # channel name -> the inbox of the socket of this process that owns it
 _inboxes: dict[str, Inbox] = {}

@@ -13,10 +13,10 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 
-from errors.resilience import DATABASE_ERRORS
 from lobbies import models as lobby_models
 from lobbies.exceptions import LobbyNotFoundError
 from lobbies.selectors import lobby_get_open
+from resilience.failures import DATABASE_ERRORS
 
 
 def client_config(**page: Any) -> dict[str, Any]:

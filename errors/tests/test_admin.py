@@ -12,6 +12,7 @@ from errors.choices import GroupStatus
 from errors.exceptions import InvalidMessageError, RateLimitedError
 from errors.models import ErrorGroup
 from errors.testing import stored_events_sync
+from resilience.channel_layer import layer_dependency
 
 
 @pytest.fixture
@@ -91,9 +92,7 @@ def test_event_page_is_read_only_pretty_and_linked_without_secrets(staff: Client
 
 
 def test_dashboard_draws_the_chart_top_groups_and_breakers(staff: Client, stored: dict[str, Any]) -> None:
-    from errors.breakers import breaker_get
-
-    breaker_get("channel_layer")
+    layer_dependency()
     page = staff.get("/admin/errors/errordashboard/").content.decode()
     assert '<svg id="errors-per-hour"' in page
     assert page.count('class="bar"') == 2  # validation and websocket, this hour

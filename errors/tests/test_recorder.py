@@ -10,7 +10,7 @@ import pytest
 from django.db.models import Sum
 
 from errors.boundary import report_error
-from errors.breakers import breaker_get
+from resilience.database import database
 from errors.choices import GroupStatus
 from errors.exceptions import InvalidMessageError, RateLimitedError
 from errors.models import ErrorEvent, ErrorGroup
@@ -177,7 +177,7 @@ def test_shutdown_with_the_database_breaker_open_keeps_everything_on_disk(
     for _ in range(8):
         _, report = report_error(InvalidMessageError(), transport="websocket", where="set_muted")
         recorder.record(report)
-    breaker = breaker_get("database")
+    breaker = database().breaker
     for _ in range(breaker.failure_threshold):
         breaker.record_failure(ConnectionRefusedError())
     assert breaker.state == "open"
@@ -197,7 +197,7 @@ def test_shutdown_with_the_database_breaker_open_keeps_everything_on_disk(
 
 def test_flush_with_the_breaker_open_keeps_occurrences_waiting(db: None) -> None:
     fail_with(InvalidMessageError())
-    breaker = breaker_get("database")
+    breaker = database().breaker
     for _ in range(breaker.failure_threshold):
         breaker.record_failure(ConnectionRefusedError())
     recorder = storing_recorder()

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 from channels.testing import HttpCommunicator
 
-from errors.breakers import breaker_get, breakers_reset
+from resilience.channel_layer import layer_dependency
+from resilience.registry import dependencies_reset
 from errors.tests.servers import RedisServer
 from errors.testing import stored_events, stored_groups
 from voicebot_site.asgi import application
@@ -33,7 +34,7 @@ def own_redis(settings: Any) -> Iterator[RedisServer]:
     }
     settings.VOICEBOT_BREAKER_FAILURE_THRESHOLD = 2
     settings.VOICEBOT_BREAKER_RECOVERY_TIMEOUT = 1.0
-    breakers_reset()
+    dependencies_reset()
     try:
         yield server
     finally:
@@ -67,7 +68,7 @@ async def test_redis_outage_answers_service_unavailable_and_recovers_by_itself(
     assert first["retry_after"] > 0
     await a.send({"type": "set_muted", "id": "r2", "muted": False})
     assert (await a.receive_type("error", timeout=10))["code"] == "service_unavailable"
-    breaker = breaker_get("channel_layer")
+    breaker = layer_dependency().breaker
     assert breaker.state == "open"
 
     # While open, a broadcast is refused at once, with the time left as retry_after.
@@ -124,4 +125,4 @@ async def test_redis_outage_answers_service_unavailable_and_recovers_by_itself(
     [opened] = await stored_groups(where="breaker.channel_layer")
     assert opened.count >= 1 and opened.severity == "high"
     assert len(await stored_events(where="readyz")) >= 1
-    assert breaker_get("channel_layer").opened_total >= 1
+    assert layer_dependency().breaker.opened_total >= 1

@@ -371,7 +371,7 @@ async def test_offer_answer_and_candidates_reach_only_the_peer(joined_pair):
 
 
 async def test_relays_between_sockets_of_one_process_do_not_use_the_channel_layer(joined_pair, monkeypatch):
-    from errors.resilience import channel_layer
+    from resilience.channel_layer import channel_layer
 
     _, a, b = joined_pair
 

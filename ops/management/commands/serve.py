@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+
+from ops.metrics import MULTIPROCESS_DIR, multiprocess_dir_prepare
 
 SERVERS = ("daphne", "uvicorn")
 # Frames over 64 KiB are answered with message_too_large; the server closes
@@ -40,6 +43,9 @@ class Command(BaseCommand):
             raise CommandError(
                 "--workers above 1 needs REDIS_URL: processes share lobbies only through the Redis channel layer."
             )
+        if workers > 1:
+            # One /metrics for all the workers (prometheus_client multiprocess mode).
+            multiprocess_dir_prepare(Path(os.environ.get(MULTIPROCESS_DIR) or settings.VAR_DIR / "metrics"))
         self.stdout.write(f"VoiceBot serving on http://{host}:{port}/ ({server})")
         self.stdout.flush()
         if server == "uvicorn":
