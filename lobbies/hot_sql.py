@@ -5,9 +5,10 @@ connect, the disconnect of the old socket and the join (which reads the
 lobby, resumes, and reads who else is in the lobby and the chat history). The
 ORM compiles every query afresh, about 0.5 to 1 ms of CPU each on a small
 machine, which made these calls most of a storm's cost. Here each is one
-statement that SQLite (3.35 and newer) and PostgreSQL both run, with the
-table and column names taken from the models. Everything else goes through
-the ORM.
+statement that SQLite (3.35 and newer: ``RETURNING``; checked at start, see
+``LobbiesConfig``) and PostgreSQL both run, with the table and column names
+taken from the models, and each result turned into model instances by its
+columns' names. Everything else goes through the ORM.
 """
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ LOBBY_FIELDS = ("id", "name", "private", "password_hash", "max_participants", "c
 # A chat message's fields its answer shows.
 CHAT_FIELDS = ("id", "session_id", "name", "text", "created_at")
 # The participant's fields (attnames) the callers need; the rest stay deferred on the instance.
+# (Each result is read by its columns' names, so their order here is free.)
 PARTICIPANT_FIELDS = ("id", "lobby_id", "session_id", "name", "is_bot", "muted", "status",
                       "channel_name", "instance_id", "epoch")
 
@@ -101,55 +103,65 @@ def _datetime(value: Any) -> datetime:
     return value if timezone.is_aware(value) else value.replace(tzinfo=dt_timezone.utc)
 
 
+def _converter(field: Field[Any, Any]) -> Callable[[Any], Any] | None:
+    """What turns a column's raw value into what the ORM reads (SQLite answers 0 and 1, and text dates)."""
+    if isinstance(field, BooleanField):
+        return bool
+    if isinstance(field, DateTimeField):
+        return _datetime
+    return None
+
+
 @cache
-def _converters(model: type[Model], fields: tuple[str, ...]) -> tuple[Callable[[Any], Any] | None, ...]:
-    """What turns each column's raw value into what the ORM reads (SQLite answers 0 and 1, and text dates)."""
-    by_attname = _fields_by_attname(model)
+def _row_mapping(
+    model: type[Model], columns: tuple[str, ...]
+) -> tuple[list[str], tuple[tuple[int, Callable[[Any], Any] | None], ...]]:
+    """For a result's columns (found by name): the attnames in the model's field order, and for each
+    the position of its column in a row and its converter. ``Model.from_db`` takes values in field order."""
+    position = {name: index for index, name in enumerate(columns)}
+    fields = [field for field in model._meta.concrete_fields if field.column in position]
+    if len(fields) != len(columns):
+        known = {field.column for field in fields}
+        unknown = ", ".join(name for name in columns if name not in known)
+        raise LookupError(f"result columns {unknown} are not fields of {model.__name__}")
+    return [field.attname for field in fields], tuple((position[field.column], _converter(field)) for field in fields)
 
-    def converter(field: Field[Any, Any]) -> Callable[[Any], Any] | None:
-        if isinstance(field, BooleanField):
-            return bool
-        if isinstance(field, DateTimeField):
-            return _datetime
-        return None
 
-    return tuple(converter(by_attname[name]) for name in fields)
-
-
-def _instance(model: type[M], fields: tuple[str, ...], row: tuple[Any, ...]) -> M:
-    """A model instance of the selected ``fields`` (the others deferred), from a raw row."""
-    values = [
-        value if convert is None or value is None else convert(value)
-        for convert, value in zip(_converters(model, fields), row)
+def _instances(model: type[M], cursor: Any, rows: list[tuple[Any, ...]]) -> list[M]:
+    """Model instances of the selected columns (the other fields deferred), each value put by its column's name."""
+    attnames, picks = _row_mapping(model, tuple(column[0] for column in cursor.description))
+    return [
+        model.from_db(connection.alias, attnames, [
+            row[index] if convert is None or row[index] is None else convert(row[index]) for index, convert in picks
+        ])
+        for row in rows
     ]
-    return model.from_db(connection.alias, list(fields), values)
 
 
-def _participant(row: tuple[Any, ...] | None) -> Participant | None:
-    return None if row is None else _instance(Participant, PARTICIPANT_FIELDS, row)
+def _one(model: type[M], cursor: Any) -> M | None:
+    row = cursor.fetchone()
+    return None if row is None else _instances(model, cursor, [row])[0]
 
 
 def lobby_open_locked(*, lobby_id: str) -> Lobby | None:
     """The lobby if it exists and is open, locked for the transaction where the database can."""
     with connection.cursor() as cursor:
         cursor.execute(_statements(connection.vendor)["lobby"], [lobby_id])
-        row = cursor.fetchone()
-    return None if row is None else _instance(Lobby, LOBBY_FIELDS, row)
+        return _one(Lobby, cursor)
 
 
 def chat_history(*, lobby_id: str, limit: int) -> list[ChatMessage]:
     """The lobby's last ``limit`` chat messages, oldest first."""
     with connection.cursor() as cursor:
         cursor.execute(_statements(connection.vendor)["history"], [lobby_id, limit])
-        rows = cursor.fetchall()
-    return [_instance(ChatMessage, CHAT_FIELDS, row) for row in reversed(rows)]
+        return _instances(ChatMessage, cursor, cursor.fetchall()[::-1])
 
 
 def participants_others(*, lobby_id: str, participant_id: int) -> list[Participant]:
     """Everyone in the lobby but this participant, in join order."""
     with connection.cursor() as cursor:
         cursor.execute(_statements(connection.vendor)["others"], [lobby_id, participant_id])
-        return [_participant(row) for row in cursor.fetchall()]  # type: ignore[misc]
+        return _instances(Participant, cursor, cursor.fetchall())
 
 
 def session_and_lobby_exist(*, session_id: str, lobby_id: str) -> tuple[bool, bool]:
@@ -169,7 +181,7 @@ def participant_mark_reconnecting(
             Participant.Status.RECONNECTING.value, connection.ops.adapt_datetimefield_value(now),
             session_id, lobby_id, channel_name,
         ])
-        return _participant(cursor.fetchone())
+        return _one(Participant, cursor)
 
 
 def participant_mark_resumed(
@@ -180,4 +192,4 @@ def participant_mark_resumed(
         cursor.execute(_statements(connection.vendor)["resume"], [
             Participant.Status.CONNECTED.value, channel_name, instance_id, epoch, session_id, lobby_id,
         ])
-        return _participant(cursor.fetchone())
+        return _one(Participant, cursor)

@@ -4,10 +4,14 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import pytest
+from django.apps import apps
+from django.core.exceptions import ImproperlyConfigured
+from django.db import connection, connections
 from django.utils import timezone
 
+import lobbies.apps
 from lobbies import hot_sql, services
-from lobbies.models import Participant
+from lobbies.models import Lobby, Participant
 
 pytestmark = pytest.mark.django_db
 
@@ -110,3 +114,56 @@ def test_chat_history_is_the_last_messages_oldest_first_as_the_orm_reads_them(
         original = stored[message.pk]
         assert (message.session_id, message.name, message.created_at) == (session_id, "Cy", original.created_at)
     assert hot_sql.chat_history(lobby_id=new_lobby(), limit=3) == []
+
+
+def test_rows_are_read_by_column_name_whatever_the_order(
+    new_session: Callable[..., tuple[str, str]], new_lobby: Callable[..., str]
+) -> None:
+    """A statement whose columns come in another order than the fields still fills each field with its own column."""
+    lobby_id = new_lobby()
+    session_id, _ = new_session("Cid")
+    join(lobby_id, session_id, "chan-9")
+    table = connection.ops.quote_name(Participant._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f'SELECT "status", "name", "muted", "id", "channel_name" FROM {table} WHERE "name" = %s',
+                       ["Cid"])
+        [participant] = hot_sql._instances(Participant, cursor, cursor.fetchall())  # noqa: SLF001
+    assert (participant.name, participant.status, participant.channel_name, participant.muted) == (
+        "Cid", "connected", "chan-9", False)
+
+
+def test_a_result_column_that_is_no_field_is_refused(new_lobby: Callable[..., str]) -> None:
+    lobby_id = new_lobby()
+    with connection.cursor() as cursor:
+        cursor.execute(f'SELECT "id", 1 AS "surprise" FROM {connection.ops.quote_name(Lobby._meta.db_table)}'
+                       ' WHERE "id" = %s', [lobby_id])
+        with pytest.raises(LookupError, match="surprise"):
+            hot_sql._instances(Lobby, cursor, cursor.fetchall())
+
+
+def test_a_sqlite_older_than_3_35_is_refused_at_start_with_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(lobbies.apps.sqlite3, "sqlite_version_info", (3, 34, 1))
+    monkeypatch.setattr(lobbies.apps.sqlite3, "sqlite_version", "3.34.1")
+    monkeypatch.setattr(type(connections["default"]), "vendor", "sqlite")
+    with pytest.raises(ImproperlyConfigured, match=r"^SQLite 3\.34\.1 is too old: VoiceBot needs SQLite 3\.35\.0"):
+        apps.get_app_config("lobbies").ready()
+
+
+def test_a_join_a_resume_and_a_disconnect_take_a_fixed_number_of_queries(
+    new_session: Callable[..., tuple[str, str]], new_lobby: Callable[..., str], django_assert_num_queries: Any
+) -> None:
+    lobby_id = new_lobby()
+    join(lobby_id, new_session("Dee")[0], "chan-d")
+    session_id, _ = new_session("Eve")
+    # Inside the test's transaction each service's atomic block is a SAVEPOINT and its RELEASE: two more.
+    # lobby (locked), resume attempt, own place elsewhere, session, seats, name, insert (its own savepoint
+    # and release), others, history
+    with django_assert_num_queries(2 + 11):
+        join(lobby_id, session_id, "chan-e")
+    # the conditional UPDATE ... RETURNING
+    with django_assert_num_queries(2 + 1):
+        services.participant_disconnect(session_id=session_id, lobby_id=lobby_id, channel_name="chan-e")
+    # lobby (locked), resume, others, history
+    with django_assert_num_queries(2 + 4):
+        result = join(lobby_id, session_id, "chan-e2")
+    assert result.resumed
