@@ -1,24 +1,23 @@
 """Where occurrences wait for the database: memory first, then a local file.
 
 ``OccurrenceBuffer`` holds up to ``capacity`` occurrences in memory. When it
-is full, the older half is appended to a spill file (JSON lines, append-only)
-in one write, so that nothing is lost while the database is down and memory
-stays bounded. The writer takes batches (spilled ones first: they are older)
-and acknowledges each one once it is stored; a batch that failed is handed
-back and taken again later. Reading a spill file is resumable: the file is
-renamed aside before it is read and the offset reached is kept beside it, so
-a process that dies while draining picks up where it stopped.
+is full, the older half is appended to this process's spill file (JSON
+lines, append-only; see errors.spill) in one write, so that nothing is lost
+while the database is down and memory stays bounded. The writer takes
+batches (spilled ones first: they are older, then the files dead processes
+left behind) and acknowledges each one once it is stored; a batch that
+failed is handed back and taken again later.
 """
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from errors.occurrence import Occurrence
+from errors.spill import OwnedSpill, SpillDirectory, SpillFile
 
 logger = logging.getLogger("voicebot.errors")
 
@@ -29,20 +28,26 @@ class Batch:
 
     occurrences: list[Occurrence]
     from_memory: list[Occurrence] = field(default_factory=list)
-    # For occurrences read from the draining file: the offset after them.
+    # For occurrences read from a spill file: that file and the offset after them.
+    source: SpillFile | None = None
     file_offset: int | None = None
 
 
 class OccurrenceBuffer:
     def __init__(self, *, capacity: int, spill_path: Path) -> None:
         self.capacity = max(2, capacity)
-        self.spill_path = Path(spill_path)
-        self.draining_path = self.spill_path.with_name(self.spill_path.name + ".draining")
-        self.offset_path = self.spill_path.with_name(self.spill_path.name + ".offset")
+        self.spill = SpillDirectory(Path(spill_path))
         self._memory: deque[Occurrence] = deque()
         self._lock = threading.Lock()
         self._file_lock = threading.Lock()
+        # A dead process's spill file being drained, held under its lock.
+        self._adopted: OwnedSpill | None = None
         self.spilled_total = 0
+
+    @property
+    def spill_path(self) -> Path:
+        """This process's own spill file."""
+        return self.spill.own_path
 
     # --- Producers (any thread) ----------------------------------------
 
@@ -90,20 +95,15 @@ class OccurrenceBuffer:
         # The spill at shutdown is also synced to the disk.
         text = "".join(occurrence.to_line() + "\n" for occurrence in occurrences)
         with self._file_lock:
-            self.spill_path.parent.mkdir(parents=True, exist_ok=True)
-            with open(self.spill_path, "a", encoding="utf-8") as spill:
-                spill.write(text)
-                spill.flush()
-                if sync:
-                    os.fsync(spill.fileno())
+            self.spill.own_file().append(text, sync=sync)
             self.spilled_total += len(occurrences)
         logger.warning("error buffer full: %d occurrences spilled to %s", len(occurrences), self.spill_path)
 
     # --- The writer (one thread) ---------------------------------------
 
     def take(self, limit: int) -> Batch:
-        """Up to ``limit`` occurrences: from spill files first, then from memory."""
-        batch = self._take_from_file(limit)
+        """Up to ``limit`` occurrences: from this process's spill file, then dead processes', then memory."""
+        batch = self._take_from_files(limit)
         if batch.occurrences:
             return batch
         with self._lock:
@@ -112,48 +112,39 @@ class OccurrenceBuffer:
 
     def acknowledge(self, batch: Batch) -> None:
         """The batch is stored: forget it for good."""
-        if batch.file_offset is None:
+        if batch.source is None or batch.file_offset is None:
             return
         with self._file_lock:
-            if batch.file_offset >= self.draining_path.stat().st_size:
-                self.draining_path.unlink()
-                self.offset_path.unlink(missing_ok=True)
-            else:
-                self.offset_path.write_text(str(batch.file_offset), encoding="utf-8")
+            batch.source.acknowledge(batch.file_offset)
+            adopted = self._adopted
+            if adopted is not None and batch.source is adopted.file and not adopted.file.has_data():
+                adopted.release(delete=True)
+                self._adopted = None
 
-    def _take_from_file(self, limit: int) -> Batch:
+    def _take_from_files(self, limit: int) -> Batch:
         with self._file_lock:
-            if not self.draining_path.exists():
-                if not self.spill_path.exists() or self.spill_path.stat().st_size == 0:
-                    return Batch(occurrences=[])
-                os.replace(self.spill_path, self.draining_path)
-                self.offset_path.unlink(missing_ok=True)
-            offset = self._draining_offset()
-            occurrences: list[Occurrence] = []
-            with open(self.draining_path, encoding="utf-8") as draining:
-                draining.seek(offset)
-                while len(occurrences) < limit:
-                    line = draining.readline()
-                    if not line:
-                        break
-                    if not line.endswith("\n"):
-                        break  # a line cut short by a crash mid-write: nothing after it
-                    offset += len(line.encode("utf-8"))
-                    try:
-                        occurrences.append(Occurrence.from_line(line))
-                    except (ValueError, TypeError, KeyError):
-                        logger.error("unreadable line in %s skipped: %.200r", self.draining_path, line)
-            if not occurrences:
-                self.draining_path.unlink()
-                self.offset_path.unlink(missing_ok=True)
-                return Batch(occurrences=[])
-            return Batch(occurrences=occurrences, file_offset=offset)
+            if self.spill.own is not None:
+                occurrences, offset = self.spill.own.file.take(limit)
+                if occurrences:
+                    return Batch(occurrences=occurrences, source=self.spill.own.file, file_offset=offset)
+            while True:
+                if self._adopted is None:
+                    self._adopted = self._adopt_next()
+                    if self._adopted is None:
+                        return Batch(occurrences=[])
+                    logger.info("draining error spill file %s left by a process that is gone", self._adopted.file.path)
+                occurrences, offset = self._adopted.file.take(limit)
+                if occurrences:
+                    return Batch(occurrences=occurrences, source=self._adopted.file, file_offset=offset)
+                self._adopted.release(delete=True)
+                self._adopted = None
 
-    def _draining_offset(self) -> int:
-        try:
-            return int(self.offset_path.read_text(encoding="utf-8").strip() or 0)
-        except (FileNotFoundError, ValueError):
-            return 0
+    def _adopt_next(self) -> OwnedSpill | None:
+        for path in self.spill.orphans():
+            adopted = self.spill.adopt(path)
+            if adopted is not None:
+                return adopted
+        return None
 
     # --- State ----------------------------------------------------------
 
@@ -161,15 +152,33 @@ class OccurrenceBuffer:
         return len(self._memory)
 
     def has_spilled(self) -> bool:
-        return self.draining_path.exists() or (self.spill_path.exists() and self.spill_path.stat().st_size > 0)
+        """Whether this process's file, or one a dead process left, holds occurrences."""
+        with self._file_lock:
+            if self._holds_spilled():
+                return True
+            self._adopted = self._adopt_next()
+            return self._adopted is not None
+
+    def _holds_spilled(self) -> bool:
+        return (self.spill.own is not None and self.spill.own.file.has_data()) or (
+            self._adopted is not None and self._adopted.file.has_data()
+        )
 
     def is_empty(self) -> bool:
         return not self._memory and not self.has_spilled()
 
+    def release(self) -> None:
+        """Nothing more will be spilled (the process is stopping): another process may take the file now."""
+        with self._file_lock:
+            self.spill.close()
+
     def discard(self) -> None:
-        """Forget everything waiting, in memory and on disk (between tests)."""
+        """Forget everything this process holds, in memory and on disk (between tests)."""
         with self._lock:
             self._memory.clear()
         with self._file_lock:
-            for path in (self.spill_path, self.draining_path, self.offset_path):
-                path.unlink(missing_ok=True)
+            if self.spill.own is not None:
+                self.spill.own.file.forget()
+            if self._adopted is not None:
+                self._adopted.release(delete=True)
+                self._adopted = None

@@ -241,7 +241,7 @@ class DatabaseRecorder(ErrorRecorder):
             connections.close_all()  # a fresh connection for the next attempt
 
     def _rejected_path(self) -> Path:
-        return self.buffer.spill_path.with_name(self.buffer.spill_path.name + ".rejected")
+        return self.buffer.spill.rejected_path()
 
     def _keep_rejected(self, batch: Batch) -> None:
         path = self._rejected_path()
@@ -266,6 +266,7 @@ class DatabaseRecorder(ErrorRecorder):
             spilled = self.buffer.spill_all()
             if spilled:
                 logger.warning("%d error occurrences kept in %s for the next start", spilled, self.buffer.spill_path)
+        self.buffer.release()
 
     def discard(self) -> None:
         """Forget everything waiting (between tests)."""

@@ -22,6 +22,7 @@ import psycopg
 import pytest
 from websockets.asyncio.client import connect
 
+from errors.spill import spilled
 from errors.tests.servers import PostgresCluster, free_port, wait_for_port
 
 pytestmark = pytest.mark.e2e
@@ -162,7 +163,7 @@ async def test_errors_wait_out_a_database_outage_and_a_shutdown_and_all_are_stor
             assert status == 503 and ready["checks"]["database"] == "unavailable"
             assert server.http("GET", "/livez")[0] == 200
             # 60 errors do not fit in a buffer of 20: the rest went to the spill file.
-            wait_until(lambda: server.spill.exists() or Path(f"{server.spill}.draining").exists())
+            wait_until(lambda: bool(spilled(server.spill)))
 
             # The database returns on the same port: everything is written, exactly.
             cluster.start()
@@ -175,12 +176,12 @@ async def test_errors_wait_out_a_database_outage_and_a_shutdown_and_all_are_stor
             answers = await bad_frames(socket, 25)
             assert len(answers) == 25
         assert server.stop() == 0
-        assert server.spill.exists()
+        assert spilled(server.spill)
         # ...and the next server process stores it once the database is back.
         cluster.start()
         server.start()
         wait_until(lambda: group_counts(cluster).get("unknown_message_type") == (115, 115))
-        wait_until(lambda: not server.spill.exists() and not Path(f"{server.spill}.draining").exists())
+        wait_until(lambda: not spilled(server.spill))
         assert server.stop() == 0
 
         with psycopg.connect(f"host=127.0.0.1 port={cluster.port} user=postgres dbname=postgres") as db:

@@ -16,6 +16,7 @@ from errors.exceptions import InvalidMessageError, RateLimitedError
 from errors.models import ErrorEvent, ErrorGroup
 from errors.occurrence import occurrence_from_report
 from errors.recorder import DatabaseRecorder
+from errors.spill import spilled
 from errors.services import error_group_ignore, error_group_resolve, error_occurrences_store
 from errors.testing import errors_flush, storing_recorder, stored_events_sync, stored_groups_sync
 
@@ -159,13 +160,15 @@ def test_a_full_buffer_spills_to_a_file_and_loses_nothing(db: None, settings: An
         recorder.record(report)
         ids.append(report.correlation_id)
     assert recorder.buffer.spilled_total >= 10
-    assert (tmp_path / "spill.jsonl").stat().st_size > 0
+    assert spilled(tmp_path / "spill.jsonl") == [recorder.buffer.spill_path]
+    assert recorder.buffer.spill_path.stat().st_size > 0
     assert recorder.buffer.memory_size() < 10
 
     assert recorder.flush()
     assert sorted(ErrorEvent.objects.values_list("correlation_id", flat=True)) == sorted(ids)
     assert ErrorGroup.objects.get().count == 25
-    assert not list(tmp_path.iterdir())  # spill, draining and offset files all gone
+    # Spill, draining and offset files all gone; the lock stays while the process lives.
+    assert [p.name for p in tmp_path.iterdir()] == [recorder.buffer.spill_path.name + ".lock"]
 
 
 def test_shutdown_with_the_database_breaker_open_keeps_everything_on_disk(
@@ -184,7 +187,8 @@ def test_shutdown_with_the_database_breaker_open_keeps_everything_on_disk(
 
     recorder.close()
     assert ErrorEvent.objects.count() == 0
-    lines = (tmp_path / "spill.jsonl").read_text().splitlines()
+    assert spilled(tmp_path / "spill.jsonl") == [recorder.buffer.spill_path]
+    lines = recorder.buffer.spill_path.read_text().splitlines()
     # 3 full occurrences and one standing for the 5 sampled away.
     assert len(lines) == 4
 
@@ -192,7 +196,7 @@ def test_shutdown_with_the_database_breaker_open_keeps_everything_on_disk(
     next_process = DatabaseRecorder()
     assert next_process.flush()
     assert {g.where: g.count for g in ErrorGroup.objects.all()} == {"set_muted": 8}
-    assert not (tmp_path / "spill.jsonl").exists()
+    assert spilled(tmp_path / "spill.jsonl") == []
 
 
 def test_flush_with_the_breaker_open_keeps_occurrences_waiting(db: None) -> None:
