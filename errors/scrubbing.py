@@ -1,26 +1,47 @@
-"""Keeping secrets and bulk out of stored error context.
+"""Keeping secrets and bulk out of log lines and stored error context.
 
-A stored event never holds a token or a password (the protocol promises
-that a token appears in no stored error event and no admin page), and never
-a whole SDP body: values are scrubbed by key, strings are scrubbed of
-``token=...`` and bearer tokens, and long values are cut short.
+A log line or a stored event never holds a token, a password or a key (the
+protocol promises that a token appears in no log line, no stored error event
+and no admin page), and a stored event never a whole SDP body. One list of
+secret names serves both: the values of keys and of ``name=value`` pairs
+whose name contains one are scrubbed, and so are bearer credentials; long
+values are cut short.
 """
 from __future__ import annotations
 
 import re
 from typing import Any
-
-from ops.logging import scrub_secrets
+from urllib.parse import unquote_plus
 
 SCRUBBED = "[scrubbed]"
-# Keys whose values are secrets, wherever they appear.
-SECRET_KEY_PATTERN = re.compile(r"(?i)token|password|passwd|secret|authorization|cookie|api[_-]?key|credential")
+# Names whose values are secrets, wherever they appear: a dict key, a query
+# parameter, a key=value in a message or a traceback. A secret word counts as
+# a whole part of the name (access_token, X-Api-Key, password2, client.secret),
+# not inside another word (tokens, retoken).
+SECRET_NAME = re.compile(
+    r"(?i)(?:^|[_.\-])(?:token|password|passwd|secret|authorization|cookie|api[_-]?key|credentials?)(?:$|[_.\-\d])"
+)
+# A name=value pair; the name may be percent-encoded (the server decodes
+# query-string names, so "%74oken=" carries a token just as "token=" does).
+_PAIR = re.compile(r"(?<![\w%.+-])([\w%.+-]+)=([^&;\s\"']*)")
+_BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._:\-]+")
 # Keys whose values are bulky session descriptions.
 SDP_KEYS = frozenset({"sdp"})
 SDP_KEEP = 120
 STRING_KEEP = 1000
 LIST_KEEP = 50
 MAX_DEPTH = 6
+
+
+def _scrub_pair(match: re.Match[str]) -> str:
+    if SECRET_NAME.search(unquote_plus(match.group(1))):
+        return f"{match.group(1)}={SCRUBBED}"
+    return match.group(0)
+
+
+def scrub_secrets(text: str) -> str:
+    """``text`` with the values of secret ``name=value`` pairs and of Bearer credentials replaced."""
+    return _BEARER.sub(rf"\1{SCRUBBED}", _PAIR.sub(_scrub_pair, text))
 
 
 def cut(text: str, keep: int) -> str:
@@ -41,7 +62,7 @@ def context_scrub(value: Any, *, depth: int = 0) -> Any:
         clean: dict[str, Any] = {}
         for key, item in value.items():
             name = str(key)
-            if SECRET_KEY_PATTERN.search(name):
+            if SECRET_NAME.search(name):
                 clean[name] = SCRUBBED
             elif name in SDP_KEYS and isinstance(item, str):
                 clean[name] = cut(item, SDP_KEEP)

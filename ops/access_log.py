@@ -6,7 +6,7 @@ from datetime import datetime
 
 from daphne.access import AccessLogGenerator
 
-from ops.logging import scrub_secrets
+from errors.scrubbing import scrub_secrets
 
 logger = logging.getLogger("voicebot.access")
 

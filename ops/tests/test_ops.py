@@ -11,7 +11,8 @@ from django.test import AsyncClient, Client, override_settings
 
 from errors.testing import stored_events_sync
 from ops.access_log import ScrubbedAccessLog
-from ops.logging import ScrubSecretsFilter, scrub_secrets
+from errors.scrubbing import scrub_secrets
+from ops.logging import ScrubSecretsFilter
 
 TOKEN = "0123456789abcdef0123456789abcdef:1v2Xyz:AbCdEf-GhIjKl_MnOpQrStUvWxYz0123456789"
 ERROR_BODY_FIELDS = {"code", "message", "category", "severity", "recovery", "correlation_id", "in_reply_to",
