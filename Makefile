@@ -17,6 +17,17 @@ $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
+# channels-redis's own test suite (tests/test_core.py), from its sdist on PyPI: the
+# project's tests run its cases against the project's Redis layer. Nothing of it is kept in git.
+CHANNELS_REDIS_VERSION := $(shell sed -n 's/^channels-redis==//p' requirements.txt)
+UPSTREAM := var/upstream
+$(UPSTREAM)/channels_redis-$(CHANNELS_REDIS_VERSION)/tests/test_core.py: requirements.txt | $(VENV)/.installed
+	mkdir -p $(UPSTREAM)
+	$(PY) -m pip download --quiet --no-deps --no-binary :all: channels-redis==$(CHANNELS_REDIS_VERSION) -d $(UPSTREAM)
+	tar -xzf $(UPSTREAM)/channels_redis-$(CHANNELS_REDIS_VERSION).tar.gz -C $(UPSTREAM) \
+		channels_redis-$(CHANNELS_REDIS_VERSION)/tests/test_core.py
+	touch $@
+
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
@@ -31,7 +42,7 @@ run: install
 	DEBUG=$${DEBUG-1} $(PY) manage.py serve --host $(HOST) --port $(PORT)
 
 ## Run the whole test suite (DATABASE_URL / REDIS_URL switch it to Postgres / Redis).
-test: install-dev
+test: install-dev $(UPSTREAM)/channels_redis-$(CHANNELS_REDIS_VERSION)/tests/test_core.py
 	mkdir -p var
 	$(PY) -m pytest $(PYTEST_ARGS)
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import socket
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
@@ -12,6 +13,8 @@ from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.conf import settings as django_settings
 from django.db import connections
+
+from bench.servers import RedisServer
 
 
 @pytest.fixture(autouse=True)
@@ -41,6 +44,22 @@ def manual_error_writer(settings: Any) -> Iterator[None]:
     recorder_reset()
     yield
     recorder_reset()
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """REDIS_URL, or a redis-server of this test run's own (skips when there is neither)."""
+    if os.environ.get("REDIS_URL"):
+        yield os.environ["REDIS_URL"]
+        return
+    if not RedisServer.available():
+        pytest.skip("needs REDIS_URL or a redis-server binary")
+    redis_server = RedisServer(tmp_path_factory.mktemp("redis"))
+    redis_server.start()
+    try:
+        yield redis_server.url
+    finally:
+        redis_server.stop()
 
 
 @pytest.fixture

@@ -1,6 +1,11 @@
 from django.apps import AppConfig
 
+from signaling.layers import layers_check_versions
+
 
 class SignalingConfig(AppConfig):
     name = "signaling"
     verbose_name = "Signaling"
+
+    def ready(self) -> None:
+        layers_check_versions()

@@ -3,9 +3,12 @@
 ``LocalChannelLayer`` is Channels' in-memory layer, which looks for expired
 messages and group memberships across *all* channels and groups on every
 receive and group send: with thousands of sockets each message costs a scan
-of all of them. It scans at most once a second instead (messages expire after
-a minute; a second later changes nothing), and copies only a message's top
-level where Channels deep-copies it.
+of all of them. It keeps its queued messages' expiry times in the order they
+were sent instead, so that each look costs only the messages that expired;
+a receive never hands out an expired message, and a group send skips an
+expired membership. It copies only a message's top level where Channels
+deep-copies it, and it keeps Channels' layer contract (the project's tests
+run Channels' cases against it).
 
 ``RelayRedisChannelLayer`` is the Redis layer with a send that costs one
 round trip. channels-redis sends a message in four commands, each waiting
@@ -23,16 +26,22 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from typing import Any
+
+from importlib.metadata import version
 
 from channels.exceptions import ChannelFull
 from channels.layers import InMemoryChannelLayer
 from channels_redis.core import RedisChannelLayer
+from django.core.exceptions import ImproperlyConfigured
 
 from signaling.inbox import inbox_local
 
-# Seconds between two scans of the in-memory layer for expired entries.
-CLEAN_INTERVAL = 1.0
+# The releases these layers reuse the internals of, as the test suite ran them
+# (Channels' layer contract and channels-redis's own tests/test_core.py).
+TESTED_WITH = {"channels": "4.3.2", "channels-redis": "4.3.0"}
+
 # Messages one receive from Redis takes at most.
 RECEIVE_BATCH = 256
 
@@ -67,10 +76,23 @@ return popped
 """
 
 
+def layers_check_versions() -> None:
+    """Refuse to start on a Channels or channels-redis these layers were not tested with."""
+    for package, tested in TESTED_WITH.items():
+        installed = version(package)
+        if installed != tested:
+            raise ImproperlyConfigured(
+                f"{package} {installed} is installed, but VoiceBot's channel layers were tested with {tested}: "
+                f"install {package}=={tested} (requirements.txt)."
+            )
+
+
 class LocalChannelLayer(InMemoryChannelLayer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._next_clean = 0.0
+        # (expires at, channel) of every queued message, in the order sent:
+        # expiry times only grow, so the expired ones are always at the front.
+        self._expiring: deque[tuple[float, str]] = deque()
 
     delivers_to_inboxes = True
 
@@ -95,17 +117,62 @@ class LocalChannelLayer(InMemoryChannelLayer):
         queue = self.channels.get(channel)
         if queue is None:
             queue = self.channels[channel] = asyncio.Queue(maxsize=self.get_capacity(channel))
+        expires = time.time() + self.expiry
         try:
-            queue.put_nowait((time.time() + self.expiry, dict(message)))
+            queue.put_nowait((expires, dict(message)))
         except asyncio.QueueFull:
             raise ChannelFull(channel) from None
+        self._expiring.append((expires, channel))
+
+    async def receive(self, channel: str) -> dict[str, Any]:
+        """The first message of ``channel`` that has not expired."""
+        self.require_valid_channel_name(channel)
+        self._clean_expired()
+        queue = self.channels.setdefault(channel, asyncio.Queue(maxsize=self.get_capacity(channel)))
+        try:
+            while True:
+                expires, message = await queue.get()
+                if expires >= time.time():
+                    return message  # type: ignore[no-any-return]
+                self._remove_from_groups(channel)
+        finally:
+            if queue.empty():
+                self.channels.pop(channel, None)
 
     def _clean_expired(self) -> None:
-        now = time.monotonic()
-        if now < self._next_clean:
+        """Drop the messages that expired (their channels leave every group, as in Channels)."""
+        now = time.time()
+        expiring = self._expiring
+        while expiring and expiring[0][0] < now:
+            _, channel = expiring.popleft()
+            queue = self.channels.get(channel)
+            while queue is not None and not queue.empty() and queue._queue[0][0] < now:  # type: ignore[attr-defined]
+                queue.get_nowait()
+                self._remove_from_groups(channel)
+                if queue.empty():
+                    self.channels.pop(channel, None)
+
+    async def group_send(self, group: str, message: dict[str, Any]) -> None:
+        """Channels' group send, skipping (and dropping) memberships older than the group expiry."""
+        assert isinstance(message, dict), "Message is not a dict"
+        self.require_valid_group_name(group)
+        self._clean_expired()
+        members = self.groups.get(group)
+        if not members:
             return
-        self._next_clean = now + CLEAN_INTERVAL
-        super()._clean_expired()
+        joined_after = time.time() - self.group_expiry
+        for channel, joined in list(members.items()):
+            if joined and joined < joined_after:
+                members.pop(channel, None)
+                continue
+            try:
+                await self.send(channel, message)
+            except ChannelFull:
+                pass
+
+    async def flush(self) -> None:
+        await super().flush()
+        self._expiring.clear()
 
 
 class RelayRedisChannelLayer(RedisChannelLayer):

@@ -17,7 +17,6 @@ import pytest
 from channels.exceptions import ChannelFull
 from channels_redis.core import RedisChannelLayer
 
-from bench.servers import RedisServer
 from signaling import layers
 from signaling.layers import LocalChannelLayer, RelayRedisChannelLayer
 from signaling.tests.test_e2e import CANDIDATE, OFFER, Peer, post
@@ -26,22 +25,6 @@ from web.tests.live_server import LiveServer, ServerBackends
 pytestmark = pytest.mark.e2e
 
 RELAYS = 200
-
-
-@pytest.fixture(scope="module")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """REDIS_URL, or a redis-server of this module's own."""
-    if os.environ.get("REDIS_URL"):
-        yield os.environ["REDIS_URL"]
-        return
-    if not RedisServer.available():
-        pytest.skip("needs REDIS_URL or a redis-server binary")
-    redis_server = RedisServer(tmp_path_factory.mktemp("redis"))
-    redis_server.start()
-    try:
-        yield redis_server.url
-    finally:
-        redis_server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -122,23 +105,6 @@ async def test_batch_receive_hands_each_socket_its_messages_in_order(relay_layer
     backup = ours._backup_channel_name(ours.prefix + ours.non_local_name(channels[0]))
     await asyncio.gather(*ours.receive_cleaners)
     assert not await ours.connection(0).exists(backup)
-
-
-async def test_in_memory_layer_scans_for_expired_entries_once_a_second(monkeypatch) -> None:
-    clock = [1000.0]
-    monkeypatch.setattr(layers.time, "monotonic", lambda: clock[0])
-    layer = LocalChannelLayer(expiry=60)
-    scans = []
-    monkeypatch.setattr(layers.InMemoryChannelLayer, "_clean_expired", lambda self: scans.append(clock[0]))
-    channel = await layer.new_channel()
-    await layer.group_add("lobby.x", channel)
-    for n in range(100):
-        await layer.group_send("lobby.x", {"type": "x", "n": n})
-        assert (await layer.receive(channel))["n"] == n
-    assert scans == [1000.0]
-    clock[0] += layers.CLEAN_INTERVAL
-    await layer.group_send("lobby.x", {"type": "x", "n": 100})
-    assert scans == [1000.0, 1000.0 + layers.CLEAN_INTERVAL]
 
 
 def new_lobby(server: LiveServer, name: str) -> str:
