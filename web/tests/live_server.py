@@ -133,8 +133,9 @@ class LiveServer:
     """
 
     def __init__(self, env: dict[str, str], log_path: Path, *, server: str | None = None,
-                 source: Path = BASE_DIR, access_log: bool = True) -> None:
+                 source: Path = BASE_DIR, access_log: bool = True, workers: int = 1) -> None:
         self.env = env
+        self.workers = workers
         self.log_path = log_path
         self.server = server or env.get("VOICEBOT_SERVER", "daphne")
         self.source = source
@@ -150,6 +151,8 @@ class LiveServer:
     def command(self) -> list[str]:
         command = [sys.executable, "manage.py", "serve", "--server", self.server,
                    "--host", "127.0.0.1", "--port", str(self.port)]
+        if self.workers > 1:
+            command += ["--workers", str(self.workers)]
         return command if self.access_log else [*command, "--no-access-log"]
 
     def ready(self) -> bool:
