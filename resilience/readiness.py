@@ -14,8 +14,8 @@ from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.db import connection
 
-from resilience.database import DATABASE, database_unavailable
-from resilience.channel_layer import CHANNEL_LAYER, layer_unavailable
+from resilience.channel_layer import CHANNEL_LAYER, layer_dependency, layer_unavailable
+from resilience.database import DATABASE, database, database_unavailable
 from resilience.failures import DATABASE_ERRORS, LAYER_ERRORS
 
 CHECK_TIMEOUT = 2.0
@@ -59,6 +59,9 @@ async def _check_channel_layer() -> None:
 
 
 async def readiness_check() -> Readiness:
+    # The server's own dependencies are listed (Circuit-Breakers) even before their first call.
+    database()
+    layer_dependency()
     readiness = Readiness()
     for name, check, failures, unavailable in (
         (DATABASE, _check_database, DATABASE_ERRORS, database_unavailable),

@@ -7,18 +7,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.db import IntegrityError
 from django.db.models import Sum
 
 from errors.boundary import report_error
-from resilience.database import database
 from errors.choices import GroupStatus
 from errors.exceptions import InvalidMessageError, RateLimitedError
 from errors.models import ErrorEvent, ErrorGroup
 from errors.occurrence import occurrence_from_report
+from errors import recorder as recorder_module
 from errors.recorder import DatabaseRecorder
 from errors.spill import spilled
 from errors.services import error_group_ignore, error_group_resolve, error_occurrences_store
 from errors.testing import errors_flush, storing_recorder, stored_events_sync, stored_groups_sync
+from resilience.database import database
+from resilience.registry import dependencies_reset
 
 
 def fail_with(exc: BaseException, **fields: Any) -> str:
@@ -210,6 +213,36 @@ def test_flush_with_the_breaker_open_keeps_occurrences_waiting(db: None) -> None
     breaker.reset()
     assert recorder.flush() is True
     assert sorted(ErrorGroup.objects.values_list("where", flat=True)) == ["breaker.database", "set_muted"]
+
+
+def test_a_batch_refused_as_the_breaker_trial_settles_it_and_the_next_batch_is_stored(
+    db: None, settings: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A trial batch the database answers with an error (a constraint) proves it up: it must not leave
+    the breaker half-open, refusing every later write."""
+    settings.VOICEBOT_ERROR_SPILL_PATH = str(tmp_path / "spill.jsonl")
+    settings.VOICEBOT_BREAKER_RECOVERY_TIMEOUT = 0.0
+    dependencies_reset()
+    recorder = DatabaseRecorder()
+    _, report = report_error(InvalidMessageError(), transport="websocket", where="set_muted")
+    recorder.record(report)
+    breaker = database().breaker
+    for _ in range(breaker.failure_threshold):
+        breaker.record_failure(ConnectionRefusedError())
+    assert breaker.state == "half_open"
+
+    def refuse(*, occurrences: list[Any]) -> int:
+        raise IntegrityError("value too long for type character varying(400)")
+
+    monkeypatch.setattr(recorder_module, "error_occurrences_store", refuse)
+    assert recorder.flush()  # the refused batch is set aside, not retried for ever
+    assert breaker.state == "closed"
+    assert recorder.buffer.spill.rejected_path().read_text().count("\n") == 1
+    monkeypatch.undo()
+    _, later = report_error(InvalidMessageError(), transport="websocket", where="set_name")
+    recorder.record(later)
+    assert recorder.flush()
+    assert list(ErrorEvent.objects.values_list("where", flat=True)) == ["set_name"]
 
 
 def test_an_unwritable_spill_file_loses_nothing(db: None, settings: Any, tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from django.test import AsyncClient, Client, override_settings
 
 from errors.testing import stored_events_sync
 from ops.access_log import ScrubbedAccessLog
-from errors.scrubbing import scrub_secrets
+from errors.scrubbing import scrub_secrets, text_scrub
 from ops.logging import ScrubSecretsFilter
 
 TOKEN = "0123456789abcdef0123456789abcdef:1v2Xyz:AbCdEf-GhIjKl_MnOpQrStUvWxYz0123456789"
@@ -188,9 +188,13 @@ def test_protocol_page_shows_the_protocol_document_escaped() -> None:
         ("/ws/lobby/abc/?token=", "/ws/lobby/abc/?token=[scrubbed]"),
         ("/api/lobbies?tokens=3&retoken=1&name=Ann", "/api/lobbies?tokens=3&retoken=1&name=Ann"),
         ("context={'password': 'x'} size=3", "context={'password': 'x'} size=3"),
+        ("KeyError: refused api_key=sk-live-1 X-Api-Key=k2 client_secret=s3",
+         "KeyError: refused api_key=[scrubbed] X-Api-Key=[scrubbed] client_secret=[scrubbed]"),
+        (f"/ws/lobby/abc/?access_token={TOKEN}", "/ws/lobby/abc/?access_token=[scrubbed]"),
     ],
     ids=["query", "query-middle", "upper-case", "bearer", "lower-case-bearer", "password", "nothing-secret",
-         "percent-encoded-name", "partly-encoded-name", "empty-value", "other-names", "other-pairs"],
+         "percent-encoded-name", "partly-encoded-name", "empty-value", "other-names", "other-pairs",
+         "keys-in-a-traceback", "access-token"],
 )
 def test_scrub_secrets_removes_tokens_and_passwords(line: str, scrubbed: str) -> None:
     assert scrub_secrets(line) == scrubbed
@@ -249,3 +253,11 @@ def test_access_log_writes_scrubbed_lines_through_logging(
     [record] = [r for r in caplog.records if r.name == "voicebot.access"]
     assert record.getMessage() == expected
     assert TOKEN not in caplog.text
+
+
+def test_the_log_filter_and_the_event_scrubber_share_one_list_of_secrets() -> None:
+    traceback = "Traceback ...\nRuntimeError: provider refused api_key=sk-live-1 for token=abc"
+    record = logging.LogRecord("voicebot", logging.ERROR, __file__, 1, traceback, None, None)
+    ScrubSecretsFilter().filter(record)
+    assert record.getMessage() == text_scrub(traceback) == (
+        "Traceback ...\nRuntimeError: provider refused api_key=[scrubbed] for token=[scrubbed]")
