@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
@@ -134,16 +134,14 @@ class ProviderChain(Generic[P]):
                 except Exception as exc:  # noqa: BLE001 - a provider that cannot warm up is tried later
                     self._failed(provider, exc, [])
 
-    def _ready(self, failures: list[ProviderFailure]) -> list[P]:
-        """The providers that can run here; the others go into ``failures`` with their reason."""
-        ready = []
+    def _ready(self, failures: list[ProviderFailure]) -> Iterator[P]:
+        """The providers that can run here, in order; the others go into ``failures`` as they are met."""
         for provider in self.providers:
             reason = provider.unavailable_reason()
             if reason is None:
-                ready.append(provider)
+                yield provider
             else:
                 failures.append(ProviderFailure(provider.name, reason))
-        return ready
 
 
 class SpeechToTextChain(ProviderChain[SpeechToText], SpeechToText):

@@ -1,9 +1,9 @@
 """The client of an OpenAI-compatible speech server (OpenAI, speaches, LocalAI, vLLM...).
 
 The base URL and model come from settings; the API key only from the
-environment variable that settings name, read when the client is made and
-handed to the SDK, never kept elsewhere, logged or stored. Without the
-variable the client sends no key (local servers need none). The SDK's own
+environment variable that settings name, read at each request and handed to
+the SDK, never kept elsewhere, logged or stored. Without the variable the
+client sends no key (local servers need none). The SDK's own
 retries are off: the chain decides what happens after a failure. Failures
 become ``ProviderError`` s whose reason names the status or the kind of
 failure, never the server's text (which could echo a credential).
@@ -28,12 +28,17 @@ def client_unavailable_reason(base_url: str) -> str | None:
 
 
 def speech_client(*, base_url: str, key_env: str) -> openai.AsyncOpenAI:
-    return openai.AsyncOpenAI(
-        base_url=base_url,
-        api_key=os.environ.get(key_env, ""),
-        max_retries=0,
-        timeout=SDK_TIMEOUT,
-    )
+    async def api_key() -> str:
+        # Read at each request: a rotated key is used at once, and none is kept here. The SDK
+        # never falls back to OPENAI_API_KEY when settings name another variable.
+        return os.environ.get(key_env, "")
+
+    return openai.AsyncOpenAI(base_url=base_url, api_key=api_key, max_retries=0, timeout=SDK_TIMEOUT)
+
+
+def key_headers(key_env: str) -> dict[str, object]:
+    """Extra headers of one request: without a key, no Authorization header at all."""
+    return {} if os.environ.get(key_env) else {"Authorization": openai.omit}
 
 
 def server_name(base_url: str) -> str:

@@ -31,7 +31,7 @@ def json_answer(payload: object, status: int = 200) -> Answer:
 @dataclass
 class Request:
     path: str
-    headers: dict[str, str]
+    headers: dict[str, str]  # names in lower case
     body: bytes = field(repr=False)
 
 
@@ -50,7 +50,7 @@ class SpeechServer:
 
             def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                server.requests.append(Request(self.path, dict(self.headers), body))
+                server.requests.append(Request(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
                 script = server.scripts.get(self.path)
                 answer = script.popleft() if script else Answer(status=404, body=b'{"error": "not scripted"}')
                 if answer.hang:

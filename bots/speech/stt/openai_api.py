@@ -7,7 +7,7 @@ from django.conf import settings
 
 from bots.speech.audio import SPEECH_RATE
 from bots.speech.exceptions import ProviderError
-from bots.speech.openai_client import client_unavailable_reason, provider_error, speech_client
+from bots.speech.openai_client import client_unavailable_reason, key_headers, provider_error, speech_client
 from bots.speech.stt.base import SpeechToText, Transcript
 from bots.speech.wav import wav_encode
 
@@ -38,6 +38,7 @@ class OpenAISTT(SpeechToText):
                 file=("utterance.wav", wav_encode(pcm16k, SPEECH_RATE), "audio/wav"),
                 language=language,
                 response_format="json",
+                extra_headers=key_headers(self.key_env),
             )
         except openai.OpenAIError as exc:
             raise provider_error(exc, self.base_url) from None

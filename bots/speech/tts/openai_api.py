@@ -13,7 +13,7 @@ import openai
 from django.conf import settings
 
 from bots.speech.audio import PcmResampler
-from bots.speech.openai_client import client_unavailable_reason, provider_error, speech_client
+from bots.speech.openai_client import client_unavailable_reason, key_headers, provider_error, speech_client
 from bots.speech.tts.base import TextToSpeech
 from bots.speech.wav import WavStreamDecoder
 
@@ -48,6 +48,7 @@ class OpenAITTS(TextToSpeech):
         try:
             async with self._client.audio.speech.with_streaming_response.create(
                 model=self.model, voice=voice or self.default_voice, input=text, response_format="wav",
+                extra_headers=key_headers(self.key_env),
             ) as response:
                 async for data in response.iter_bytes(READ_BYTES):
                     samples = decoder.feed(data)
