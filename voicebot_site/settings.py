@@ -94,8 +94,9 @@ def env_name_of_env(name: str, default: str) -> str:
     """The name of another environment variable (one that holds a secret)."""
     value = os.environ.get(name) or default
     if not _ENV_NAME.fullmatch(value):
-        raise ImproperlyConfigured(f"{name} must be the name of an environment variable, such as OPENAI_API_KEY; "
-                                   f"got {value!r}.")
+        # Not echoed: a key pasted here by mistake must not reach a log.
+        raise ImproperlyConfigured(f"{name} must be the name of an environment variable, such as OPENAI_API_KEY "
+                                   f"(the name of the variable that holds the key, not the key).")
     return value
 
 
@@ -354,7 +355,8 @@ VOICEBOT_BREAKER_RECOVERY_TIMEOUT = env_float("VOICEBOT_BREAKER_RECOVERY_TIMEOUT
 # that answers serves, each behind a circuit breaker of its own.
 VOICEBOT_VAD_PROVIDERS = env_dotted_paths("VOICEBOT_VAD_PROVIDERS", "bots.speech.vad.SileroVAD")
 VOICEBOT_STT_PROVIDERS = env_dotted_paths("VOICEBOT_STT_PROVIDERS", "bots.speech.stt.FasterWhisperSTT")
-VOICEBOT_TTS_PROVIDERS = env_dotted_paths("VOICEBOT_TTS_PROVIDERS", "bots.speech.tts.PiperTTS,bots.speech.tts.EspeakTTS")
+VOICEBOT_TTS_PROVIDERS = env_dotted_paths("VOICEBOT_TTS_PROVIDERS",
+                                          "bots.speech.tts.PiperTTS,bots.speech.tts.EspeakTTS")
 # Deadlines: a transcript, a first chunk of speech (and each chunk after it), a new detector.
 VOICEBOT_STT_TIMEOUT = env_seconds("VOICEBOT_STT_TIMEOUT", 10.0, minimum=0.1)
 VOICEBOT_TTS_TIMEOUT = env_seconds("VOICEBOT_TTS_TIMEOUT", 5.0, minimum=0.1)

@@ -77,14 +77,29 @@ class RoleHealth:
 
 
 def failure_reason(exc: BaseException, timeout: float) -> str:
-    """Why a provider failed, in words that hold no secret (a provider's own exception text may)."""
+    """Why a provider failed, in words that hold no secret (a provider's own exception text may).
+
+    A guarded call raises ``DependencyUnavailableError``: refused (no cause, the
+    breaker is open) or failed (the provider's exception is its cause).
+    """
     if isinstance(exc, DependencyUnavailableError):
-        return f"circuit open, retry in {exc.retry_after:g} s"
+        if exc.__cause__ is None:
+            return f"circuit open, retry in {exc.retry_after:g} s"
+        exc = exc.__cause__
     if isinstance(exc, TimeoutError):
         return f"no answer within {timeout:g} s"
     if isinstance(exc, ProviderError):
         return exc.reason
     return f"failed with {type(exc).__name__}"
+
+
+def unexpected(exc: BaseException) -> bool:
+    """Whether a failure is a surprise worth a traceback in the log (not a refusal, deadline or provider error)."""
+    if isinstance(exc, DependencyUnavailableError):
+        if exc.__cause__ is None:
+            return False
+        exc = exc.__cause__
+    return not isinstance(exc, (TimeoutError, ProviderError))
 
 
 class ProviderChain(Generic[P]):
@@ -111,14 +126,16 @@ class ProviderChain(Generic[P]):
                 states.append(ProviderHealth(provider.name, name, "unavailable", reason, None))
                 continue
             guarded = dependency(name)
-            states.append(ProviderHealth(provider.name, name, guarded.state, None, guarded.retry_after()))
+            state = guarded.state
+            states.append(ProviderHealth(provider.name, name, state, None,
+                                         guarded.retry_after() if state == "open" else None))
         return RoleHealth(self.role, tuple(states))
 
     def _failed(self, provider: P, exc: BaseException, failures: list[ProviderFailure]) -> None:
         failure = ProviderFailure(provider.name, failure_reason(exc, self.timeout))
         failures.append(failure)
-        unexpected = not isinstance(exc, (DependencyUnavailableError, TimeoutError, ProviderError))
-        logger.warning("%s provider %s failed: %s", self.role, provider.name, failure.reason, exc_info=unexpected)
+        logger.warning("%s provider %s failed: %s", self.role, provider.name, failure.reason,
+                       exc_info=unexpected(exc))
 
     def _unavailable(self, failures: list[ProviderFailure], *, partial: bool = False) -> SpeechUnavailableError:
         waits = [health.retry_after for health in self.health().providers if health.retry_after]
@@ -204,10 +221,10 @@ class TextToSpeechChain(ProviderChain[TextToSpeech], TextToSpeech):
                 yield resampler.push(first)
                 while True:
                     try:
-                        async with asyncio.timeout(self.timeout):
+                        # Never refused (the stream is under way); a failure or a hang counts against it.
+                        async with guarded.watch(), asyncio.timeout(self.timeout):
                             chunk = await anext(stream, None)
                     except Exception as exc:  # noqa: BLE001 - audio went out: no other provider speaks it again
-                        await self._settle_failure(guarded, exc)
                         self._failed(provider, exc, failures)
                         raise self._unavailable(failures[-1:], partial=True) from None
                     if chunk is None:
@@ -218,17 +235,6 @@ class TextToSpeechChain(ProviderChain[TextToSpeech], TextToSpeech):
             finally:
                 await stream.aclose()
         raise self._unavailable(failures)
-
-    async def _settle_failure(self, guarded: object, exc: Exception) -> None:
-        """Counts a failure after the first chunk against the provider's breaker, through the guard."""
-
-        async def fail() -> None:
-            raise exc
-
-        try:
-            await guarded.call(fail, timeout=self.timeout)
-        except Exception:  # noqa: BLE001,S110 - the failure being recorded (or the breaker already open)
-            pass
 
     async def probe(self) -> bool:
         """Whether a provider speaks now (up to its first chunk of a short word)."""

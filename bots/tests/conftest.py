@@ -10,6 +10,7 @@ import pytest
 from bots.speech.audio import SPEECH_RATE, PcmResampler
 from bots.speech.stt import FasterWhisperSTT
 from bots.speech.tts import PiperTTS
+from resilience.registry import dependencies_reset
 
 SENTENCES = {
     "fox": "The quick brown fox jumps over the lazy dog.",
@@ -61,10 +62,8 @@ def words(text: str) -> set[str]:
 @pytest.fixture
 def fast_breakers(settings) -> Iterator[None]:
     """Breakers that open after 2 failures in a row and let a trial through after 0.3 s."""
-    from errors.breakers import breakers_reset
-
     settings.VOICEBOT_BREAKER_FAILURE_THRESHOLD = 2
     settings.VOICEBOT_BREAKER_RECOVERY_TIMEOUT = 0.3
-    breakers_reset()
+    dependencies_reset()
     yield
-    breakers_reset()
+    dependencies_reset()

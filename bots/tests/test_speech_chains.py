@@ -15,6 +15,7 @@ from bots.speech.tts import EspeakTTS
 from bots.speech.vad import SileroVAD, VoiceActivityDetector
 
 from .conftest import silence, words
+from .doubles import BrokenSTT, BrokenTTS, GarbageSTT, GarbageTTS, HangingSTT, HangingTTS, StallingTTS
 
 # Deadlines a real model meets on a busy two-core machine; a hanging double costs one of them.
 STT_DEADLINE = 4.0
@@ -37,7 +38,7 @@ class Counts:
 
     def successes(self, name: str) -> int:
         return self._now(name)[1] - self.start[name][1]
-from .doubles import BrokenSTT, BrokenTTS, GarbageSTT, GarbageTTS, HangingSTT, HangingTTS, StallingTTS
+
 
 
 async def spoken(chain: TextToSpeechChain, text: str) -> np.ndarray:

@@ -56,7 +56,7 @@ def test_a_sixty_second_monologue_is_cut_into_bounded_pieces(speech16k: dict[str
     assert all(piece.duration <= 10.05 for piece in pieces)
     assert [piece.final for piece in pieces] == [False] * (len(pieces) - 1) + [True]
     # The pieces follow each other without a gap, from the speech's start to its end.
-    for before, after in zip(pieces, pieces[1:]):
+    for before, after in zip(pieces, pieces[1:], strict=False):
         assert after.started_at == pytest.approx(before.ended_at, abs=0.001)
     assert pieces[-1].ended_at == pytest.approx(monologue.size / SPEECH_RATE - 1, abs=0.5)
 
