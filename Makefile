@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test bench install install-dev migrate clean chromium
+.PHONY: run test bench install install-dev migrate clean chromium speech-packages
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ install-dev: $(VENV)/.installed-dev
 ## Debian's Chromium for the browser tests (web/tests), installed when missing (needs root).
 chromium:
 	test -x /usr/bin/chromium || (apt-get update && apt-get install -y chromium)
+
+## Debian's espeak-ng, the last text-to-speech fallback of the bots, installed when missing (needs root).
+speech-packages:
+	command -v espeak-ng >/dev/null || (apt-get update && apt-get install -y espeak-ng)
 
 ## Run the server on the embedded default (SQLite, in-memory channel layer).
 run: install

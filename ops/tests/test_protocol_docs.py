@@ -23,7 +23,7 @@ PROTOCOL_CODES = {
     "already_joined", "lobby_not_found", "lobby_full", "invalid_lobby_password", "name_taken",
     "invalid_name", "peer_not_found", "invalid_session_description", "invalid_ice_candidate",
     "rate_limited", "unauthenticated", "forbidden", "kicked", "policy_violation", "session_replaced",
-    "service_unavailable", "internal_error",
+    "service_unavailable", "internal_error", "bot_unavailable",
 }
 # The codes the HTTP API adds.
 HTTP_CODES = {"not_found", "method_not_allowed"}
@@ -31,6 +31,8 @@ HTTP_CODES = {"not_found", "method_not_allowed"}
 PROTOCOL_CLOSE_CODES = {4001: "unauthenticated", 4003: "kicked", 4004: "lobby_not_found",
                         4008: "policy_violation", 4009: "session_replaced", 4011: "internal_error"}
 NO_CLOSE = "—"
+# Error classes that live in a package of an app rather than in its exceptions module.
+EXCEPTION_MODULES = ("bots.speech.exceptions",)
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,8 @@ def registered_variants() -> set[Variant]:
     for app in apps.get_app_configs():
         if importlib.util.find_spec(f"{app.name}.exceptions") is not None:
             importlib.import_module(f"{app.name}.exceptions")
+    for module in EXCEPTION_MODULES:
+        importlib.import_module(module)
     classes: set[type[VoiceBotError]] = set()
     pending = [cls for registered in ERROR_CODES.values() for cls in registered]
     while pending:

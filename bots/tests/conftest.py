@@ -1,0 +1,69 @@
+"""Fixtures of the speech tests: the real models, loaded once per test session, and speech they made."""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+
+from bots.speech.audio import SPEECH_RATE, PcmResampler
+from bots.speech.stt import FasterWhisperSTT
+from bots.speech.tts import PiperTTS
+from resilience.registry import dependencies_reset
+
+SENTENCES = {
+    "fox": "The quick brown fox jumps over the lazy dog.",
+    "umbrella": "Please remember to bring your umbrella tomorrow.",
+    "meeting": "The meeting starts at noon in the large room.",
+}
+
+
+@pytest.fixture(scope="session")
+def whisper() -> FasterWhisperSTT:
+    """faster-whisper with the bundled tiny.en model, loaded and run once."""
+    model = FasterWhisperSTT()
+    asyncio.run(model.warm_up())
+    return model
+
+
+@pytest.fixture(scope="session")
+def piper() -> PiperTTS:
+    """Piper with the bundled en_US joe voice, loaded and run once."""
+    voice = PiperTTS()
+    asyncio.run(voice.warm_up())
+    return voice
+
+
+async def speak(tts: PiperTTS, text: str) -> np.ndarray:
+    chunks = [chunk async for chunk in tts.synthesize(text)]
+    return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int16)
+
+
+def to_16k(samples: np.ndarray, rate: int) -> np.ndarray:
+    resampler = PcmResampler(rate, SPEECH_RATE)
+    return np.concatenate([resampler.push(samples), resampler.flush()])
+
+
+@pytest.fixture(scope="session")
+def speech16k(piper: PiperTTS) -> dict[str, np.ndarray]:
+    """Each of SENTENCES spoken by Piper, at 16 kHz mono."""
+    return {key: to_16k(asyncio.run(speak(piper, text)), piper.sample_rate) for key, text in SENTENCES.items()}
+
+
+def silence(seconds: float) -> np.ndarray:
+    return np.zeros(int(seconds * SPEECH_RATE), dtype=np.int16)
+
+
+def words(text: str) -> set[str]:
+    return {word.strip(".,!?;:'\"").lower() for word in text.split()} - {""}
+
+
+@pytest.fixture
+def fast_breakers(settings) -> Iterator[None]:
+    """Breakers that open after 2 failures in a row and let a trial through after 0.3 s."""
+    settings.VOICEBOT_BREAKER_FAILURE_THRESHOLD = 2
+    settings.VOICEBOT_BREAKER_RECOVERY_TIMEOUT = 0.3
+    dependencies_reset()
+    yield
+    dependencies_reset()
