@@ -50,8 +50,13 @@ test: install-dev $(UPSTREAM)/channels_redis-$(CHANNELS_REDIS_VERSION)/tests/tes
 	mkdir -p var
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# The PeerJS server, a baseline of the relay benchmark, with the machine's Node.js (bench/package-lock.json).
+bench/node_modules/.installed: bench/package.json bench/package-lock.json
+	cd bench && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
 ## Relay benchmark: real server processes and WebSocket clients (see BENCHMARKS.md; BENCH_ARGS adds options).
-bench: install-dev
+bench: install-dev bench/node_modules/.installed
 	mkdir -p var
 	$(PY) -m bench.run $(BENCH_ARGS)
 

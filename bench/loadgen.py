@@ -6,6 +6,8 @@ runner, waits for the signal, then has every client send relays to its peers
 round-robin (nine in ten ICE candidates, one in ten offers of about 3 KB, and
 now and then a chat message) at a fixed rate, or saturated with a window of
 relays in flight, for a fixed time; optionally with a trickle of bad frames.
+It speaks VoiceBot's protocol, or the PeerJS server's (``peerjs_frames``), so
+that the same load measures a PeerJS server as a baseline.
 Each relay carries its pair sequence number and send time; each receiver
 checks that it knew the sender before its first relay (``participant_joined``
 or the ``joined`` roster), that no frame of a pair is missing or out of
@@ -62,12 +64,18 @@ SDP_BODY = "".join([
 ])
 
 
+# The protocols the load generator speaks: VoiceBot's, and the PeerJS server's (a baseline).
+VOICEBOT = "voicebot"
+PEERJS = "peerjs"
+
+
 @dataclass
 class Member:
-    """One participant of a lobby: where it connects and as whom."""
+    """One participant of a lobby: where it connects, as whom, and in which protocol."""
 
     url: str
     session_id: str
+    dialect: str = VOICEBOT
 
 
 @dataclass
@@ -79,12 +87,14 @@ class WorkerSpec:
     window: int = 4  # saturated: frames a client may have in flight
     bad_rate: float = 0.0  # bad frames per second from this worker's clients together, while relaying
     chat: bool = True  # one frame in CHAT_EVERY is a chat message
+    offers: bool = True  # one relay in OFFER_EVERY is an offer of ~3 KB (else all are ICE candidates)
 
 
 @dataclass
 class Client:
     member: Member
     peers: list[str] = field(default_factory=list)  # the others of its lobby
+    earlier: list[str] = field(default_factory=list)  # the others that join before it
     socket: ClientConnection | None = None
     known: set[str] = field(default_factory=set)
     sent_to: dict[str, int] = field(default_factory=dict)
@@ -137,27 +147,49 @@ def stamp(tag: str) -> str:
     return f"{tag} {time.time():.6f}"
 
 
-def candidate_frame(peer_id: str, tag: str) -> str:
-    return json.dumps({
-        "type": "relay_ice_candidate",
-        "peer_id": peer_id,
-        "candidate": {"candidate": CANDIDATE_LINE, "sdpMid": "0", "sdpMLineIndex": 0,
-                      "usernameFragment": stamp(tag)},
-    })
+def candidate_frame(dialect: str, peer_id: str, tag: str) -> str:
+    candidate = {"candidate": CANDIDATE_LINE, "sdpMid": "0", "sdpMLineIndex": 0, "usernameFragment": stamp(tag)}
+    if dialect == PEERJS:
+        return json.dumps({"type": "CANDIDATE", "dst": peer_id, "payload": {"candidate": candidate}})
+    return json.dumps({"type": "relay_ice_candidate", "peer_id": peer_id, "candidate": candidate})
 
 
-def description_frame(peer_id: str, kind: str, tag: str) -> str:
-    return json.dumps({
-        "type": "relay_session_description",
-        "peer_id": peer_id,
-        "description": {"type": kind, "sdp": f"v=0\r\n{SDP_BODY}a=x-bench:{stamp(tag)}\r\n"},
-    })
+def description_frame(dialect: str, peer_id: str, kind: str, tag: str) -> str:
+    description = {"type": kind, "sdp": f"v=0\r\n{SDP_BODY}a=x-bench:{stamp(tag)}\r\n"}
+    if dialect == PEERJS:
+        return json.dumps({"type": kind.upper(), "dst": peer_id, "payload": {"sdp": description}})
+    return json.dumps({"type": "relay_session_description", "peer_id": peer_id, "description": description})
 
 
-def relay_frame(peer_id: str, seq: int) -> str:
-    if seq % OFFER_EVERY == 0:
-        return description_frame(peer_id, "offer", str(seq))
-    return candidate_frame(peer_id, str(seq))
+def relay_frame(dialect: str, peer_id: str, seq: int, *, offers: bool) -> str:
+    if offers and seq % OFFER_EVERY == 0:
+        return description_frame(dialect, peer_id, "offer", str(seq))
+    return candidate_frame(dialect, peer_id, str(seq))
+
+
+def peerjs_frames(client: Client, frame: dict[str, Any]) -> list[dict[str, Any]]:
+    """A PeerJS server's message as the VoiceBot frames the reader handles.
+
+    PeerJS has no lobbies: once the server says OPEN, the client treats the
+    members of its lobby that joined before it as the roster and offers to
+    them (as VoiceBot's add_peer tells a newcomer); a member that joins later
+    makes itself known by its offer.
+    """
+    kind = frame["type"]
+    if kind == "OPEN":
+        return [{"type": "joined", "participants": [{"session_id": p, "status": "connected"} for p in client.earlier]},
+                *({"type": "add_peer", "peer_id": p, "should_create_offer": True} for p in client.earlier)]
+    sender = frame.get("src", "")
+    if kind == "CANDIDATE":
+        return [{"type": "ice_candidate", "peer_id": sender, "candidate": frame["payload"]["candidate"]}]
+    if kind in ("OFFER", "ANSWER"):
+        description = frame["payload"]["sdp"]
+        arrived = []
+        if description["type"] == "offer" and sender not in client.known:
+            arrived = [{"type": "participant_joined", "participant": {"session_id": sender}},
+                       {"type": "add_peer", "peer_id": sender, "should_create_offer": False}]
+        return [*arrived, {"type": "session_description", "peer_id": sender, "description": description}]
+    return [{"type": "error", "code": f"peerjs_{kind.lower()}"}]
 
 
 async def send_quietly(client: Client, text: str) -> bool:
@@ -174,14 +206,14 @@ async def offer(client: Client, peer: str, tally: Tally) -> None:
     if peer in client.offered:
         tally.negotiation_resent += 1
     client.offered[peer] = time.monotonic()
-    await send_quietly(client, description_frame(peer, "offer", "negotiate"))
+    await send_quietly(client, description_frame(client.member.dialect, peer, "offer", "negotiate"))
 
 
 async def negotiated(client: Client, peer: str, tally: Tally) -> None:
     client.negotiated.add(peer)
     if tally.storming:
         # The storm's proof that media could flow: a candidate over the new pair.
-        await send_quietly(client, candidate_frame(peer, "storm"))
+        await send_quietly(client, candidate_frame(client.member.dialect, peer, "storm"))
 
 
 def forget_peer(client: Client, peer: str) -> None:
@@ -193,91 +225,102 @@ def forget_peer(client: Client, peer: str) -> None:
 async def read_frames(client: Client, tally: Tally, measuring: list[bool], by_id: dict[str, Client]) -> None:
     assert client.socket is not None
     try:
+        peerjs = client.member.dialect == PEERJS
         async for text in client.socket:
-            frame = json.loads(text)
-            kind = frame["type"]
-            if kind in ("ice_candidate", "session_description"):
-                now = time.time()
-                sender = frame["peer_id"]
-                if kind == "ice_candidate":
-                    tag, sent_at = frame["candidate"]["usernameFragment"].split(" ")
-                    description = None
-                else:
-                    description = frame["description"]["type"]
-                    tag, sent_at = description_stamp(frame["description"]["sdp"])
-                if tag == "negotiate":
-                    if description == "offer":
-                        await send_quietly(client, description_frame(sender, "answer", "negotiate"))
-                        await negotiated(client, sender, tally)
-                    elif description == "answer" and sender in client.offered:
-                        await negotiated(client, sender, tally)
-                    continue
-                if tag == "storm":
-                    if sender not in client.storm_from:
-                        client.storm_from.add(sender)
-                        tally.storm_pairs_relayed += 1
-                    continue
-                seq = int(tag)
-                if sender not in client.known:
-                    tally.unknown_sender += 1
-                if seq != client.last_seen.get(sender, 0) + 1:
-                    tally.gaps += 1
-                client.last_seen[sender] = seq
-                tally.received += 1
-                origin = by_id.get(sender)
-                if origin is not None and origin.window is not None:
-                    origin.window.release()
-                if measuring[0]:
-                    tally.latencies.append((now - float(sent_at)) * 1000.0)
-            elif kind == "chat":
-                if frame["text"].startswith("bench "):
-                    tally.chat_received += 1
-            elif kind == "joined":
-                client.known.update(p["session_id"] for p in frame["participants"] if p["status"] == "connected")
-                client.joined.set()
-            elif kind == "participant_joined":
-                client.known.add(frame["participant"]["session_id"])
-                client.fresh.add(frame["participant"]["session_id"])
-            elif kind == "participant_left":
-                client.known.discard(frame["session_id"])
-                forget_peer(client, frame["session_id"])
-                if tally.storming and frame["reason"] == "timeout":
-                    tally.storm_timeouts += 1
-                if frame["session_id"] == client.member.session_id:
-                    # The server gave this place up (the grace period ran out before the
-                    # rejoin arrived): join again, as a client does.
-                    tally.storm_rejoins += 1
-                    await send_quietly(client, json.dumps({"type": "join"}))
-            elif kind == "add_peer":
-                peer = frame["peer_id"]
-                if (tally.storming and not frame["should_create_offer"] and peer not in client.fresh
-                        and not (peer in client.updated and peer in client.removed)):
-                    tally.storm_misordered += 1
-                forget_peer(client, peer)
-                client.ready.add(peer)
-                if frame["should_create_offer"]:
-                    await offer(client, peer, tally)
-            elif kind == "remove_peer":
-                client.removed.add(frame["peer_id"])
-                forget_peer(client, frame["peer_id"])
-            elif kind == "participant_updated":
-                peer = frame["participant"]["session_id"]
-                if frame["participant"]["status"] == "connected":
-                    client.known.add(peer)
-                    client.updated.add(peer)
-                else:
-                    forget_peer(client, peer)
-                    client.updated.discard(peer)
-                    client.removed.discard(peer)
-            elif kind == "error":
-                if measuring[0] and frame["code"] in BAD_CODES:
-                    tally.bad_answered += 1
-                    continue
-                errors = tally.storm_errors if tally.storming else tally.errors
-                errors[frame["code"]] = errors.get(frame["code"], 0) + 1
-                client.joined.set()  # a refused join must not hang the phase
+            if peerjs:
+                for frame in peerjs_frames(client, json.loads(text)):
+                    await handle_frame(client, frame, tally, measuring, by_id)
+            else:
+                await handle_frame(client, json.loads(text), tally, measuring, by_id)
     except ConnectionClosed:
         tally.closed_early += 1
+
+
+async def handle_frame(client: Client, frame: dict[str, Any], tally: Tally, measuring: list[bool],
+                       by_id: dict[str, Client]) -> None:
+    """One frame (in VoiceBot's terms) a client received."""
+    kind = frame["type"]
+    if kind in ("ice_candidate", "session_description"):
+        now = time.time()
+        sender = frame["peer_id"]
+        if kind == "ice_candidate":
+            tag, sent_at = frame["candidate"]["usernameFragment"].split(" ")
+            description = None
+        else:
+            description = frame["description"]["type"]
+            tag, sent_at = description_stamp(frame["description"]["sdp"])
+        if tag == "negotiate":
+            if description == "offer":
+                await send_quietly(client, description_frame(client.member.dialect, sender, "answer",
+                                                             "negotiate"))
+                await negotiated(client, sender, tally)
+            elif description == "answer" and sender in client.offered:
+                await negotiated(client, sender, tally)
+            return
+        if tag == "storm":
+            if sender not in client.storm_from:
+                client.storm_from.add(sender)
+                tally.storm_pairs_relayed += 1
+            return
+        seq = int(tag)
+        if sender not in client.known:
+            tally.unknown_sender += 1
+        if seq != client.last_seen.get(sender, 0) + 1:
+            tally.gaps += 1
+        client.last_seen[sender] = seq
+        tally.received += 1
+        origin = by_id.get(sender)
+        if origin is not None and origin.window is not None:
+            origin.window.release()
+        if measuring[0]:
+            tally.latencies.append((now - float(sent_at)) * 1000.0)
+    elif kind == "chat":
+        if frame["text"].startswith("bench "):
+            tally.chat_received += 1
+    elif kind == "joined":
+        client.known.update(p["session_id"] for p in frame["participants"] if p["status"] == "connected")
+        client.joined.set()
+    elif kind == "participant_joined":
+        client.known.add(frame["participant"]["session_id"])
+        client.fresh.add(frame["participant"]["session_id"])
+    elif kind == "participant_left":
+        client.known.discard(frame["session_id"])
+        forget_peer(client, frame["session_id"])
+        if tally.storming and frame["reason"] == "timeout":
+            tally.storm_timeouts += 1
+        if frame["session_id"] == client.member.session_id:
+            # The server gave this place up (the grace period ran out before the
+            # rejoin arrived): join again, as a client does.
+            tally.storm_rejoins += 1
+            await send_quietly(client, json.dumps({"type": "join"}))
+    elif kind == "add_peer":
+        peer = frame["peer_id"]
+        if (tally.storming and not frame["should_create_offer"] and peer not in client.fresh
+                and not (peer in client.updated and peer in client.removed)):
+            tally.storm_misordered += 1
+        forget_peer(client, peer)
+        client.ready.add(peer)
+        if frame["should_create_offer"]:
+            await offer(client, peer, tally)
+    elif kind == "remove_peer":
+        client.removed.add(frame["peer_id"])
+        forget_peer(client, frame["peer_id"])
+    elif kind == "participant_updated":
+        peer = frame["participant"]["session_id"]
+        if frame["participant"]["status"] == "connected":
+            client.known.add(peer)
+            client.updated.add(peer)
+        else:
+            forget_peer(client, peer)
+            client.updated.discard(peer)
+            client.removed.discard(peer)
+    elif kind == "error":
+        if measuring[0] and frame["code"] in BAD_CODES:
+            tally.bad_answered += 1
+            return
+        errors = tally.storm_errors if tally.storming else tally.errors
+        errors[frame["code"]] = errors.get(frame["code"], 0) + 1
+        client.joined.set()  # a refused join must not hang the phase
 
 
 def description_stamp(sdp: str) -> tuple[str, str]:
@@ -298,7 +341,8 @@ async def open_client(client: Client, tally: Tally, readers: list[asyncio.Task[N
             return
         client.reader = asyncio.ensure_future(read_frames(client, tally, measuring, by_id))
         readers.append(client.reader)
-        await client.socket.send(json.dumps({"type": "join"}))
+        if client.member.dialect == VOICEBOT:
+            await client.socket.send(json.dumps({"type": "join"}))  # a PeerJS server says OPEN by itself
         try:
             await asyncio.wait_for(client.joined.wait(), 300)
         except asyncio.TimeoutError:
@@ -332,7 +376,7 @@ def next_frame(client: Client, spec: WorkerSpec, tally: Tally) -> tuple[str, str
         return json.dumps({"type": "chat", "text": f"bench {stamp('chat')}"}), None
     peer = client.peers[sum(client.sent_to.values()) % len(client.peers)]
     seq = client.sent_to.get(peer, 0) + 1
-    return relay_frame(peer, seq), peer
+    return relay_frame(client.member.dialect, peer, seq, offers=spec.offers), peer
 
 
 async def send_steady(clients: list[Client], spec: WorkerSpec, tally: Tally) -> None:
@@ -413,8 +457,9 @@ async def run_worker(spec: WorkerSpec, conn: Connection) -> dict[str, Any]:
     measuring = [False]
     clients: list[Client] = []
     for lobby in spec.lobbies:
-        for member in lobby:
-            clients.append(Client(member, peers=[m.session_id for m in lobby if m is not member]))
+        for index, member in enumerate(lobby):
+            clients.append(Client(member, peers=[m.session_id for m in lobby if m is not member],
+                                  earlier=[m.session_id for m in lobby[:index]]))
     by_id = {c.member.session_id: c for c in clients}
     pairs = [(c, by_id[p]) for c in clients for p in c.peers]
     readers: list[asyncio.Task[None]] = []
@@ -468,7 +513,8 @@ async def run_worker(spec: WorkerSpec, conn: Connection) -> dict[str, Any]:
     for client in clients:
         if client.socket is not None:
             # leave, so that a next round does not start beside sockets in their grace period
-            await send_quietly(client, json.dumps({"type": "leave"}))
+            if client.member.dialect == VOICEBOT:
+                await send_quietly(client, json.dumps({"type": "leave"}))
             await client.socket.close()
     for reader in readers:
         reader.cancel()
@@ -551,7 +597,7 @@ async def reconnect_storm(clients: list[Client], pairs: list[tuple[Client, Clien
             for a, b in pairs:
                 if b.member.session_id in a.negotiated and a.member.session_id not in b.storm_from:
                     candidates_resent += 1
-                    await send_quietly(a, candidate_frame(b.member.session_id, "storm"))
+                    await send_quietly(a, candidate_frame(a.member.dialect, b.member.session_id, "storm"))
         await asyncio.sleep(0.01)
     seconds = time.monotonic() - started
     for task in reconnects:

@@ -19,8 +19,12 @@ relay latency percentiles, and what was lost or out of order. ``--check``
 makes the exit status say whether anything was lost.
 
 ``--baseline`` runs the same load against ``bench/bare_relay.py`` (a plain
-websockets relay) in the same run, interleaved with the server over
-``--rounds``, and prints a table of medians with the ratios server/bare.
+websockets relay), and ``--peerjs`` against the PeerJS server (npm ``peer``,
+Node.js; the load generator speaks its protocol), in the same run,
+interleaved with the server over ``--rounds``; a table of medians follows
+with the ratios of the server to each baseline. PeerJS has no lobbies and no
+chat, so ``--peerjs`` relays ICE candidates only (``--candidates-only``), for
+every server of the run alike.
 ``--reconnect-storm`` then has every client drop its socket at once and
 rejoin, and times until every pair is renegotiated and relays again.
 """
@@ -41,8 +45,8 @@ from typing import Any, Callable
 
 import psutil
 
-from bench.loadgen import Member, WorkerSpec, worker_main
-from bench.servers import BareRelayProcess, RedisServer
+from bench.loadgen import PEERJS, VOICEBOT, Member, WorkerSpec, worker_main
+from bench.servers import BareRelayProcess, PeerJSProcess, RedisServer
 from web.tests.live_server import BASE_DIR, LiveServer, ServerBackends
 
 RESULT_TIMEOUT = 900.0
@@ -127,11 +131,11 @@ def stop_workers(workers: list[tuple[multiprocessing.Process, Any]]) -> None:
 
 def drive(args: argparse.Namespace, lobbies: list[list[tuple[str, str, str]]], url: Callable[[int, str, str], str],
           tree: list[psutil.Process], workers: list[tuple[multiprocessing.Process, Any]],
-          idle_rss: int) -> dict[str, Any]:
+          idle_rss: int, dialect: str = VOICEBOT) -> dict[str, Any]:
     """One load phase: workers connect and join every lobby through ``url``, rest, relay, report."""
     specs: list[list[list[Member]]] = [[] for _ in range(args.workers)]
     for index, lobby in enumerate(lobbies):
-        members = [Member(url=url(n, lobby_id, token), session_id=session_id)
+        members = [Member(url=url(n, lobby_id, token), session_id=session_id, dialect=dialect)
                    for n, (lobby_id, session_id, token) in enumerate(lobby)]
         specs[index % args.workers].append(members)
     rate_per_client = args.rate / args.clients  # 0: saturated
@@ -141,7 +145,9 @@ def drive(args: argparse.Namespace, lobbies: list[list[tuple[str, str, str]]], u
         process = context.Process(target=worker_main,
                                   args=(WorkerSpec(lobby_specs, rate_per_client, args.seconds,
                                                    storm=args.reconnect_storm, window=args.window,
-                                                   bad_rate=args.bad_rate / args.workers), child),
+                                                   bad_rate=args.bad_rate / args.workers,
+                                                   chat=not args.candidates_only,
+                                                   offers=not args.candidates_only), child),
                                   daemon=True)
         process.start()
         workers.append((process, parent))
@@ -186,7 +192,7 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     backends = ServerBackends(workdir)
     redis_server: RedisServer | None = None
     servers: list[LiveServer] = []
-    bare_servers: list[BareRelayProcess] = []
+    baselines: list[BareRelayProcess] = []
     workers: list[tuple[multiprocessing.Process, Any]] = []
     try:
         backends.prepare()
@@ -209,26 +215,23 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
                                 access_log=False)
             servers.append(server)
             server.start()
-        bare: BareRelayProcess | None = None
         if args.baseline:
-            bare = BareRelayProcess(workdir / "bare-relay.log")
-            bare_servers.append(bare)
-            bare.start()
+            baselines.append(BareRelayProcess(workdir / "bare-relay.log"))
+        if args.peerjs:
+            baselines.append(PeerJSProcess(workdir / "peerjs.log"))
+        for baseline in baselines:
+            baseline.start()
 
         def server_url(n: int, lobby_id: str, token: str) -> str:
             return f"ws://127.0.0.1:{servers[n % len(servers)].port}/ws/lobby/{lobby_id}/?token={token}"
 
-        def bare_url(n: int, lobby_id: str, token: str) -> str:
-            assert bare is not None
-            return f"ws://127.0.0.1:{bare.port}/ws/lobby/{lobby_id}/?token={token}"
-
         tree = [p for server in servers if server.process for p in process_tree(server.process.pid)]
-        bare_tree = process_tree(bare.process.pid) if bare is not None and bare.process is not None else []
         # Memory before any client, for the memory a connection adds.
         idle_rss = sum(p.memory_info().rss for p in tree)
-        bare_idle_rss = sum(p.memory_info().rss for p in bare_tree)
+        baseline_trees = [process_tree(b.process.pid) if b.process is not None else [] for b in baselines]
+        baseline_idle = [sum(p.memory_info().rss for p in t) for t in baseline_trees]
         results = []
-        # Rounds interleave the two: server, bare relay, server, bare relay, ...
+        # Rounds interleave them: server, bare relay, PeerJS, server, bare relay, ...
         # Each round has lobbies and sessions of its own.
         for round_no in range(1, args.rounds + 1):
             progress(f"round {round_no} of {args.rounds}: seeding {args.clients} sessions")
@@ -246,21 +249,13 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
                 "database": "postgres" if backends.postgres_name else "sqlite",
             })
             results.append(result)
-            if bare is not None and bare.process is not None:
-                progress(f"round {round_no}: the same load against the bare relay on port {bare.port}")
-                # The same lobbies and sessions; the bare relay trusts the token as the session id.
-                bare_lobbies = [[(lobby_id, session_id, session_id) for lobby_id, session_id, _ in lobby]
-                                for lobby in lobbies]
-                bare_result = summarize(args, "bare websockets relay",
-                                        drive(args, bare_lobbies, bare_url, bare_tree, workers,
-                                              bare_idle_rss))
-                bare_result.update({"round": round_no, "source": "bench/bare_relay.py", "processes": 1,
-                                    "channel_layer": "none", "database": "none"})
-                results.append(bare_result)
+            for baseline, baseline_tree, baseline_rss in zip(baselines, baseline_trees, baseline_idle, strict=True):
+                results.append(baseline_round(args, baseline, lobbies, baseline_tree, workers, baseline_rss,
+                                              round_no))
     finally:
         stop_workers(workers)
-        for bare in bare_servers:
-            bare.stop()
+        for baseline in baselines:
+            baseline.stop()
         for server in servers:
             server.stop()
         if redis_server is not None:
@@ -272,6 +267,28 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
             shutil.rmtree(workdir, ignore_errors=True)
 
     return results
+
+
+def baseline_round(args: argparse.Namespace, baseline: BareRelayProcess, lobbies: list[list[tuple[str, str, str]]],
+                   tree: list[psutil.Process], workers: list[tuple[multiprocessing.Process, Any]], idle_rss: int,
+                   round_no: int) -> dict[str, Any]:
+    """The round's load against a baseline: the same lobbies and sessions (a baseline trusts the token as the
+    session id; PeerJS knows no lobby, only the peers the load generator relays to)."""
+    progress(f"round {round_no}: the same load against {baseline.server} on port {baseline.port}")
+    plain = [[(lobby_id, session_id, session_id) for lobby_id, session_id, _ in lobby] for lobby in lobbies]
+    if isinstance(baseline, PeerJSProcess):
+        def url(n: int, lobby_id: str, session_id: str) -> str:
+            return f"ws://127.0.0.1:{baseline.port}/peerjs?key=peerjs&id={session_id}&token={session_id[:8]}"
+
+        label, source, dialect = "PeerJS server 1.0.2 (Node.js)", "bench/package.json (npm peer)", PEERJS
+    else:
+        def url(n: int, lobby_id: str, session_id: str) -> str:
+            return f"ws://127.0.0.1:{baseline.port}/ws/lobby/{lobby_id}/?token={session_id}"
+
+        label, source, dialect = "bare websockets relay", "bench/bare_relay.py", VOICEBOT
+    result = summarize(args, label, drive(args, plain, url, tree, workers, idle_rss, dialect))
+    result.update({"round": round_no, "source": source, "processes": 1, "channel_layer": "none", "database": "none"})
+    return result
 
 
 def summarize(args: argparse.Namespace, label: str, phase: dict[str, Any]) -> dict[str, Any]:
@@ -433,10 +450,13 @@ def table(results: list[dict[str, Any]]) -> str:
     for r in results:
         lines.append(f"| {r['server']} | " + " | ".join("-" if value(r, k) is None else f"{value(r, k):,}"
                                                           for _, k in columns) + " |")
-    if len(results) > 1:
-        first, bare = results[0], results[-1]
-        lines.append(f"| ratio {first['server']} / bare | " + " | ".join(
-            ratio(value(first, k), value(bare, k)) if k != "lost" else "-" for _, k in columns) + " |")
+    first = results[0]
+    for baseline in results[1:]:
+        if baseline["server"] == first["server"]:
+            continue
+        name = "PeerJS" if baseline["server"].startswith("PeerJS") else "bare"
+        lines.append(f"| ratio {first['server']} / {name} | " + " | ".join(
+            ratio(value(first, k), value(baseline, k)) if k != "lost" else "-" for _, k in columns) + " |")
     return "\n".join(lines)
 
 
@@ -464,7 +484,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="exit 1 unless nothing was lost or out of order")
     parser.add_argument("--baseline", action="store_true",
                         help="run the same load against the bare relay (bench/bare_relay.py) too, and print a table")
-    parser.add_argument("--rounds", type=int, default=1, help="repeat the run (interleaved with the baseline)")
+    parser.add_argument("--peerjs", action="store_true",
+                        help="run the same load against the PeerJS server too (implies --candidates-only)")
+    parser.add_argument("--candidates-only", action="store_true",
+                        help="relay ICE candidates only: no offers, no chat (every server of the run)")
+    parser.add_argument("--rounds", type=int, default=1, help="repeat the run (interleaved with the baselines)")
     parser.add_argument("--reconnect-storm", action="store_true",
                         help="after the relays, every client drops its socket at once and rejoins; time the recovery")
     parser.add_argument("--keep", action="store_true", help="keep the run's folder (server logs, database)")
@@ -483,6 +507,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--rounds must be 1 to 5")
     if not 1 <= args.processes <= 4 or not 1 <= args.workers <= 4:
         parser.error("--processes and --workers must be 1 to 4")
+    if args.peerjs:
+        if args.reconnect_storm or args.bad_rate:
+            parser.error("--peerjs has no reconnect storm and no bad frames (PeerJS has no rejoin or error answers)")
+        missing = PeerJSProcess.missing()
+        if missing:
+            parser.error(f"--peerjs: {missing}")
+        args.candidates_only = True
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "voicebot_site.settings")
     results = run(args)
     for result in results:
@@ -491,7 +522,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.json:
             with open(args.json, "a") as out:
                 out.write(line + "\n")
-    if args.baseline or args.reconnect_storm:
+    if args.baseline or args.peerjs or args.reconnect_storm:
         print(table(results), flush=True)
     if args.check and not all(clean(result) for result in results):
         print("bench: frames were lost or out of order, or clients failed", file=sys.stderr)

@@ -1,4 +1,4 @@
-"""Processes for benchmarks and multi-process tests: a redis-server and the bare relay.
+"""Processes for benchmarks and multi-process tests: a redis-server, the bare relay, the PeerJS server.
 
 ``manage.py serve`` itself is ``web.tests.live_server.LiveServer``, shared with the tests.
 """
@@ -87,3 +87,30 @@ class BareRelayProcess(LiveServer):
             return True
         except OSError:
             return False
+
+
+PEERJS_BIN = BASE_DIR / "bench" / "node_modules" / "peer" / "dist" / "bin" / "peerjs.js"
+# The PeerJS server drops a client it has not heard from for this long; its
+# clients send a heartbeat, the load generator does not: raised for the run.
+PEERJS_ALIVE_TIMEOUT_MS = 3_600_000
+
+
+class PeerJSProcess(BareRelayProcess):
+    """The PeerJS server (npm ``peer``, pinned in bench/package.json; ``make bench`` installs it) under Node."""
+
+    def __init__(self, log_path: Path) -> None:
+        super().__init__(log_path)
+        self.server = "peerjs"
+
+    @staticmethod
+    def missing() -> str | None:
+        if shutil.which("node") is None:
+            return "Node.js is not installed"
+        if not PEERJS_BIN.exists():
+            return f"{PEERJS_BIN} is missing: make bench installs it (npm ci in bench/)"
+        return None
+
+    def command(self) -> list[str]:
+        node = shutil.which("node") or "node"
+        return [node, str(PEERJS_BIN), "--host", "127.0.0.1", "--port", str(self.port), "--key", "peerjs",
+                "--alive_timeout", str(PEERJS_ALIVE_TIMEOUT_MS), "--concurrent_limit", "20000"]
