@@ -275,6 +275,13 @@ VOICEBOT_FRAME_RATE = os.environ.get("VOICEBOT_FRAME_RATE", "400/1 second")
 VOICEBOT_CHAT_RATE = os.environ.get("VOICEBOT_CHAT_RATE", "10/10 seconds")
 # Guest sessions one client address may create.
 VOICEBOT_SESSION_RATE = os.environ.get("VOICEBOT_SESSION_RATE", "60/1 minute")
+# Lobbies one session, and one client address, may create.
+VOICEBOT_LOBBY_RATE = os.environ.get("VOICEBOT_LOBBY_RATE", "5/10 minutes")
+VOICEBOT_LOBBY_ADDRESS_RATE = os.environ.get("VOICEBOT_LOBBY_ADDRESS_RATE", "30/10 minutes")
+# Seconds an open lobby may stay empty before it is closed (0: empty lobbies stay open).
+VOICEBOT_EMPTY_LOBBY_CLOSE_AFTER = env_float("VOICEBOT_EMPTY_LOBBY_CLOSE_AFTER", 900.0)
+# Seconds the chat of a closed lobby is kept before it is deleted (0: deleted at the next sweep).
+VOICEBOT_CLOSED_LOBBY_CHAT_RETENTION = env_float("VOICEBOT_CLOSED_LOBBY_CHAT_RETENTION", 7 * 24 * 3600.0)
 # Suggested wait, in seconds, when a dependency is unavailable.
 VOICEBOT_RETRY_AFTER = env_float("VOICEBOT_RETRY_AFTER", 2.0)
 # Dotted path of the class every error is handed to (see errors/recorder.py).

@@ -341,6 +341,7 @@ async def test_full_lobby_is_lobby_full(ws):
     _, token = await make_session()
     client = await ws(lobby_id, token)
     await client.send({"type": "join", "name": "Cyd"})
+    assert await client.receive() == {"type": "waiting_for_seat", "position": 1}
     frame = await client.receive()
     await assert_error(frame, "lobby_full", recovery="retry")
     assert frame["retry_after"] > 0
