@@ -14,6 +14,10 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "voicebot_site.settings")
 django_asgi_app = get_asgi_application()
 
+from voicebot_site.startup import serving_settings_check  # noqa: E402
+
+serving_settings_check()
+
 from lobbies.auth import SessionTokenAuthMiddleware  # noqa: E402  (needs Django set up)
 from lobbies.presence import PresenceStartMiddleware  # noqa: E402
 from ops.lifespan import lifespan  # noqa: E402

@@ -8,7 +8,7 @@ from web import views as web_views
 urlpatterns = [
     path("", web_views.home, name="home"),
     path("lobby/<str:lobby_id>/", web_views.lobby, name="lobby"),
-    path("docs/protocol", ops_views.protocol_docs, name="protocol-docs"),
+    re_path(r"^docs/protocol/?$", web_views.protocol_docs, name="protocol-docs"),
     path("livez", ops_views.livez, name="livez"),
     path("readyz", ops_views.readyz, name="readyz"),
     path("metrics", ops_views.metrics, name="metrics"),
