@@ -72,15 +72,16 @@ async def join(page: Any, name: str, *, password: str | None = None, lobby_id: s
     await page.get_by_label("Your name").press("Enter")
 
 
-async def wait_in_room(page: Any, people: int) -> None:
+async def wait_in_room(page: Any, people: int, *, deadline: float = DEADLINE) -> None:
     """Waits until the page shows the room with ``people`` participants and the server connection up."""
-    await page.locator("#room").wait_for(state="visible")
+    await page.locator("#room").wait_for(state="visible", timeout=deadline * 1000)
 
     async def listed() -> bool:
         return await page.locator("#participants > li").count() == people
 
-    await eventually(listed, what=f"{people} participants listed")
-    await eventually(lambda: _text_is(page.locator("#connection-state"), "Connected"), what="the connected state")
+    await eventually(listed, deadline=deadline, what=f"{people} participants listed")
+    await eventually(lambda: _text_is(page.locator("#connection-state"), "Connected"), deadline=deadline,
+                     what="the connected state")
 
 
 async def _text_is(locator: Any, expected: str) -> bool:
