@@ -9,7 +9,9 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, reverse
+from django.utils.dateformat import format as date_format
 from django.utils.html import format_html
+from django.utils.timezone import localtime
 from django.utils.text import Truncator
 from django.utils.translation import ngettext
 
@@ -48,6 +50,13 @@ def short_text(text: str, length: int = LIST_TEXT_LENGTH) -> str:
     return format_html('<span title="{}">{}</span>', text, Truncator(text).chars(length))
 
 
+def short_time(moment: Any) -> str:
+    """A time as "2026-12-01 11:08" (the server's time zone): half the width of the admin's default."""
+    if moment is None:
+        return "-"
+    return format_html('<time datetime="{}">{}</time>', moment.isoformat(), date_format(localtime(moment), "Y-m-d H:i"))
+
+
 def short_id(value: str) -> str:
     return format_html('<span class="short-id" title="{}">{}</span>', value, value[:SHORT_ID_LENGTH]) if value else "-"
 
@@ -58,7 +67,7 @@ class LatestEventInline(admin.TabularInline):
     model = ErrorEvent
     verbose_name_plural = f"latest events (newest {LATEST_EVENTS_SHOWN})"
     # Ids shortened, so that the message keeps its width; each event's page has every field.
-    fields = ("occurred_at", "event_message", "where", "correlation", "lobby", "session", "weight")
+    fields = ("occurred", "event_message", "where", "correlation", "lobby", "session", "weight")
     readonly_fields = fields
     extra = 0
     max_num = 0
@@ -80,6 +89,10 @@ class LatestEventInline(admin.TabularInline):
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
+    @admin.display(description="occurred at")
+    def occurred(self, event: ErrorEvent) -> str:
+        return short_time(event.occurred_at)
+
     @admin.display(description="message")
     def event_message(self, event: ErrorEvent) -> str:
         return event.message
@@ -99,10 +112,10 @@ class LatestEventInline(admin.TabularInline):
 
 @admin.register(ErrorGroup)
 class ErrorGroupAdmin(admin.ModelAdmin):
-    # The columns people triage by first; the title, which can be long, last and cut short.
-    list_display = ("code", "status", "regressed", "count", "last_seen", "first_seen", "severity", "category",
-                    "short_title")
-    list_display_links = ("code", "short_title")
+    # What went wrong (the title: its code and where), then the columns people triage by; no
+    # column of the code alone (the title starts with it), so that all fit at laptop widths.
+    list_display = ("short_title", "status", "regressed", "count", "last_seen_at", "first_seen_at", "severity",
+                    "category")
     list_filter = ("status", "category", "severity", "regressed", "last_seen")
     search_fields = ("code", "title", "=events__correlation_id")
     readonly_fields = (
@@ -120,9 +133,17 @@ class ErrorGroupAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    @admin.display(description="title", ordering="title")
+    @admin.display(description="error", ordering="title")
     def short_title(self, group: ErrorGroup) -> str:
         return short_text(group.title)
+
+    @admin.display(description="last seen", ordering="last_seen")
+    def last_seen_at(self, group: ErrorGroup) -> str:
+        return short_time(group.last_seen)
+
+    @admin.display(description="first seen", ordering="first_seen")
+    def first_seen_at(self, group: ErrorGroup) -> str:
+        return short_time(group.first_seen)
 
     def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str) -> tuple[QuerySet, bool]:
         found, may_have_duplicates = super().get_search_results(request, queryset, search_term)
@@ -153,7 +174,7 @@ def groups_changed(verb: str, count: int) -> str:
 
 @admin.register(ErrorEvent)
 class ErrorEventAdmin(admin.ModelAdmin):
-    list_display = ("occurred_at", "group_link", "short_message", "severity", "where", "lobby_link",
+    list_display = ("occurred", "group_link", "short_message", "severity", "where", "lobby_link",
                     "session_link", "short_correlation_id", "weight")
     list_filter = ("severity", "group__category", "transport", "occurred_at")
     search_fields = ("=correlation_id", "=lobby_id", "=session_id", "group__code")
@@ -184,6 +205,10 @@ class ErrorEventAdmin(admin.ModelAdmin):
     @admin.display(description="session")
     def session_link(self, event: ErrorEvent) -> str:
         return admin_link("admin:lobbies_guestsession_change", event.session_id, short_id(event.session_id))
+
+    @admin.display(description="occurred at", ordering="occurred_at")
+    def occurred(self, event: ErrorEvent) -> str:
+        return short_time(event.occurred_at)
 
     @admin.display(description="message")
     def short_message(self, event: ErrorEvent) -> str:

@@ -6,6 +6,7 @@ from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 from django.utils.translation import ngettext
 
+from errors.admin import short_time
 from lobbies import services
 from lobbies.events import emit_on_commit
 from lobbies.models import ChatMessage, GuestSession, Lobby, Participant, SeatWaiter, ServerInstance
@@ -40,8 +41,7 @@ class OpenFilter(admin.SimpleListFilter):
 
 @admin.register(Lobby)
 class LobbyAdmin(admin.ModelAdmin):
-    list_display = ("name", "id", "private", "has_password", "participant_total", "max_participants",
-                    "created_at", "empty_since", "closed_at")
+    list_display = ("name", "id", "people", "private", "has_password", "created", "empty", "closed")
     list_filter = (OpenFilter, "private", "created_at")
     search_fields = ("name", "description", "id")
     readonly_fields = ("id", "created_by", "created_at", "empty_since", "closed_at", "has_password")
@@ -53,9 +53,21 @@ class LobbyAdmin(admin.ModelAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).annotate(participant_total=Count("participants"))
 
-    @admin.display(description="participants", ordering="participant_total")
-    def participant_total(self, lobby: Lobby) -> int:
-        return lobby.participant_total  # type: ignore[attr-defined]
+    @admin.display(description="people", ordering="participant_total")
+    def people(self, lobby: Lobby) -> str:
+        return f"{lobby.participant_total} of {lobby.max_participants}"  # type: ignore[attr-defined]
+
+    @admin.display(description="created", ordering="created_at")
+    def created(self, lobby: Lobby) -> str:
+        return short_time(lobby.created_at)
+
+    @admin.display(description="empty since", ordering="empty_since")
+    def empty(self, lobby: Lobby) -> str:
+        return short_time(lobby.empty_since)
+
+    @admin.display(description="closed", ordering="closed_at")
+    def closed(self, lobby: Lobby) -> str:
+        return short_time(lobby.closed_at)
 
     @admin.display(boolean=True, description="password")
     def has_password(self, lobby: Lobby) -> bool:

@@ -30,6 +30,9 @@ class RenderedDocument:
 def _markdown() -> MarkdownIt:
     renderer = MarkdownIt("commonmark", {"html": False}).enable("table")
     renderer.use(anchors_plugin, min_level=1, max_level=ANCHORED_LEVELS, permalink=True, permalinkSymbol="#")
+    # Each table in a box of its own that scrolls sideways on a narrow screen.
+    renderer.add_render_rule("table_open", lambda *args: '<div class="table-scroll">\n<table>\n')
+    renderer.add_render_rule("table_close", lambda *args: "</table>\n</div>\n")
     return renderer
 
 

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import shutil
 from typing import Any
 
 import pytest
@@ -112,12 +110,9 @@ async def test_three_people_form_a_full_mesh(open_page: Any) -> None:
 
 
 async def save_lobby_screenshot(page: Any) -> None:
-    """Keeps a screenshot of a lively room; VOICEBOT_UPDATE_SCREENSHOT=1 also writes the README's copy."""
+    """Keeps a screenshot of a lively room (the README's picture comes from test_screenshots.py)."""
     ARTIFACTS.mkdir(exist_ok=True)
-    path = ARTIFACTS / "screenshot-lobby.png"
-    await page.screenshot(path=str(path))
-    if os.environ.get("VOICEBOT_UPDATE_SCREENSHOT"):
-        shutil.copyfile(path, ARTIFACTS.parent / "docs" / "screenshot-lobby.png")
+    await page.screenshot(path=str(ARTIFACTS / "screenshot-lobby.png"))
 
 
 async def test_a_dropped_socket_reconnects_and_audio_flows_again(open_page: Any) -> None:

@@ -163,8 +163,8 @@ export class LobbyView {
       + '<span class="badges"><span class="badge badge-muted">Muted</span>'
       + '<span class="badge badge-status"></span><span class="badge badge-bot-state"></span>'
       + '<span class="peer-state"></span></span>'
-      + '<label class="volume"><span class="volume-label"></span>'
-      + '<input type="range" min="0" max="100" step="5" value="100"><output class="volume-value">100%</output></label>';
+      + '<div class="volume"><span class="volume-label" aria-hidden="true">Volume</span>'
+      + '<input type="range" min="0" max="100" step="5" value="100"><output class="volume-value">100%</output></div>';
     const slider = li.querySelector(".volume input");
     slider.addEventListener("input", () => {
       const name = li.querySelector(".name").textContent;
@@ -197,7 +197,7 @@ export class LobbyView {
     const volume = li.querySelector(".volume");
     volume.hidden = self;
     if (!self) {
-      volume.querySelector(".volume-label").textContent = `Volume of ${participant.name}`;
+      volume.querySelector("input").setAttribute("aria-label", `Volume of ${participant.name}`);
       if (!li.dataset.volumeSet) {
         // The volume this browser remembers for the name, set once per item.
         li.dataset.volumeSet = "true";
