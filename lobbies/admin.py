@@ -80,7 +80,9 @@ class LobbyAdmin(admin.ModelAdmin):
             emitted = services.lobby_close(lobby_id=lobby_id)
             emit_on_commit(emitted)
             closed += bool(emitted)
-        self.message_user(request, ngettext("Closed %d lobby.", "Closed %d lobbies.", closed) % closed, messages.SUCCESS)
+        self.message_user(
+            request, ngettext("Closed %d lobby.", "Closed %d lobbies.", closed) % closed, messages.SUCCESS
+        )
 
 
 @admin.register(Participant)

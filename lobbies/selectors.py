@@ -46,7 +46,8 @@ def lobby_get_open(*, lobby_id: str) -> Lobby:
 
 
 def lobby_list_public(*, query: str = "", page: int = 1, per_page: int = LOBBY_PAGE_DEFAULT_SIZE) -> LobbyPage:
-    """Open public lobbies, newest first, whose name or description contains ``query`` (ignoring case), or whose id it is.
+    """Open public lobbies, newest first, whose name or description contains ``query``
+    (ignoring case), or whose id it is.
 
     A page past the last one is empty.
     """

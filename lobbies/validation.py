@@ -76,14 +76,19 @@ def lobby_description_clean(raw: Any) -> str:
     if raw is None:
         return ""
     if not isinstance(raw, str):
-        raise InvalidMessageError(f"'description' must be a string of at most {LOBBY_DESCRIPTION_MAX_LENGTH} characters.")
+        raise InvalidMessageError(
+            f"'description' must be a string of at most {LOBBY_DESCRIPTION_MAX_LENGTH} characters."
+        )
     description = raw.strip()
     if len(description) > LOBBY_DESCRIPTION_MAX_LENGTH:
         raise InvalidMessageError(
-            f"A lobby description is at most {LOBBY_DESCRIPTION_MAX_LENGTH} characters; this one has {len(description)}."
+            f"A lobby description is at most {LOBBY_DESCRIPTION_MAX_LENGTH} characters; "
+            f"this one has {len(description)}."
         )
     if has_control_characters(description):
-        raise InvalidMessageError("A lobby description cannot contain line breaks, control or invisible formatting characters.")
+        raise InvalidMessageError(
+            "A lobby description cannot contain line breaks, control or invisible formatting characters."
+        )
     return description
 
 

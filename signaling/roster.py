@@ -3,8 +3,9 @@
 ``LobbyEventsMixin`` holds the roster (the other participants, their channels,
 status and join epoch) and handles every event the channel layer brings a
 lobby socket: joins, resumes, updates, departures, chat, kicks, closes, the
-relays of its peers, and news of a free seat for a socket waiting for one. It needs no database: the roster is what the relay path
-checks. Mixed into ``signaling.consumers.LobbyConsumer``.
+relays of its peers, and news of a free seat for a socket waiting for one. It
+needs no database: the roster is what the relay path checks. Mixed into
+``signaling.consumers.LobbyConsumer``.
 """
 from __future__ import annotations
 

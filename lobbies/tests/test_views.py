@@ -17,7 +17,8 @@ from lobbies.tokens import session_token_verify
 
 pytestmark = pytest.mark.django_db
 
-LOBBY_FIELDS = {"id", "name", "description", "private", "has_password", "max_participants", "participant_count", "created_at"}
+LOBBY_FIELDS = {"id", "name", "description", "private", "has_password", "max_participants", "participant_count",
+                "created_at"}
 PARTICIPANT_FIELDS = {"session_id", "name", "is_bot", "muted", "status"}
 
 

@@ -198,7 +198,9 @@ def test_one_address_may_create_only_its_budget_of_lobbies_whatever_the_sessions
                                 headers={"Authorization": f"Bearer {new_session()[1]}"}, REMOTE_ADDR="10.0.0.2")
 
     body = assert_error_body(refused, status=429, code="rate_limited")
-    assert body["message"] == "Many lobbies were created from your network in a short time. Wait a minute, then try again."
+    assert body["message"] == (
+        "Many lobbies were created from your network in a short time. Wait a minute, then try again."
+    )
     assert elsewhere.status_code == 201
 
 

@@ -204,7 +204,8 @@ def test_the_docs_state_the_limits_of_the_code(docs_text: str) -> None:
         f"`VOICEBOT_LOBBY_RATE`, default {settings.VOICEBOT_LOBBY_RATE.replace('/', ' in any ')}"
     )
     assert limits["an empty lobby"] == (
-        f"closes after `VOICEBOT_EMPTY_LOBBY_CLOSE_AFTER`, default {settings.VOICEBOT_EMPTY_LOBBY_CLOSE_AFTER:.0f} seconds"
+        "closes after `VOICEBOT_EMPTY_LOBBY_CLOSE_AFTER`, "
+        f"default {settings.VOICEBOT_EMPTY_LOBBY_CLOSE_AFTER:.0f} seconds"
     )
     assert settings.VOICEBOT_MAX_FRAME_BYTES == 64 * 1024
     assert limits["a WebSocket frame, an HTTP request body"] == "64 KiB (UTF-8 bytes)"

@@ -16,7 +16,15 @@ from typing import Any
 import pytest
 
 from web.tests.chromium import WITHOUT_AUDIO_LEVELS
-from web.tests.lobby_pages import api_post, create_lobby, eventually, join, participant, wait_audio_flowing, wait_in_room
+from web.tests.lobby_pages import (
+    api_post,
+    create_lobby,
+    eventually,
+    join,
+    participant,
+    wait_audio_flowing,
+    wait_in_room,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
