@@ -33,8 +33,11 @@ async () => {
 """
 
 
-async def eventually(check: Any, *, deadline: float = DEADLINE, interval: float = 0.2, what: str = "") -> Any:
-    """Polls the async ``check`` until it returns something truthy, or fails after ``deadline`` s."""
+async def eventually(
+    check: Any, *, deadline: float = DEADLINE, interval: float = 0.2, what: str = "", soft: bool = False
+) -> Any:
+    """Polls the async ``check`` until it returns something truthy, or fails after ``deadline`` s
+    (``soft``: returns the last falsy result instead, for a wait that only makes a picture nicer)."""
     end = time.monotonic() + deadline
     last: Any = None
     while True:
@@ -42,6 +45,8 @@ async def eventually(check: Any, *, deadline: float = DEADLINE, interval: float 
         if last:
             return last
         if time.monotonic() > end:
+            if soft:
+                return last
             raise AssertionError(f"timed out after {deadline:.0f} s waiting for {what or check}; last: {last!r}")
         await asyncio.sleep(interval)
 

@@ -55,6 +55,11 @@ async def post_chat(daphne_server: Any, lobby_id: str, name: str, texts: list[st
             await socket.send(json.dumps({"type": "chat", "id": f"c{index}", "text": text}))
             while json.loads(await asyncio.wait_for(socket.recv(), 10)).get("in_reply_to") != f"c{index}":
                 pass
+        # Leaving on purpose frees the seat at once (a dropped socket would hold it for the grace period).
+        await socket.send(json.dumps({"type": "leave"}))
+        await socket.send(json.dumps({"type": "ping", "id": "after-leave"}))
+        while json.loads(await asyncio.wait_for(socket.recv(), 10)).get("in_reply_to") != "after-leave":
+            pass
 
 
 async def test_chat_lines_keep_their_order_under_the_rate_limit_and_the_notice_counts_down(

@@ -62,6 +62,10 @@ def request(base_url: str, method: str, path: str, body: bytes | None = None, to
         return error.code
 
 
+async def speaking(page: Any, name: str) -> bool:
+    return await participant(page, name).get_attribute("data-speaking") == "true"
+
+
 async def seat(daphne_server: Any, lobby_id: str, name: str) -> Any:
     from websockets.asyncio.client import connect
 
@@ -117,7 +121,8 @@ async def test_home_and_lobby_pages_at_laptop_and_phone_widths(open_page: Any, d
         await participant(ann, "Bob").and_(ann.locator("[data-speaking=true]")).wait_for()
         for width, viewport in WIDTHS.items():
             await ann.set_viewport_size(viewport)
-            await participant(ann, "Bob").and_(ann.locator("[data-speaking=true]")).wait_for()
+            # The picture is best taken while the beep lights Bob's ring (already seen above).
+            await eventually(lambda: speaking(ann, "Bob"), deadline=5, what="Bob's ring", soft=True)
             assert await fits_the_window(ann), width
             await save(ann, f"lobby-{width}", full_page=width == "phone")
     finally:
