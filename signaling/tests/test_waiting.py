@@ -1,12 +1,17 @@
 """Waiting for a seat over the lobby WebSocket: the queue's frames, its order, and waiters that leave."""
 from __future__ import annotations
 
-from channels.db import database_sync_to_async
+import asyncio
 
-from lobbies import services
+from channels.db import database_sync_to_async
+from channels.testing import HttpCommunicator
+
+from lobbies import presence, services
 from lobbies.events import emit
-from lobbies.models import SeatWaiter
+from lobbies.models import Lobby, SeatWaiter
+from lobbies.presence import presence_stop, presence_tick
 from lobbies.seats import seat_sweep
+from voicebot_site.asgi import application
 from signaling.tests.test_consumers import assert_error, make_lobby, make_session, open_joined, still_open
 
 
@@ -95,3 +100,38 @@ async def test_the_creator_of_a_password_lobby_joins_without_it_and_others_need_
     await guest.send({"type": "join", "id": "g", "name": "Bob"})
     await assert_error(await guest.receive(), "invalid_lobby_password", in_reply_to="g")
     assert (await guest.join("Bob", password="sesame"))["self"]["name"] == "Bob"
+
+
+async def test_the_presence_round_tells_the_waiter_and_closes_an_empty_lobby(ws, settings):
+    settings.VOICEBOT_EMPTY_LOBBY_CLOSE_AFTER = 0.5
+    lobby_id = await make_lobby(max_participants=2)
+    empty_id = await make_lobby()
+    ann, _ = await open_joined(ws, lobby_id, "Ann")
+    bob, _ = await open_joined(ws, lobby_id, "Bob")
+    cyd = await refused(ws, lobby_id, "Cyd", 1)
+    await bob.send({"type": "leave"})
+    await until(ann, "participant_left")
+    await asyncio.sleep(0.6)
+
+    await presence_tick(heartbeat=False)
+
+    assert await cyd.receive() == {"type": "seat_available"}
+    closed = await database_sync_to_async(lambda: Lobby.objects.get(pk=empty_id).closed_at)()
+    assert closed is not None, "the lobby nobody joined closed"
+    assert await database_sync_to_async(lambda: Lobby.objects.get(pk=lobby_id).closed_at)() is None
+
+
+def presence_running() -> bool:
+    task = presence._tasks.get(asyncio.get_running_loop())
+    return task is not None and not task.done()
+
+
+async def test_an_http_request_starts_the_presence_task_of_its_process(settings, transactional_db):
+    settings.VOICEBOT_PRESENCE_ENABLED = True
+    try:
+        communicator = HttpCommunicator(application, "GET", "/livez", headers=[(b"host", b"testserver")])
+        assert (await communicator.get_response())["status"] == 200
+        assert asyncio.get_running_loop() in presence._tasks and presence_running()
+    finally:
+        await presence_stop()
+    assert not presence_running()

@@ -3,7 +3,7 @@
 
 import { api, ApiError } from "./api.js";
 import { CharacterLimit } from "./char-limit.js";
-import { errorLine } from "./error-messages.js";
+import { errorText } from "./error-messages.js";
 import { lobbyListQuery, lobbyListState, lobbyListSummary } from "./lobby-list.js";
 import { lobbyIdFromInput, lobbyPath } from "./lobby-link.js";
 import { Notices } from "./notices.js";
@@ -44,8 +44,9 @@ let refreshTimer = null;
 let searchTimer = null;
 let refreshing = 0;
 
+// The server's sentence alone: this page does not send a refused request again by itself.
 function showError(error, key) {
-  notices.show(errorLine(error), { kind: "error", key, code: error.code, reference: error.correlation_id || null });
+  notices.show(errorText(error), { kind: "error", key, code: error.code, reference: error.correlation_id || null });
 }
 
 function lobbyItem(lobby) {
