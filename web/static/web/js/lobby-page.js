@@ -6,6 +6,7 @@
 
 import { api } from "./api.js";
 import { CharacterLimit } from "./char-limit.js";
+import { wireChatForm } from "./chat-form.js";
 import { ChatOutbox } from "./chat-outbox.js";
 import { errorLine, errorText, microphoneErrorText, recoveryPlan, recoveryText } from "./error-messages.js";
 import { LobbyView } from "./lobby-view.js";
@@ -652,56 +653,10 @@ view.copyLink.addEventListener("click", async () => {
   }
 });
 
-view.chatForm.addEventListener("submit", (event) => {
-  event.preventDefault();
-  const text = view.chatInput.value.trim();
-  if (!text) {
-    return;
-  }
-  const length = chatLimit.state;
-  if (length.over) {
-    notices.show(`${length.problem} Nothing was sent.`, { kind: "warning", key: "chat" });
-    return;
-  }
-  if (!state.wantJoined) {
-    notices.show("You are not in the lobby; your message was not sent.", { kind: "warning", key: "chat" });
-    return;
-  }
-  notices.dismiss("chat");
-  view.chatInput.value = "";
-  chatLimit.update();
-  if (!state.joined) {
-    notices.show("You are not connected right now; your message will be sent when the connection is back.", {
-      kind: "info", key: "chat-wait",
-    });
-  }
-  outbox.send(text).catch(() => {});  // refusals arrive as "refused"
-});
-
-outbox.addEventListener("change", ({ detail: { pending, waiting } }) => {
-  if (pending === 0) {
-    notices.dismiss("chat-wait");
-    return;
-  }
-  if (waiting) {
-    const { error, untilMs } = waiting;
-    notices.show(errorText(error), {
-      kind: "warning",
-      key: "chat-wait",
-      code: error.code,
-      countdown: { untilMs, text: (left) => recoveryText(error, { secondsLeft: left }) },
-      detail: pending === 1 ? "1 message is waiting to be sent." : `${pending} messages are waiting to be sent, in order.`,
-    });
-  }
-});
-
-outbox.addEventListener("refused", ({ detail: { error, text } }) => {
-  notices.show(errorText(error), { kind: "error", key: "chat", code: error.code, reference: error.correlation_id || null });
-  if (!view.chatInput.value) {
-    // Nothing the person typed is lost: the refused line comes back to be fixed.
-    view.chatInput.value = text;
-    chatLimit.update();
-  }
+wireChatForm({
+  view, notices, outbox, limit: chatLimit,
+  inLobby: () => state.wantJoined,
+  connected: () => state.joined,
 });
 
 // --- Start -------------------------------------------------------------------------
