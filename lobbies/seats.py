@@ -27,10 +27,9 @@ from lobbies.models import Lobby, SeatWaiter
 SEAT_HOLD_SECONDS = 35.0
 
 
-def seat_waiters_ahead(*, lobby_id: str, session_id: str) -> int:
-    """How many sessions wait ahead of ``session_id`` (all of them when it is not in the queue)."""
-    queue = list(SeatWaiter.objects.filter(lobby_id=lobby_id).order_by("id").values_list("session_id", flat=True))
-    return queue.index(session_id) if session_id in queue else len(queue)
+def seat_queue(*, lobby_id: str) -> list[str]:
+    """The sessions waiting for a seat in the lobby, first in line first."""
+    return list(SeatWaiter.objects.filter(lobby_id=lobby_id).order_by("id").values_list("session_id", flat=True))
 
 
 def seat_waiter_enqueue(*, lobby_id: str, session_id: str, channel_name: str, instance_id: str, position: int) -> None:

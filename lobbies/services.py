@@ -175,7 +175,8 @@ def _lobby_enter(
                 and not check_password(password or "", lobby.password_hash)
             ):
                 raise InvalidLobbyPasswordError()
-            ahead = seats.seat_waiters_ahead(lobby_id=lobby.id, session_id=session_id)
+            queue = seats.seat_queue(lobby_id=lobby.id)
+            ahead = queue.index(session_id) if session_id in queue else len(queue)
             if lobby.participants.count() + ahead >= lobby.max_participants:
                 seats.seat_waiter_enqueue(lobby_id=lobby.id, session_id=session_id, channel_name=channel_name,
                                           instance_id=instance_id, position=ahead + 1)
@@ -185,7 +186,8 @@ def _lobby_enter(
             participant = _participant_add(
                 lobby, session=session, name=clean_name, channel_name=channel_name, instance_id=instance_id
             )
-            seats.seat_waiter_leave(session_id=session_id)
+            if session_id in queue:
+                seats.seat_waiter_leave(session_id=session_id)
             if lobby.empty_since is not None:
                 Lobby.objects.filter(pk=lobby.id).update(empty_since=None)
             emitted.append(
