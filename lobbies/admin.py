@@ -4,10 +4,12 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
+from django.utils.translation import ngettext
 
+from errors.admin import short_time
 from lobbies import services
 from lobbies.events import emit_on_commit
-from lobbies.models import ChatMessage, GuestSession, Lobby, Participant, ServerInstance
+from lobbies.models import ChatMessage, GuestSession, Lobby, Participant, SeatWaiter, ServerInstance
 
 
 class ParticipantInline(admin.TabularInline):
@@ -39,21 +41,33 @@ class OpenFilter(admin.SimpleListFilter):
 
 @admin.register(Lobby)
 class LobbyAdmin(admin.ModelAdmin):
-    list_display = ("name", "id", "private", "has_password", "participant_total", "max_participants",
-                    "created_at", "closed_at")
+    list_display = ("name", "id", "people", "private", "has_password", "created", "empty", "closed")
     list_filter = (OpenFilter, "private", "created_at")
-    search_fields = ("name", "id")
-    readonly_fields = ("id", "created_by", "created_at", "closed_at", "has_password")
-    fields = ("id", "name", "private", "max_participants", "has_password", "created_by", "created_at", "closed_at")
+    search_fields = ("name", "description", "id")
+    readonly_fields = ("id", "created_by", "created_at", "empty_since", "closed_at", "has_password")
+    fields = ("id", "name", "description", "private", "max_participants", "has_password", "created_by", "created_at",
+              "empty_since", "closed_at")
     inlines = [ParticipantInline]
     actions = ["close_lobbies"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).annotate(participant_total=Count("participants"))
 
-    @admin.display(description="participants", ordering="participant_total")
-    def participant_total(self, lobby: Lobby) -> int:
-        return lobby.participant_total  # type: ignore[attr-defined]
+    @admin.display(description="people", ordering="participant_total")
+    def people(self, lobby: Lobby) -> str:
+        return f"{lobby.participant_total} of {lobby.max_participants}"  # type: ignore[attr-defined]
+
+    @admin.display(description="created", ordering="created_at")
+    def created(self, lobby: Lobby) -> str:
+        return short_time(lobby.created_at)
+
+    @admin.display(description="empty since", ordering="empty_since")
+    def empty(self, lobby: Lobby) -> str:
+        return short_time(lobby.empty_since)
+
+    @admin.display(description="closed", ordering="closed_at")
+    def closed(self, lobby: Lobby) -> str:
+        return short_time(lobby.closed_at)
 
     @admin.display(boolean=True, description="password")
     def has_password(self, lobby: Lobby) -> bool:
@@ -66,7 +80,9 @@ class LobbyAdmin(admin.ModelAdmin):
             emitted = services.lobby_close(lobby_id=lobby_id)
             emit_on_commit(emitted)
             closed += bool(emitted)
-        self.message_user(request, f"Closed {closed} lobbies.", messages.SUCCESS)
+        self.message_user(
+            request, ngettext("Closed %d lobby.", "Closed %d lobbies.", closed) % closed, messages.SUCCESS
+        )
 
 
 @admin.register(Participant)
@@ -93,7 +109,10 @@ class ParticipantAdmin(admin.ModelAdmin):
             emitted = services.participant_kick(participant_id=participant_id)
             emit_on_commit(emitted)
             removed += bool(emitted)
-        self.message_user(request, f"Removed {removed} participants.", messages.SUCCESS)
+        self.message_user(
+            request, ngettext("Removed %d participant.", "Removed %d participants.", removed) % removed,
+            messages.SUCCESS,
+        )
 
 
 @admin.register(GuestSession)
@@ -115,3 +134,13 @@ class ChatMessageAdmin(admin.ModelAdmin):
 class ServerInstanceAdmin(admin.ModelAdmin):
     list_display = ("id", "host", "pid", "started_at", "last_heartbeat")
     readonly_fields = ("id", "host", "pid", "started_at", "last_heartbeat")
+
+
+@admin.register(SeatWaiter)
+class SeatWaiterAdmin(admin.ModelAdmin):
+    list_display = ("lobby", "session", "queued_at", "notified_at", "disconnected_at")
+    readonly_fields = ("lobby", "session", "channel_name", "instance_id", "queued_at", "notified_at",
+                       "disconnected_at", "position_sent")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False

@@ -86,12 +86,32 @@ def participant_kicked(lobby_id: str, channel: str) -> Event:
     return Event(channel=channel, message={"type": "participant.kicked", "lobby_id": lobby_id})
 
 
-def chat_posted(lobby_id: str, chat: dict[str, Any]) -> Event:
-    return Event(group=lobby_group(lobby_id), message={"type": "lobby.chat", "lobby_id": lobby_id, "chat": chat})
+def chat_posted(lobby_id: str, chat: dict[str, Any], *, sender_channel: str = "", frame_id: str | None = None) -> Event:
+    """``sender_channel`` and ``frame_id`` let the sender's copy answer its frame (``in_reply_to``)."""
+    return Event(
+        group=lobby_group(lobby_id),
+        message={"type": "lobby.chat", "lobby_id": lobby_id, "chat": chat, "sender_channel": sender_channel,
+                 "frame_id": frame_id},
+    )
 
 
 def lobby_closed(lobby_id: str) -> Event:
     return Event(group=lobby_group(lobby_id), message={"type": "lobby.closed", "lobby_id": lobby_id})
+
+
+def lobby_closed_to(lobby_id: str, channel: str) -> Event:
+    """The lobby closed, told to one socket outside its group (one waiting for a seat)."""
+    return Event(channel=channel, message={"type": "lobby.closed", "lobby_id": lobby_id})
+
+
+def seat_available(lobby_id: str, channel: str) -> Event:
+    """A seat is free for the waiting socket ``channel``: it may join now."""
+    return Event(channel=channel, message={"type": "seat.available", "lobby_id": lobby_id})
+
+
+def seat_position(lobby_id: str, channel: str, *, position: int) -> Event:
+    """The waiting socket ``channel`` moved up the lobby's queue."""
+    return Event(channel=channel, message={"type": "seat.position", "lobby_id": lobby_id, "position": position})
 
 
 async def emit(events: list[Event]) -> None:

@@ -1,4 +1,6 @@
 """Errors of lobbies, participants and their names."""
+from typing import Any
+
 from errors.choices import Recovery
 from errors.exceptions import LobbyError, ValidationError
 
@@ -16,10 +18,15 @@ class LobbyFullError(LobbyError):
     recovery = Recovery.RETRY
     retry_after = 30.0
 
+    def __init__(self, message: str | None = None, *, position: int | None = None, **kwargs: Any) -> None:
+        # The refused socket's place in the lobby's queue of waiters (lobbies.seats).
+        self.position = position
+        super().__init__(message, **kwargs)
+
 
 class InvalidLobbyPasswordError(LobbyError):
     code = "invalid_lobby_password"
-    message = "That lobby password is not right."
+    message = "That lobby password is not right. Check it and try again."
     http_status = 403
 
 

@@ -12,6 +12,7 @@ MAX_PARTICIPANTS = 16
 DEFAULT_MAX_PARTICIPANTS = 8
 NAME_MAX_LENGTH = 32
 LOBBY_NAME_MAX_LENGTH = 64
+LOBBY_DESCRIPTION_MAX_LENGTH = 200
 CHAT_TEXT_MAX_LENGTH = 2000
 CHAT_HISTORY_LENGTH = 50
 
@@ -43,6 +44,7 @@ class GuestSession(models.Model):
 class Lobby(models.Model):
     id = models.CharField(primary_key=True, max_length=16, default=new_lobby_id, editable=False)
     name = models.CharField(max_length=LOBBY_NAME_MAX_LENGTH)
+    description = models.CharField(max_length=LOBBY_DESCRIPTION_MAX_LENGTH, blank=True)
     private = models.BooleanField(default=False, help_text="Private lobbies are unlisted.")
     password_hash = models.CharField(max_length=256, blank=True, editable=False)
     max_participants = models.PositiveSmallIntegerField(
@@ -54,6 +56,9 @@ class Lobby(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     closed_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # Since when the open lobby has had no participant (None while someone holds a
+    # seat); an empty lobby closes VOICEBOT_EMPTY_LOBBY_CLOSE_AFTER seconds after it.
+    empty_since = models.DateTimeField(null=True, blank=True, db_index=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -137,3 +142,28 @@ class ChatMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}: {self.text[:40]}"
+
+
+class SeatWaiter(models.Model):
+    """A session waiting for a seat in a full lobby; the queue's order is ``id``."""
+
+    lobby = models.ForeignKey(Lobby, on_delete=models.CASCADE, related_name="seat_waiters")
+    session = models.ForeignKey(GuestSession, on_delete=models.CASCADE, related_name="seat_waits")
+    # The waiting socket's channel and server process; empty while its socket is gone.
+    channel_name = models.CharField(max_length=200, blank=True)
+    instance_id = models.CharField(max_length=32, blank=True, db_index=True)
+    queued_at = models.DateTimeField(auto_now_add=True)
+    disconnected_at = models.DateTimeField(null=True, blank=True)
+    # When it was told a seat is free for it (it holds that seat a while).
+    notified_at = models.DateTimeField(null=True, blank=True)
+    # The place in the queue it was last told.
+    position_sent = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["lobby", "session"], name="seat_waiter_once_per_lobby"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.session_id[:8]} waiting for {self.lobby_id}"

@@ -20,6 +20,7 @@ import socket
 import uuid
 import weakref
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -28,7 +29,9 @@ from django.utils import timezone
 from errors.boundary import report_error
 from lobbies import events
 from lobbies.events import Event, emit
-from lobbies.models import Participant, ServerInstance
+from lobbies.expiry import lobby_expiry_sweep
+from lobbies.models import Participant, SeatWaiter, ServerInstance
+from lobbies.seats import seat_sweep
 from lobbies.presenters import participant_public
 from resilience.database import db_call
 
@@ -76,6 +79,10 @@ def presence_sweep(*, instance_id: str = INSTANCE_ID, now: datetime | None = Non
                         discard=(channel,) if channel else (),
                     )
                 )
+            # Its sockets waiting for a seat keep their places for the grace period too.
+            SeatWaiter.objects.filter(instance_id=instance.id).update(
+                channel_name="", instance_id="", disconnected_at=instance.last_heartbeat
+            )
             dead_id, dead_name = instance.id, str(instance)
             instance.delete()
         logger.warning("server instance %s (%s) stopped its heartbeat; %d participants orphaned",
@@ -93,23 +100,35 @@ def presence_sweep(*, instance_id: str = INSTANCE_ID, now: datetime | None = Non
     return emitted
 
 
-async def presence_tick(*, heartbeat: bool = True) -> None:
-    """One sweep (and heartbeat), with the resulting events sent."""
+# Seconds between two sweeps of empty lobbies and old chat (lobbies.expiry) in one process.
+EXPIRY_SWEEP_INTERVAL = 5.0
+
+
+async def presence_tick(*, heartbeat: bool = True, expiry: bool = True) -> None:
+    """One sweep (and heartbeat, and expiry sweep), with the resulting events sent."""
     if heartbeat:
         await db_call(instance_heartbeat)()
     await emit(await db_call(presence_sweep)())
+    # After departures: seats they freed go to the lobbies' waiters.
+    await emit(await db_call(seat_sweep)())
+    if expiry:
+        await emit(await db_call(lobby_expiry_sweep)())
 
 
 async def run_presence() -> None:
-    """Heartbeat and sweep until cancelled; a failed round is reported and retried."""
+    """Heartbeat and sweeps until cancelled; a failed round is reported and retried."""
     loop = asyncio.get_running_loop()
     next_heartbeat = 0.0
+    next_expiry = 0.0
     while True:
         beat = loop.time() >= next_heartbeat
+        expiry = loop.time() >= next_expiry
         try:
-            await presence_tick(heartbeat=beat)
+            await presence_tick(heartbeat=beat, expiry=expiry)
             if beat:
                 next_heartbeat = loop.time() + settings.VOICEBOT_HEARTBEAT_INTERVAL
+            if expiry:
+                next_expiry = loop.time() + EXPIRY_SWEEP_INTERVAL
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - one bad round must not end presence
@@ -128,6 +147,22 @@ def presence_ensure_running() -> None:
     task = _tasks.get(loop)
     if task is None or task.done():
         _tasks[loop] = loop.create_task(run_presence(), name="voicebot-presence")
+
+
+class PresenceStartMiddleware:
+    """ASGI middleware: the first request a process serves starts its presence task.
+
+    Sockets start it when they connect; this covers a process that so far
+    served only HTTP (daphne sends no lifespan startup), so that its sweeps
+    (empty lobbies, waiting queues) run all the same.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
+        presence_ensure_running()
+        return await self.app(scope, receive, send)
 
 
 async def presence_stop() -> None:

@@ -10,6 +10,7 @@ def lobby_public(lobby: Lobby, *, participant_count: int) -> dict[str, Any]:
     return {
         "id": lobby.id,
         "name": lobby.name,
+        "description": lobby.description,
         "private": lobby.private,
         "has_password": lobby.has_password,
         "max_participants": lobby.max_participants,

@@ -15,7 +15,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from errors.exceptions import InvalidMessageError, NotJoinedError, UnauthenticatedError
-from lobbies import events, hot_sql
+from lobbies import events, hot_sql, seats
 from lobbies.events import Event
 from lobbies.exceptions import (
     InvalidLobbyPasswordError,
@@ -36,7 +36,13 @@ from lobbies.models import (
 )
 from lobbies.presenters import chat_public, participant_public
 from lobbies.tokens import session_token_issue
-from lobbies.validation import chat_text_clean, lobby_name_clean, participant_name_clean, participant_name_key
+from lobbies.validation import (
+    chat_text_clean,
+    lobby_description_clean,
+    lobby_name_clean,
+    participant_name_clean,
+    participant_name_key,
+)
 
 PASSWORD_MAX_LENGTH = 128
 
@@ -55,8 +61,10 @@ def lobby_create(
     private: Any = False,
     password: Any = None,
     max_participants: Any = DEFAULT_MAX_PARTICIPANTS,
+    description: Any = None,
 ) -> Lobby:
     clean_name = lobby_name_clean(name)
+    clean_description = lobby_description_clean(description)
     if not GuestSession.objects.filter(pk=session_id).exists():
         raise UnauthenticatedError("Your session no longer exists. Start a new session.")
     if not isinstance(private, bool):
@@ -75,6 +83,9 @@ def lobby_create(
         )
     return Lobby.objects.create(
         name=clean_name,
+        description=clean_description,
+        # Nobody is in it yet: it closes if nobody comes (lobbies.expiry).
+        empty_since=timezone.now(),
         private=private,
         password_hash=make_password(password) if password else "",
         max_participants=max_participants,
@@ -112,9 +123,27 @@ def lobby_join(
     connected through a socket that is gone) resumes it: no password, its
     name kept. A session in another lobby leaves that one first. Without a
     ``name`` the session's default name (from POST /api/sessions) is used.
+    The session that created a lobby needs no password to enter it.
+
+    A full lobby (counting the sessions that wait for a seat ahead of this
+    one, see ``lobbies.seats``) puts the session in its queue and raises
+    LobbyFullError with its place.
     """
     if password is not None and not isinstance(password, str):
         raise InvalidMessageError("'password' must be a string.")
+    outcome = _lobby_enter(
+        lobby_id=lobby_id, session_id=session_id, name=name, password=password, channel_name=channel_name,
+        instance_id=instance_id,
+    )
+    if isinstance(outcome, LobbyFullError):
+        # Raised once the transaction committed the session's place in the queue.
+        raise outcome
+    return outcome
+
+
+def _lobby_enter(
+    *, lobby_id: str, session_id: str, name: Any, password: Any, channel_name: str, instance_id: str
+) -> JoinResult | LobbyFullError:
     with transaction.atomic():
         lobby = hot_sql.lobby_open_locked(lobby_id=lobby_id)
         if lobby is None:
@@ -140,15 +169,27 @@ def lobby_join(
                 raise UnauthenticatedError("Your session no longer exists. Start a new session.")
             # The name given to POST /api/sessions is the default when join names none.
             clean_name = participant_name_clean(session.name if name is None and session.name else name)
-            if lobby.has_password and not check_password(password or "", lobby.password_hash):
+            if (
+                lobby.has_password
+                and lobby.created_by_id != session_id
+                and not check_password(password or "", lobby.password_hash)
+            ):
                 raise InvalidLobbyPasswordError()
+            queue = seats.seat_queue(lobby_id=lobby.id)
+            ahead = queue.index(session_id) if session_id in queue else len(queue)
+            if lobby.participants.count() + ahead >= lobby.max_participants:
+                seats.seat_waiter_enqueue(lobby_id=lobby.id, session_id=session_id, channel_name=channel_name,
+                                          instance_id=instance_id, position=ahead + 1)
+                return LobbyFullError(position=ahead + 1)
             if existing is not None:
                 emitted.extend(_participant_remove(existing, reason="left"))
-            if lobby.participants.count() >= lobby.max_participants:
-                raise LobbyFullError()
             participant = _participant_add(
                 lobby, session=session, name=clean_name, channel_name=channel_name, instance_id=instance_id
             )
+            if session_id in queue:
+                seats.seat_waiter_leave(session_id=session_id)
+            if lobby.empty_since is not None:
+                Lobby.objects.filter(pk=lobby.id).update(empty_since=None)
             emitted.append(
                 events.participant_joined(
                     lobby.id, participant_public(participant), channel=channel_name, epoch=participant.epoch
@@ -269,8 +310,13 @@ def participant_set_muted(*, session_id: str, lobby_id: str, muted: bool) -> lis
     return [events.participant_updated(lobby_id, participant_public(participant), epoch=participant.epoch)]
 
 
-def chat_post(*, session_id: str, lobby_id: str, text: Any) -> list[Event]:
-    """Store a chat message, keep the newest 50 of the lobby, broadcast it."""
+def chat_post(
+    *, session_id: str, lobby_id: str, text: Any, sender_channel: str = "", frame_id: str | None = None
+) -> list[Event]:
+    """Store a chat message, keep the newest 50 of the lobby, broadcast it.
+
+    The copy that reaches ``sender_channel`` answers the frame ``frame_id``.
+    """
     clean_text = chat_text_clean(text)
     with transaction.atomic():
         participant = _joined_participant(session_id=session_id, lobby_id=lobby_id)
@@ -285,7 +331,7 @@ def chat_post(*, session_id: str, lobby_id: str, text: Any) -> list[Event]:
         oldest_kept = next(iter(cutoff), None)
         if oldest_kept is not None:
             ChatMessage.objects.filter(lobby_id=lobby_id, id__lte=oldest_kept).delete()
-    return [events.chat_posted(lobby_id, chat_public(message))]
+    return [events.chat_posted(lobby_id, chat_public(message), sender_channel=sender_channel, frame_id=frame_id)]
 
 
 def participant_kick(*, participant_id: int) -> list[Event]:
@@ -307,4 +353,5 @@ def lobby_close(*, lobby_id: str) -> list[Event]:
         if not updated:
             return []
         Participant.objects.filter(lobby_id=lobby_id).delete()
-    return [events.lobby_closed(lobby_id)]
+        dismissed = seats.seat_waiters_dismiss(lobby_id=lobby_id)
+    return [events.lobby_closed(lobby_id), *dismissed]

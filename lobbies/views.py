@@ -25,10 +25,15 @@ from lobbies import selectors, services
 from lobbies.auth import request_session_id
 from lobbies.models import DEFAULT_MAX_PARTICIPANTS
 from lobbies.presenters import lobby_public
+from lobbies.selectors import LOBBY_PAGE_DEFAULT_SIZE, LOBBY_PAGE_MAX_SIZE
 
-# Session creation is limited per client address, in this process's memory:
-# each process enforcing it alone is enough to stop one client flooding.
+# Session and lobby creation are limited per client address (and lobbies per
+# session), in this process's memory: each process enforcing them alone is
+# enough to stop one client flooding.
 _session_rate_limiter = MovingWindowRateLimiter(MemoryStorage())
+_lobby_rate_limiter = MovingWindowRateLimiter(MemoryStorage())
+# A page number has at most this many digits.
+PAGE_NUMBER_MAX_DIGITS = 6
 
 
 def json_body(request: HttpRequest) -> dict[str, Any]:
@@ -78,8 +83,15 @@ def sessions(request: HttpRequest) -> JsonResponse:
 def lobbies(request: HttpRequest) -> JsonResponse:
     require_method(request, "GET", "POST")
     if request.method == "GET":
-        return JsonResponse({"lobbies": selectors.lobby_list_public()})
+        page = selectors.lobby_list_public(
+            query=request.GET.get("q", ""),
+            page=_whole_number(request.GET.get("page"), "page", default=1, highest=10 ** PAGE_NUMBER_MAX_DIGITS - 1),
+            per_page=_whole_number(request.GET.get("per_page"), "per_page", default=LOBBY_PAGE_DEFAULT_SIZE,
+                                   highest=LOBBY_PAGE_MAX_SIZE),
+        )
+        return JsonResponse(page.as_json())
     session_id = request_session_id(request, required=True)
+    _lobby_rate_check(session_id=session_id, address=client_address(request))
     body = json_body(request)
     lobby = services.lobby_create(
         session_id=session_id,
@@ -87,8 +99,41 @@ def lobbies(request: HttpRequest) -> JsonResponse:
         private=body.get("private", False),
         password=body.get("password"),
         max_participants=body.get("max_participants", DEFAULT_MAX_PARTICIPANTS),
+        description=body.get("description"),
     )
     return JsonResponse(lobby_public(lobby, participant_count=0), status=201)
+
+
+def _lobby_rate_check(*, session_id: str, address: str) -> None:
+    """Counts one lobby against the session's and the address's budgets, or refuses it (counting nothing)."""
+    budgets = (
+        (parse(settings.VOICEBOT_LOBBY_RATE), "lobbies-session", session_id,
+         "You have created many lobbies in a short time. Use one of them, or wait {wait}."),
+        (parse(settings.VOICEBOT_LOBBY_ADDRESS_RATE), "lobbies-address", address,
+         "Many lobbies were created from your network in a short time. Wait {wait}, then try again."),
+    )
+    for limit, scope, key, text in budgets:
+        if not _lobby_rate_limiter.test(limit, scope, key):
+            reset_at, _ = _lobby_rate_limiter.get_window_stats(limit, scope, key)
+            wait = _seconds_until(reset_at)
+            raise RateLimitedError(text.format(wait=_spoken_wait(wait)), retry_after=wait)
+    for limit, scope, key, _ in budgets:
+        _lobby_rate_limiter.hit(limit, scope, key)
+
+
+def _whole_number(raw: str | None, name: str, *, default: int, highest: int) -> int:
+    if raw is None or raw == "":
+        return default
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > PAGE_NUMBER_MAX_DIGITS or not 1 <= int(raw) <= highest:
+        raise InvalidMessageError(f"'{name}' must be a whole number from 1 to {highest}.")
+    return int(raw)
+
+
+def _spoken_wait(seconds: float) -> str:
+    minutes = round(seconds / 60)
+    if minutes >= 2:
+        return f"{minutes} minutes"
+    return "a minute" if seconds > 45 else f"{max(1, round(seconds))} seconds"
 
 
 @csrf_exempt

@@ -1,7 +1,6 @@
-"""Operational endpoints (/livez, /readyz, /metrics) and the protocol page."""
+"""Operational endpoints: /livez, /readyz, /metrics."""
 from __future__ import annotations
 
-import html
 import math
 
 from django.conf import settings
@@ -41,10 +40,3 @@ async def readyz(request: HttpRequest) -> JsonResponse:
 def metrics(request: HttpRequest) -> HttpResponse:
     return HttpResponse(metrics_text(), content_type=CONTENT_TYPE_LATEST)
 
-
-def protocol_docs(request: HttpRequest) -> HttpResponse:
-    text = (settings.BASE_DIR / "docs" / "protocol.md").read_text(encoding="utf-8")
-    return HttpResponse(
-        "<!doctype html><meta charset=utf-8><title>VoiceBot protocol</title>"
-        f"<pre style='white-space:pre-wrap;max-width:60rem;margin:2rem auto'>{html.escape(text)}</pre>"
-    )

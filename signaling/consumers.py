@@ -36,8 +36,8 @@ from errors.exceptions import (
     UnknownMessageTypeError,
 )
 from errors.throttle import FixedWindow, rate_parse, window_for
-from lobbies import hot_sql, services
-from lobbies.exceptions import LobbyNotFoundError
+from lobbies import hot_sql, seats, services
+from lobbies.exceptions import LobbyFullError, LobbyNotFoundError
 from lobbies.events import Event, emit, lobby_group, session_group
 from lobbies.presence import INSTANCE_ID, presence_ensure_running
 from lobbies.presenters import chat_public, lobby_public, participant_public
@@ -133,6 +133,7 @@ class LobbyConsumer(ErrorBoundaryMixin, LobbyEventsMixin, HandlerDispatchConsume
         self.lobby_id = self.scope["url_route"]["kwargs"]["lobby_id"]
         self.session_id = self.scope.get("voicebot_session_id") or ""
         self.epoch = ""
+        self.waiting = False  # in the lobby's queue for a seat (lobbies.seats)
         self.roster_clear()
         self.layer = channel_layer()
         if not self.session_id:
@@ -161,6 +162,11 @@ class LobbyConsumer(ErrorBoundaryMixin, LobbyEventsMixin, HandlerDispatchConsume
                 session_id=self.session_id, lobby_id=self.lobby_id, channel_name=self.channel_name
             )
             await emit(emitted)
+        if self.waiting:
+            # Closed on purpose (1000: "Stop waiting") the place in the queue goes; a drop keeps it a while.
+            await db_call(seats.seat_waiter_disconnect)(
+                lobby_id=self.lobby_id, session_id=self.session_id, channel_name=self.channel_name, gone=code == 1000
+            )
         # The event of the place given up (or held for the grace period) has
         # already taken this channel out of the groups it names.
         left = {group for event in emitted if self.channel_name in event.discard
@@ -228,10 +234,18 @@ class LobbyConsumer(ErrorBoundaryMixin, LobbyEventsMixin, HandlerDispatchConsume
                 channel_name=self.channel_name,
                 instance_id=INSTANCE_ID,
             )
+        except LobbyFullError as full:
+            await self.layer.group_discard(group, self.channel_name)
+            if full.position is not None:
+                self.waiting = True
+                # Where it stands in the queue, then the refusal itself.
+                await self.send_frame({"type": "waiting_for_seat", "position": full.position})
+            raise
         except BaseException:
             await self.layer.group_discard(group, self.channel_name)
             raise
         self.joined = True
+        self.waiting = False
         self.epoch = result.participant.epoch
         self.roster = {
             p.session_id: Peer(channel=p.channel_name, status=p.status, epoch=p.epoch) for p in result.others
@@ -292,7 +306,10 @@ class LobbyConsumer(ErrorBoundaryMixin, LobbyEventsMixin, HandlerDispatchConsume
                 retry_after=max(0.1, round(reset_at - time.time(), 2)),
             )
         await emit(
-            await db_call(services.chat_post)(session_id=self.session_id, lobby_id=self.lobby_id, text=frame.get("text"))
+            await db_call(services.chat_post)(
+                session_id=self.session_id, lobby_id=self.lobby_id, text=frame.get("text"),
+                sender_channel=self.channel_name, frame_id=self.frame_id,
+            )
         )
 
     async def frame_ping(self, frame: dict[str, Any]) -> None:

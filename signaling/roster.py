@@ -2,9 +2,10 @@
 
 ``LobbyEventsMixin`` holds the roster (the other participants, their channels,
 status and join epoch) and handles every event the channel layer brings a
-lobby socket: joins, resumes, updates, departures, chat, kicks, closes and the
-relays of its peers. It needs no database: the roster is what the relay path
-checks. Mixed into ``signaling.consumers.LobbyConsumer``.
+lobby socket: joins, resumes, updates, departures, chat, kicks, closes, the
+relays of its peers, and news of a free seat for a socket waiting for one. It
+needs no database: the roster is what the relay path checks. Mixed into
+``signaling.consumers.LobbyConsumer``.
 """
 from __future__ import annotations
 
@@ -173,4 +174,18 @@ class LobbyEventsMixin:
 
     async def lobby_chat(self, event: dict[str, Any]) -> None:
         if self.joined:
-            await self.send_frame({"type": "chat", **event["chat"]})
+            frame = {"type": "chat", **event["chat"]}
+            if event.get("frame_id") is not None and event.get("sender_channel") == self.channel_name:
+                # The sender's copy answers its chat frame.
+                frame["in_reply_to"] = event["frame_id"]
+            await self.send_frame(frame)
+
+    # --- Waiting for a seat (lobbies.seats) ---------------------------------
+
+    async def seat_available(self, event: dict[str, Any]) -> None:
+        if not self.joined and event["lobby_id"] == self.lobby_id:
+            await self.send_frame({"type": "seat_available"})
+
+    async def seat_position(self, event: dict[str, Any]) -> None:
+        if not self.joined and event["lobby_id"] == self.lobby_id:
+            await self.send_frame({"type": "waiting_for_seat", "position": event["position"]})

@@ -3,7 +3,8 @@
 The WebSocket stack, outermost first: the origin check (a foreign browser
 Origin is refused at the handshake), the session-token check (puts the
 session in the scope, takes the token out of it), then the URL router.
-The lifespan protocol runs the process's shutdown work (ops.lifespan).
+HTTP requests start the process's presence task (heartbeat and sweeps) as
+sockets do. The lifespan protocol runs the process's shutdown work (ops.lifespan).
 """
 import os
 
@@ -13,14 +14,19 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "voicebot_site.settings")
 django_asgi_app = get_asgi_application()
 
+from voicebot_site.startup import serving_settings_check  # noqa: E402
+
+serving_settings_check()
+
 from lobbies.auth import SessionTokenAuthMiddleware  # noqa: E402  (needs Django set up)
+from lobbies.presence import PresenceStartMiddleware  # noqa: E402
 from ops.lifespan import lifespan  # noqa: E402
 from signaling.routing import websocket_urlpatterns  # noqa: E402
 from signaling.security import BrowserOriginValidator  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        "http": PresenceStartMiddleware(django_asgi_app),
         "websocket": BrowserOriginValidator(SessionTokenAuthMiddleware(URLRouter(websocket_urlpatterns))),
         "lifespan": lifespan,
     }

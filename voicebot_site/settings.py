@@ -103,14 +103,18 @@ def env_name_of_env(name: str, default: str) -> str:
 DEBUG = env_bool("DEBUG", False)
 
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
-if not SECRET_KEY:
-    if not DEBUG:
-        raise ImproperlyConfigured(
-            "SECRET_KEY is not set. Set SECRET_KEY to a long random string "
-            "(python -c 'import secrets; print(secrets.token_urlsafe(50))'), "
-            "or set DEBUG=1 for a development server with a throwaway key."
-        )
+# Without DEBUG a server refuses to start until SECRET_KEY is set (it signs
+# session tokens; voicebot_site.startup). Commands that only read and write
+# the database (migrate, createsuperuser, error_report, prune_errors) need no key.
+VOICEBOT_SECRET_KEY_PROBLEM = ""
+if not SECRET_KEY and DEBUG:
     SECRET_KEY = "voicebot-development-only-key-never-use-in-production"
+elif not SECRET_KEY:
+    VOICEBOT_SECRET_KEY_PROBLEM = (
+        "SECRET_KEY is not set. Set SECRET_KEY to a long random string "
+        "(python3 -c 'import secrets; print(secrets.token_urlsafe(50))'), "
+        "or set DEBUG=1 for a development server with a throwaway key."
+    )
 
 _hosts = os.environ.get("ALLOWED_HOSTS", "")
 if _hosts.strip():
@@ -145,6 +149,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "errors.middleware.ErrorBoundaryMiddleware",
+    # After CommonMiddleware: an unknown address gets the site's 404 page, DEBUG or not.
+    "web.middleware.NotFoundPageMiddleware",
 ]
 
 ROOT_URLCONF = "voicebot_site.urls"
@@ -275,6 +281,13 @@ VOICEBOT_FRAME_RATE = os.environ.get("VOICEBOT_FRAME_RATE", "400/1 second")
 VOICEBOT_CHAT_RATE = os.environ.get("VOICEBOT_CHAT_RATE", "10/10 seconds")
 # Guest sessions one client address may create.
 VOICEBOT_SESSION_RATE = os.environ.get("VOICEBOT_SESSION_RATE", "60/1 minute")
+# Lobbies one session, and one client address, may create.
+VOICEBOT_LOBBY_RATE = os.environ.get("VOICEBOT_LOBBY_RATE", "5/10 minutes")
+VOICEBOT_LOBBY_ADDRESS_RATE = os.environ.get("VOICEBOT_LOBBY_ADDRESS_RATE", "30/10 minutes")
+# Seconds an open lobby may stay empty before it is closed (0: empty lobbies stay open).
+VOICEBOT_EMPTY_LOBBY_CLOSE_AFTER = env_float("VOICEBOT_EMPTY_LOBBY_CLOSE_AFTER", 900.0)
+# Seconds the chat of a closed lobby is kept before it is deleted (0: deleted at the next sweep).
+VOICEBOT_CLOSED_LOBBY_CHAT_RETENTION = env_float("VOICEBOT_CLOSED_LOBBY_CHAT_RETENTION", 7 * 24 * 3600.0)
 # Suggested wait, in seconds, when a dependency is unavailable.
 VOICEBOT_RETRY_AFTER = env_float("VOICEBOT_RETRY_AFTER", 2.0)
 # Dotted path of the class every error is handed to (see errors/recorder.py).

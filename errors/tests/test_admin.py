@@ -72,6 +72,29 @@ def test_actions_change_the_status(staff: Client, stored: dict[str, Any], action
     assert (group.status, group.resolved_at) == (GroupStatus.UNRESOLVED, None)
 
 
+def test_action_messages_say_group_once_and_groups_past_one(staff: Client, stored: dict[str, Any]) -> None:
+    one = staff.post("/admin/errors/errorgroup/", {"action": "resolve", "_selected_action": [stored["group"].pk]},
+                     follow=True)
+    every = list(ErrorGroup.objects.values_list("pk", flat=True))
+    two = staff.post("/admin/errors/errorgroup/", {"action": "reopen", "_selected_action": every}, follow=True)
+
+    assert [str(m) for m in one.context["messages"]] == ["Resolved 1 error group."]
+    assert [str(m) for m in two.context["messages"]] == ["Reopened 2 error groups."]
+
+
+def test_group_list_puts_the_triage_columns_first_and_cuts_long_titles(staff: Client, stored: dict[str, Any]) -> None:
+    ErrorGroup.objects.filter(pk=stored["group"].pk).update(title="invalid_message in set_muted " + "x" * 200)
+
+    response = staff.get("/admin/errors/errorgroup/")
+
+    page = response.content.decode()
+    headers = [h.split('"')[0].split()[0] for h in page.split('<th scope="col" class="sortable column-')[1:]]
+    assert headers[:5] == ["short_title", "status", "regressed", "count", "last_seen_at"]
+    assert "x" * 200 in page, "the whole title is in the tooltip"
+    assert ">invalid_message in set_muted " + "x" * 40 + "…</span>" in page, "the cell shows 70 characters"
+    assert "/static/errors/admin.css" in page
+
+
 def test_group_page_shows_its_latest_events_inline(staff: Client, stored: dict[str, Any]) -> None:
     page = staff.get(f"/admin/errors/errorgroup/{stored['group'].pk}/change/").content.decode()
     assert stored["correlation_id"] in page

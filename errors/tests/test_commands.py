@@ -58,6 +58,16 @@ def test_csv_report(errors: None) -> None:
     assert {r["code"]: r["count"] for r in rows} == {"invalid_message": "2", "service_unavailable": "1"}
 
 
+def test_csv_has_every_field_of_the_json_report_with_the_same_values(errors: None) -> None:
+    groups = json.loads(run("--format", "json"))["groups"]
+    reader = csv.DictReader(io.StringIO(run("--format", "csv")))
+    rows = list(reader)
+
+    assert reader.fieldnames == list(groups[0]), "the same fields, in the same order"
+    assert {"id", "where", "regressed"} <= set(reader.fieldnames)
+    assert rows == [{key: str(value) for key, value in group.items()} for group in groups]
+
+
 def test_table_report(errors: None) -> None:
     table = run("--since", (timezone.now() - timedelta(days=1)).date().isoformat())
     assert "invalid_message in set_muted" in table and "3 errors in 2 groups." in table

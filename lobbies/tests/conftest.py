@@ -17,12 +17,14 @@ ERROR_BODY_FIELDS = {"code", "message", "category", "severity", "recovery", "cor
 
 @pytest.fixture(autouse=True)
 def session_rate_limit_reset() -> Iterator[None]:
-    """Each test starts with the per-address session budget untouched."""
-    from lobbies.views import _session_rate_limiter
+    """Each test starts with the session and lobby budgets untouched."""
+    from lobbies.views import _lobby_rate_limiter, _session_rate_limiter
 
-    _session_rate_limiter.storage.reset()
+    for limiter in (_session_rate_limiter, _lobby_rate_limiter):
+        limiter.storage.reset()
     yield
-    _session_rate_limiter.storage.reset()
+    for limiter in (_session_rate_limiter, _lobby_rate_limiter):
+        limiter.storage.reset()
 
 
 class Api:

@@ -187,7 +187,7 @@ def test_close_action_closes_the_selected_lobbies_only(
     response = action(staff_client, LOBBY_CHANGELIST, "close_lobbies", [doomed])
 
     assert response.status_code == 200
-    assert "Closed 1 lobbies." in [str(m) for m in response.context["messages"]]
+    assert [str(m) for m in response.context["messages"]] == ["Closed 1 lobby."]
     assert Lobby.objects.get(pk=doomed).closed_at is not None
     assert Lobby.objects.get(pk=kept).closed_at is None
     assert list(Participant.objects.values_list("name", flat=True)) == ["Bob"]
@@ -203,8 +203,22 @@ def test_remove_action_removes_the_selected_participants_only(
 
     response = action(staff_client, PARTICIPANT_CHANGELIST, "remove_participants", [ann.pk])
 
-    assert "Removed 1 participants." in [str(m) for m in response.context["messages"]]
+    assert [str(m) for m in response.context["messages"]] == ["Removed 1 participant."]
     assert list(Participant.objects.values_list("name", flat=True)) == ["Bob"]
+
+
+@pytest.mark.django_db
+def test_action_messages_count_in_the_plural_past_one(
+    staff_client: Client, new_lobby: NewLobby, new_session: NewSession, join: Join
+) -> None:
+    lobby_id = new_lobby()
+    both = [join(lobby_id, new_session()[0], name).pk for name in ("Ann", "Bob")]
+
+    removed = action(staff_client, PARTICIPANT_CHANGELIST, "remove_participants", both)
+    closed = action(staff_client, LOBBY_CHANGELIST, "close_lobbies", [lobby_id, new_lobby()])
+
+    assert [str(m) for m in removed.context["messages"]] == ["Removed 2 participants."]
+    assert [str(m) for m in closed.context["messages"]] == ["Closed 2 lobbies."]
 
 
 # --- Actions reaching live sockets ---------------------------------------------------------------

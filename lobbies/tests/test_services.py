@@ -520,7 +520,8 @@ def test_chat_is_stored_and_announced_with_the_senders_name(
                                                                               " hello ")
     assert event.group == f"lobby.{lobby_id}"
     assert event.message == {"type": "lobby.chat", "lobby_id": lobby_id, "chat": {
-        "session_id": ann.session_id, "name": "Ann", "text": " hello ", "ts": stored.created_at.isoformat()}}
+        "session_id": ann.session_id, "name": "Ann", "text": " hello ", "ts": stored.created_at.isoformat()},
+        "sender_channel": "", "frame_id": None}
 
 
 def test_chat_keeps_the_newest_50_messages_of_each_lobby(

@@ -17,7 +17,8 @@ from lobbies.tokens import session_token_verify
 
 pytestmark = pytest.mark.django_db
 
-LOBBY_FIELDS = {"id", "name", "private", "has_password", "max_participants", "participant_count", "created_at"}
+LOBBY_FIELDS = {"id", "name", "description", "private", "has_password", "max_participants", "participant_count",
+                "created_at"}
 PARTICIPANT_FIELDS = {"session_id", "name", "is_bot", "muted", "status"}
 
 
@@ -212,11 +213,12 @@ def test_lobby_create_answers_the_lobby_with_defaults(api: Api, new_session: Cal
     body = response.json()
     assert set(body) == LOBBY_FIELDS
     assert body | {"id": None, "created_at": None} == {
-        "id": None, "name": "Friday call", "private": False, "has_password": False, "max_participants": 8,
-        "participant_count": 0, "created_at": None,
+        "id": None, "name": "Friday call", "description": "", "private": False, "has_password": False,
+        "max_participants": 8, "participant_count": 0, "created_at": None,
     }
     stored = Lobby.objects.get(pk=body["id"])
     assert stored.created_by_id == session_id
+    assert stored.empty_since is not None, "a new lobby is empty until someone joins"
     assert stored.name == "Friday call" and stored.password_hash == "" and stored.closed_at is None
     assert body["created_at"] == stored.created_at.isoformat()
 
@@ -412,7 +414,8 @@ def test_lobby_list_shows_open_public_lobbies_with_their_counts(
 
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"lobbies"}
+    assert set(body) == {"lobbies", "q", "page", "per_page", "pages", "total"}
+    assert (body["total"], body["page"], body["pages"]) == (2, 1, 1)
     listed = {lobby["id"]: lobby for lobby in body["lobbies"]}
     assert set(listed) == {public["id"], with_password["id"]}
     assert all(set(lobby) == LOBBY_FIELDS for lobby in body["lobbies"])
@@ -434,7 +437,7 @@ def test_lobby_list_with_no_lobbies_is_empty(api: Api) -> None:
     response = api.get("/api/lobbies/")
 
     assert response.status_code == 200
-    assert response.json() == {"lobbies": []}
+    assert response.json() == {"lobbies": [], "q": "", "page": 1, "per_page": 20, "pages": 1, "total": 0}
 
 
 @pytest.mark.parametrize("method", ["PUT", "PATCH", "DELETE"])
@@ -488,7 +491,7 @@ def test_private_lobby_is_unlisted_but_reachable_by_id(
     _, token = new_session()
     lobby = create_lobby(api, token, name="Private", private=True)
 
-    assert api.get("/api/lobbies").json() == {"lobbies": []}
+    assert api.get("/api/lobbies").json()["lobbies"] == []
     detail = api.get(f"/api/lobbies/{lobby['id']}")
     assert detail.status_code == 200
     assert detail.json()["private"] is True and detail.json()["name"] == "Private"

@@ -1,7 +1,6 @@
-"""Operational endpoints (/livez, /readyz, /metrics), the plain pages, and secrets kept out of logs."""
+"""Operational endpoints (/livez, /readyz, /metrics) and secrets kept out of logs."""
 from __future__ import annotations
 
-import html
 import logging
 from typing import Any
 
@@ -146,28 +145,6 @@ def test_metrics_count_each_error() -> None:
     client.get("/api/nothing-there")
 
     assert not_found_count() == before + 2
-
-
-# --- Pages ---------------------------------------------------------------------------
-
-
-def test_home_page_renders_and_links_the_protocol() -> None:
-    response = Client().get("/")
-
-    assert response.status_code == 200
-    assert response["Content-Type"].startswith("text/html")
-    assert 'href="/docs/protocol"' in response.content.decode()
-
-
-def test_protocol_page_shows_the_protocol_document_escaped() -> None:
-    response = Client().get("/docs/protocol")
-
-    assert response.status_code == 200
-    assert response["Content-Type"].startswith("text/html")
-    text = (settings.BASE_DIR / "docs" / "protocol.md").read_text(encoding="utf-8")
-    page = response.content.decode()
-    assert html.escape(text) in page
-    assert "<script" not in page.lower()
 
 
 # --- Secrets in logs ---------------------------------------------------------------------

@@ -161,7 +161,8 @@ def test_the_close_code_table_matches_the_errors_that_close(docs_text: str) -> N
     "name",
     ["VOICEBOT_RECONNECT_GRACE", "VOICEBOT_TOKEN_MAX_AGE", "VOICEBOT_FRAME_RATE", "VOICEBOT_CHAT_RATE",
      "VOICEBOT_SESSION_RATE", "VOICEBOT_BAD_FRAME_LIMIT", "VOICEBOT_HEARTBEAT_INTERVAL",
-     "VOICEBOT_PRESENCE_SWEEP_INTERVAL"],
+     "VOICEBOT_PRESENCE_SWEEP_INTERVAL", "VOICEBOT_LOBBY_RATE", "VOICEBOT_LOBBY_ADDRESS_RATE",
+     "VOICEBOT_EMPTY_LOBBY_CLOSE_AFTER", "VOICEBOT_CLOSED_LOBBY_CHAT_RETENTION"],
 )
 def test_the_docs_name_each_setting_a_client_meets(docs_text: str, name: str) -> None:
     assert f"`{name}`" in docs_text
@@ -172,12 +173,16 @@ def test_the_docs_state_the_limits_of_the_code(docs_text: str) -> None:
         CHAT_HISTORY_LENGTH,
         CHAT_TEXT_MAX_LENGTH,
         DEFAULT_MAX_PARTICIPANTS,
+        LOBBY_DESCRIPTION_MAX_LENGTH,
         LOBBY_NAME_MAX_LENGTH,
         MAX_PARTICIPANTS,
         MIN_PARTICIPANTS,
         NAME_MAX_LENGTH,
     )
+    from lobbies.seats import SEAT_HOLD_SECONDS
+    from lobbies.selectors import LOBBY_PAGE_DEFAULT_SIZE, LOBBY_PAGE_MAX_SIZE
     from lobbies.services import PASSWORD_MAX_LENGTH
+    from lobbies.validation import LOBBY_SEARCH_MAX_LENGTH
 
     limits = {row[0]: row[1] for row in markdown_table(docs_text, "| what | limit | past it |")}
 
@@ -189,5 +194,18 @@ def test_the_docs_state_the_limits_of_the_code(docs_text: str) -> None:
     )
     assert limits["chat text"] == f"1 to {CHAT_TEXT_MAX_LENGTH} characters"
     assert limits["chat history"] == f"the newest {CHAT_HISTORY_LENGTH} messages of each lobby"
+    assert limits["lobby description"] == f"{LOBBY_DESCRIPTION_MAX_LENGTH} characters after trimming, one line"
+    assert limits["lobby list search (`q`)"] == f"{LOBBY_SEARCH_MAX_LENGTH} characters after trimming"
+    assert limits["lobby list page (`per_page`)"] == (
+        f"1 to {LOBBY_PAGE_MAX_SIZE} lobbies, default {LOBBY_PAGE_DEFAULT_SIZE}"
+    )
+    assert limits["a seat held for the first in line"] == f"{SEAT_HOLD_SECONDS:.0f} seconds"
+    assert limits["lobbies per session"] == (
+        f"`VOICEBOT_LOBBY_RATE`, default {settings.VOICEBOT_LOBBY_RATE.replace('/', ' in any ')}"
+    )
+    assert limits["an empty lobby"] == (
+        "closes after `VOICEBOT_EMPTY_LOBBY_CLOSE_AFTER`, "
+        f"default {settings.VOICEBOT_EMPTY_LOBBY_CLOSE_AFTER:.0f} seconds"
+    )
     assert settings.VOICEBOT_MAX_FRAME_BYTES == 64 * 1024
     assert limits["a WebSocket frame, an HTTP request body"] == "64 KiB (UTF-8 bytes)"

@@ -1,6 +1,7 @@
 """The lobby WebSocket through the real middleware stack: every frame, error and close code."""
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -10,7 +11,7 @@ from channels.db import database_sync_to_async
 from errors.testing import stored_events
 from lobbies import events, services
 from lobbies.events import emit
-from lobbies.models import GuestSession, Lobby, Participant
+from lobbies.models import ChatMessage, GuestSession, Lobby, Participant
 
 ENVELOPE_FIELDS = {
     "type", "code", "message", "category", "severity", "recovery", "correlation_id", "in_reply_to", "retry_after",
@@ -341,6 +342,7 @@ async def test_full_lobby_is_lobby_full(ws):
     _, token = await make_session()
     client = await ws(lobby_id, token)
     await client.send({"type": "join", "name": "Cyd"})
+    assert await client.receive() == {"type": "waiting_for_seat", "position": 1}
     frame = await client.receive()
     await assert_error(frame, "lobby_full", recovery="retry")
     assert frame["retry_after"] > 0
@@ -548,6 +550,40 @@ async def test_chat_flood_is_rate_limited(joined_pair, settings):
     await assert_error(frame, "rate_limited", recovery="retry")
     assert frame["retry_after"] > 0
     await b.nothing_more()
+
+
+async def test_the_senders_copy_of_a_chat_answers_its_frame(joined_pair):
+    _, a, b = joined_pair
+    await a.send({"type": "chat", "id": "c-7", "text": "hello"})
+    mine, theirs = await a.receive_type("chat"), await b.receive_type("chat")
+    assert mine["in_reply_to"] == "c-7"
+    assert "in_reply_to" not in theirs
+    assert {k: v for k, v in mine.items() if k != "in_reply_to"} == theirs
+
+
+async def test_chat_sent_one_at_a_time_keeps_its_order_through_rate_limits(joined_pair, settings):
+    """What the web client's chat queue does: the next line only after the last was answered; after
+    rate_limited it waits retry_after and sends the same line again."""
+    settings.VOICEBOT_CHAT_RATE = "2/1 second"
+    lobby_id, a, b = joined_pair
+    lines = [f"m{i}" for i in range(1, 6)]
+    refusals = 0
+    for index, text in enumerate(lines):
+        while True:
+            await a.send({"type": "chat", "id": f"c-{index}", "text": text})
+            answer = await a.receive()
+            assert answer["in_reply_to"] == f"c-{index}"
+            if answer["type"] == "chat":
+                break
+            await assert_error(answer, "rate_limited", recovery="retry", in_reply_to=f"c-{index}")
+            refusals += 1
+            await asyncio.sleep(answer["retry_after"])
+    assert refusals >= 1
+    assert [(await b.receive_type("chat"))["text"] for _ in lines] == lines
+    stored = await database_sync_to_async(
+        lambda: list(ChatMessage.objects.filter(lobby_id=lobby_id).order_by("id").values_list("text", flat=True))
+    )()
+    assert stored == lines
 
 
 async def test_set_name_updates_everyone_and_refuses_taken_names(joined_pair):

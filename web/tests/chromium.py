@@ -39,3 +39,18 @@ INSTRUMENTATION = """
   Object.defineProperty(window, "__voicebotTest", { value: record });
 })();
 """
+
+# For a page that stands in for a sender that marks no audio levels in its packets (as many
+# bots do): the audio-level header extension is taken out of every description it is given,
+# so that neither side negotiates it and levels must come from the decoded audio.
+WITHOUT_AUDIO_LEVELS = """
+(() => {
+  const strip = (description) => description && description.sdp
+    ? { type: description.type, sdp: description.sdp.split("\\r\\n").filter((line) => !line.includes("ssrc-audio-level")).join("\\r\\n") }
+    : description;
+  const native = RTCPeerConnection.prototype.setRemoteDescription;
+  RTCPeerConnection.prototype.setRemoteDescription = function (description, ...rest) {
+    return native.call(this, strip(description), ...rest);
+  };
+})();
+"""

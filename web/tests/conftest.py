@@ -46,7 +46,13 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 
 @pytest.fixture(scope="module")
-def daphne_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+def server_settings() -> dict[str, str]:
+    """Settings (environment variables) of the module's server; a test module overrides it to change them."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def daphne_server(tmp_path_factory: pytest.TempPathFactory, server_settings: dict[str, str]) -> Iterator[LiveServer]:
     missing = _missing_requirement()
     if missing:
         # CI must run the browser tests; elsewhere they need root and Chromium.
@@ -59,7 +65,7 @@ def daphne_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServ
     try:
         with netns.loopback_only_namespace():
             assert netns.interfaces() == ["lo"], netns.interfaces()
-            server = LiveServer(backends.open_inside(), workdir / "server.log")
+            server = LiveServer({**backends.open_inside(), **server_settings}, workdir / "server.log")
             server.start()
             try:
                 yield server

@@ -33,8 +33,11 @@ async () => {
 """
 
 
-async def eventually(check: Any, *, deadline: float = DEADLINE, interval: float = 0.2, what: str = "") -> Any:
-    """Polls the async ``check`` until it returns something truthy, or fails after ``deadline`` s."""
+async def eventually(
+    check: Any, *, deadline: float = DEADLINE, interval: float = 0.2, what: str = "", soft: bool = False
+) -> Any:
+    """Polls the async ``check`` until it returns something truthy, or fails after ``deadline`` s
+    (``soft``: returns the last falsy result instead, for a wait that only makes a picture nicer)."""
     end = time.monotonic() + deadline
     last: Any = None
     while True:
@@ -42,6 +45,8 @@ async def eventually(check: Any, *, deadline: float = DEADLINE, interval: float 
         if last:
             return last
         if time.monotonic() > end:
+            if soft:
+                return last
             raise AssertionError(f"timed out after {deadline:.0f} s waiting for {what or check}; last: {last!r}")
         await asyncio.sleep(interval)
 
@@ -72,15 +77,16 @@ async def join(page: Any, name: str, *, password: str | None = None, lobby_id: s
     await page.get_by_label("Your name").press("Enter")
 
 
-async def wait_in_room(page: Any, people: int) -> None:
+async def wait_in_room(page: Any, people: int, *, deadline: float = DEADLINE) -> None:
     """Waits until the page shows the room with ``people`` participants and the server connection up."""
-    await page.locator("#room").wait_for(state="visible")
+    await page.locator("#room").wait_for(state="visible", timeout=deadline * 1000)
 
     async def listed() -> bool:
         return await page.locator("#participants > li").count() == people
 
-    await eventually(listed, what=f"{people} participants listed")
-    await eventually(lambda: _text_is(page.locator("#connection-state"), "Connected"), what="the connected state")
+    await eventually(listed, deadline=deadline, what=f"{people} participants listed")
+    await eventually(lambda: _text_is(page.locator("#connection-state"), "Connected"), deadline=deadline,
+                     what="the connected state")
 
 
 async def _text_is(locator: Any, expected: str) -> bool:

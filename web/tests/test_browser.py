@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import shutil
 from typing import Any
 
 import pytest
@@ -51,10 +49,10 @@ async def test_two_people_talk_chat_see_mute_and_leave(open_page: Any) -> None:
     await participant(bob, "Ann").and_(bob.locator("[data-peer-state=connected]")).wait_for()
 
     # Chat, both ways.
-    await ann.get_by_label("Message").fill("Can you hear me?")
-    await ann.get_by_label("Message").press("Enter")
+    await ann.get_by_label("Message", exact=True).fill("Can you hear me?")
+    await ann.get_by_label("Message", exact=True).press("Enter")
     await bob.locator("#chat-log li", has_text="Can you hear me?").locator(".chat-author", has_text="Ann").wait_for()
-    await bob.get_by_label("Message").fill("Loud and clear")
+    await bob.get_by_label("Message", exact=True).fill("Loud and clear")
     await bob.get_by_role("button", name="Send").click()
     await ann.locator("#chat-log li", has_text="Loud and clear").wait_for()
 
@@ -101,8 +99,8 @@ async def test_three_people_form_a_full_mesh(open_page: Any) -> None:
     # Nothing is wider than the phone's screen.
     assert await cleo.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
 
-    await bob.get_by_label("Message").fill("Sounds good, see you all at 5.")
-    await bob.get_by_label("Message").press("Enter")
+    await bob.get_by_label("Message", exact=True).fill("Sounds good, see you all at 5.")
+    await bob.get_by_label("Message", exact=True).press("Enter")
     await cleo.get_by_role("button", name="Mute").click()
     await ann.locator("#chat-log li", has_text="see you all at 5").wait_for()
     await participant(ann, "Cleo").and_(ann.locator("[data-muted=true]")).wait_for()
@@ -112,12 +110,9 @@ async def test_three_people_form_a_full_mesh(open_page: Any) -> None:
 
 
 async def save_lobby_screenshot(page: Any) -> None:
-    """Keeps a screenshot of a lively room; VOICEBOT_UPDATE_SCREENSHOT=1 also writes the README's copy."""
+    """Keeps a screenshot of a lively room (the README's picture comes from test_screenshots.py)."""
     ARTIFACTS.mkdir(exist_ok=True)
-    path = ARTIFACTS / "screenshot-lobby.png"
-    await page.screenshot(path=str(path))
-    if os.environ.get("VOICEBOT_UPDATE_SCREENSHOT"):
-        shutil.copyfile(path, ARTIFACTS.parent / "docs" / "screenshot-lobby.png")
+    await page.screenshot(path=str(ARTIFACTS / "screenshot-lobby.png"))
 
 
 async def test_a_dropped_socket_reconnects_and_audio_flows_again(open_page: Any) -> None:
@@ -131,8 +126,8 @@ async def test_a_dropped_socket_reconnects_and_audio_flows_again(open_page: Any)
     await wait_audio_flowing([ann, bob], peers=1)
     first_bob_connection = await bob.evaluate("window.__voicebotTest.peerConnections.length")
     bob_id = await participant(ann, "Bob").get_attribute("data-session-id")
-    await ann.get_by_label("Message").fill("Before the blip")
-    await ann.get_by_label("Message").press("Enter")
+    await ann.get_by_label("Message", exact=True).fill("Before the blip")
+    await ann.get_by_label("Message", exact=True).press("Enter")
     await bob.locator("#chat-log li", has_text="Before the blip").wait_for()
 
     # Bob's socket drops (as when the network blips): the server keeps his place.
@@ -196,7 +191,15 @@ async def test_wrong_password_and_missing_or_refused_microphone_get_plain_messag
 ) -> None:
     ann = await open_page("ann")
     lobby_id = await create_lobby(ann, "Members only", password="sesame", private=True)
-    # The creator is not asked for the password she just chose.
+    # The creator is not asked for the password she just chose, and the page says so.
+    assert await ann.get_by_label("Lobby password").is_hidden()
+    await ann.get_by_text("You created this lobby, so you are not asked for its password.").wait_for()
+    await join(ann, "Ann")
+    await wait_in_room(ann, 1)
+    # Nor after a reload that left the lobby (the tab keeps its session).
+    await ann.get_by_role("button", name="Leave").click()
+    await ann.reload()
+    assert await ann.get_by_label("Lobby password").is_hidden()
     await join(ann, "Ann")
     await wait_in_room(ann, 1)
 
@@ -206,9 +209,19 @@ async def test_wrong_password_and_missing_or_refused_microphone_get_plain_messag
     await join(dan, "Dan", password="open sesame", lobby_id=lobby_id)
     error = dan.locator("#join-password-error")
     await error.wait_for(state="visible")
-    assert await error.text_content() == "That password is not right. Check it and try again."
+    assert await error.text_content() == "That lobby password is not right. Check it and try again."
     assert await dan.get_by_label("Lobby password").get_attribute("aria-invalid") == "true"
+    # The refused join leaves the status saying so, not "Joining…".
+    await dan.locator("#connection-state[data-state=idle]", has_text="Not joined yet").wait_for()
+    assert await dan.locator("#join-button").is_enabled()
     await assert_no_raw_errors(dan)
+    # A name of 33 characters is refused by the form, which says so; nothing is cut.
+    await join(dan, "D" * 33, password="sesame")
+    name_error = dan.locator("#join-name-error")
+    await name_error.wait_for(state="visible")
+    assert await name_error.text_content() == "A name is at most 32 characters; this is 1 too many."
+    assert await dan.get_by_label("Your name").input_value() == "D" * 33
+    assert (await dan.locator("#join-name-count").text_content()).strip() == "33 / 32 · 1 too many"
 
     await join(dan, "Dan", password="sesame")
     await wait_in_room(dan, 2)
@@ -236,35 +249,65 @@ async def test_wrong_password_and_missing_or_refused_microphone_get_plain_messag
     await assert_no_raw_errors(eli)
 
 
-async def test_a_full_lobby_says_so_and_retries_until_stopped(open_page: Any, daphne_server: Any) -> None:
+async def seat_socket(daphne_server: Any, lobby_id: str, name: str) -> tuple[Any, dict[str, Any]]:
+    """A participant (or waiter) on a plain WebSocket: the socket and the first answer to its join."""
     from websockets.asyncio.client import connect
 
+    session = await asyncio.to_thread(api_post, daphne_server.url, "/api/sessions", {})
+    socket = await connect(f"ws://127.0.0.1:{daphne_server.port}/ws/lobby/{lobby_id}/?token={session['token']}")
+    await socket.send(json.dumps({"type": "join", "name": name}))
+    while (frame := json.loads(await asyncio.wait_for(socket.recv(), 10)))["type"] not in ("joined", "waiting_for_seat"):
+        pass
+    return socket, frame
+
+
+async def next_frame(socket: Any, frame_type: str, deadline: float = 10) -> dict[str, Any]:
+    while (frame := json.loads(await asyncio.wait_for(socket.recv(), deadline)))["type"] != frame_type:
+        pass
+    return frame
+
+
+async def test_a_full_lobby_puts_people_in_line_and_seats_them_in_order(open_page: Any, daphne_server: Any) -> None:
     owner = await asyncio.to_thread(api_post, daphne_server.url, "/api/sessions", {"name": "Owner"})
     lobby = await asyncio.to_thread(
         api_post, daphne_server.url, "/api/lobbies", {"name": "Duo", "max_participants": 2}, owner["token"]
     )
-    seated = []
-    for name in ("Fay", "Gus"):
-        session = await asyncio.to_thread(api_post, daphne_server.url, "/api/sessions", {})
-        socket = await connect(f"ws://127.0.0.1:{daphne_server.port}/ws/lobby/{lobby['id']}/?token={session['token']}")
-        seated.append(socket)
-        await socket.send(json.dumps({"type": "join", "name": name}))
-        while json.loads(await asyncio.wait_for(socket.recv(), 10))["type"] != "joined":
-            pass
+    fay, _ = await seat_socket(daphne_server, lobby["id"], "Fay")
+    gus, _ = await seat_socket(daphne_server, lobby["id"], "Gus")
+    sockets = [fay, gus]
     try:
         eve = await open_page("eve")
         await join(eve, "Eve", lobby_id=lobby["id"])
         notice = eve.locator(".notice[data-code=lobby_full]")
         await notice.wait_for()
-        assert (await notice.locator(".notice-text").text_content()) == "This lobby is full. Trying again in 30 s…"
-        assert await notice.get_attribute("role") == "alert"
+        assert (await notice.locator(".notice-text").text_content()) == (
+            "This lobby is full. You are next in line: you join as soon as a seat is free."
+        )
+        await eve.locator("#connection-state", has_text="Waiting for a seat: next in line").wait_for()
         assert await eve.locator("#join-button").is_disabled()
         await assert_no_raw_errors(eve)
+        # Zed comes after Eve: he is second in line, and a newcomer cannot pass either of them.
+        zed, place = await seat_socket(daphne_server, lobby["id"], "Zed")
+        sockets.append(zed)
+        assert place == {"type": "waiting_for_seat", "position": 2}
 
-        await notice.get_by_role("button", name="Stop waiting").click()
+        # Fay leaves: her seat goes to Eve, who is told at once (no 30 s poll) and joins by herself.
+        await fay.send(json.dumps({"type": "leave"}))
+        await wait_in_room(eve, 2, deadline=8)
         await notice.wait_for(state="detached")
-        assert await eve.locator("#join-button").is_enabled()
-        assert await eve.locator("#room").is_hidden()
+        assert await next_frame(zed, "waiting_for_seat") == {"type": "waiting_for_seat", "position": 1}
+
+        # Hal waits behind Zed, then stops waiting: he leaves the line and nobody else moves.
+        hal = await open_page("hal")
+        await join(hal, "Hal", lobby_id=lobby["id"])
+        await hal.locator(".notice[data-code=lobby_full]", has_text="You are number 2 in line").wait_for()
+        await hal.get_by_role("button", name="Stop waiting").click()
+        await hal.locator(".notice[data-code=lobby_full]").wait_for(state="detached")
+        assert await hal.locator("#join-button").is_enabled()
+        assert await hal.locator("#room").is_hidden()
+        await hal.locator("#connection-state", has_text="Not joined yet").wait_for()
+        await gus.send(json.dumps({"type": "leave"}))
+        assert await next_frame(zed, "seat_available") == {"type": "seat_available"}
     finally:
-        for socket in seated:
+        for socket in sockets:
             await socket.close()

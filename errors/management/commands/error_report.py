@@ -13,24 +13,26 @@ from errors.management.database import database_errors_as_command_error
 from errors.periods import PeriodError, since_parse
 from errors.selectors import GroupInWindow, error_events_exist, error_group_list, error_statistics
 
-COLUMNS = ("code", "category", "severity", "status", "count", "first_seen", "last_seen", "total_count", "title")
+# The fields of each group, in JSON and (as columns, in this order) in CSV.
+COLUMNS = ("id", "code", "category", "severity", "status", "regressed", "count", "first_seen", "last_seen",
+           "total_count", "where", "title")
 
 
 def group_row(item: GroupInWindow) -> dict[str, Any]:
     group = item.group
     return {
+        "id": group.pk,
         "code": group.code,
         "category": group.category,
         "severity": group.severity,
         "status": group.status,
+        "regressed": group.regressed,
         "count": item.count,
         "first_seen": item.first_seen.isoformat(),
         "last_seen": item.last_seen.isoformat(),
         "total_count": group.count,
-        "title": group.title,
         "where": group.where,
-        "regressed": group.regressed,
-        "id": group.pk,
+        "title": group.title,
     }
 
 
@@ -95,6 +97,6 @@ class Command(BaseCommand):
         }, indent=2))
 
     def render_csv(self, groups: list[dict[str, Any]], **window: Any) -> None:
-        writer = csv.DictWriter(self.stdout, fieldnames=COLUMNS, extrasaction="ignore", lineterminator="\n")
+        writer = csv.DictWriter(self.stdout, fieldnames=COLUMNS, lineterminator="\n")
         writer.writeheader()
         writer.writerows(groups)

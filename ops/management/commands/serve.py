@@ -6,9 +6,11 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
 
 from ops.metrics import MULTIPROCESS_DIR, multiprocess_dir_prepare
+from voicebot_site.startup import serving_settings_check
 
 SERVERS = ("daphne", "uvicorn")
 # Frames over 64 KiB are answered with message_too_large; the server closes
@@ -33,6 +35,10 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, host: str, port: int, server: str, workers: int, no_access_log: bool,
                **options: Any) -> None:
+        try:
+            serving_settings_check()
+        except ImproperlyConfigured as exc:
+            raise CommandError(str(exc)) from None
         if server not in SERVERS:
             raise CommandError(f"VOICEBOT_SERVER must be one of {', '.join(SERVERS)}; got {server!r}.")
         if workers < 1:

@@ -1,5 +1,7 @@
 // The JSON API (sessions and lobbies), with its errors as ApiError.
 
+import { lobbyListQuery } from "./lobby-list.js";
+
 /** An HTTP API failure, carrying the protocol's error fields. */
 export class ApiError extends Error {
   constructor({ code, message, recovery = "none", retry_after = null, correlation_id = null, status = 0 }) {
@@ -50,7 +52,7 @@ export async function apiRequest(path, { method = "GET", body, token, fetchImpl 
 
 export const api = {
   createSession: (name) => apiRequest("/api/sessions", { method: "POST", body: name ? { name } : {} }),
-  listLobbies: () => apiRequest("/api/lobbies"),
+  listLobbies: ({ q = "", page = 1 } = {}) => apiRequest(`/api/lobbies${lobbyListQuery({ q, page })}`),
   createLobby: (token, fields) => apiRequest("/api/lobbies", { method: "POST", body: fields, token }),
   getLobby: (id, token) => apiRequest(`/api/lobbies/${encodeURIComponent(id)}`, { token }),
 };

@@ -1,14 +1,12 @@
 // What people are told about errors, and what the client does about them.
 //
 // Every error the server sends (a WebSocket `error` frame or an HTTP error
-// body) carries a stable `code`; the text shown comes from this table, keyed
-// by that code, never from the raw frame. A code this client does not know
-// falls back to the server's `message`, which the protocol keeps safe to show.
-
-const seconds = (error, fallback) => {
-  const value = typeof error.retry_after === "number" ? error.retry_after : fallback;
-  return Math.max(1, Math.round(value));
-};
+// body) carries a `message` that the protocol keeps safe to show, often more
+// specific than its code ("A lobby name is 1 to 64 characters ..."): the
+// page shows that sentence. The table below is for errors without one (a
+// close code with no frame before it, or errors this client raises itself).
+// What the client does next ("Trying again in 9 s…") is said apart, by
+// `recoveryText`, so that a countdown can change it.
 
 const MESSAGES = {
   // Frames the client sent wrong: a bug on our side, not the person's.
@@ -17,10 +15,10 @@ const MESSAGES = {
   unknown_message_type: () => "The app and the server do not agree on the protocol. Reload the page to get the latest version.",
   message_too_large: () => "That message is too long to send.",
   // Joining and being in a lobby.
-  not_joined: () => "You are not in the lobby any more. Joining again…",
+  not_joined: () => "You are not in the lobby any more.",
   already_joined: () => "You are already in this lobby.",
   lobby_not_found: () => "This lobby does not exist or has been closed.",
-  lobby_full: (error) => `This lobby is full. Trying again in ${seconds(error, 30)} s…`,
+  lobby_full: () => "This lobby is full.",
   invalid_lobby_password: () => "That password is not right. Check it and try again.",
   name_taken: () => "Someone in this lobby already uses that name. Pick another one.",
   invalid_name: () => "A name needs 1 to 32 characters, with no control characters.",
@@ -30,36 +28,69 @@ const MESSAGES = {
   invalid_session_description: () => "The server refused this browser's audio setup for one participant. Audio with them may not work.",
   invalid_ice_candidate: () => "The server refused a network route this browser offered. Audio may still connect another way.",
   // Limits and sessions.
-  rate_limited: (error) => `You are sending too fast. Trying again in ${seconds(error, 1)} s…`,
-  unauthenticated: () => "Your session has expired. Starting a new one…",
+  rate_limited: () => "You are sending too fast.",
+  unauthenticated: () => "Your session has expired.",
   forbidden: () => "You are not allowed to do that.",
-  policy_violation: () => "The server closed the connection after too many bad messages. Reconnecting…",
+  policy_violation: () => "The server closed the connection after too many bad messages.",
   session_replaced: () => "This lobby is open in another tab or window with the same session, so this one stepped aside.",
   // The server and the network.
-  service_unavailable: (error) => `The server is having trouble right now. Trying again in ${seconds(error, 2)} s…`,
-  internal_error: () => "Something went wrong on the server. It has been logged; trying again…",
+  service_unavailable: () => "The server is having trouble right now.",
+  internal_error: () => "Something went wrong on the server. It has been logged.",
   not_found: () => "There is nothing at that address.",
   method_not_allowed: () => "The server does not accept that request.",
   // Raised by this client itself, never by the server.
-  network_unreachable: () => "The server cannot be reached. Check your connection; trying again…",
-  unexpected_response: () => "The server answered with something unexpected. Try again in a moment.",
+  network_unreachable: () => "The server cannot be reached. Check your connection.",
+  unexpected_response: () => "The server answered with something unexpected.",
 };
 
 const FALLBACK = "Something went wrong. Try again in a moment.";
 
-/** The sentence shown for an error frame or an HTTP error body. */
+/** The sentence shown for an error frame or an HTTP error body: the server's, else this client's. */
 export function errorText(error) {
   if (!error || typeof error !== "object") {
     return FALLBACK;
   }
+  const serverMessage = typeof error.message === "string" ? error.message.trim() : "";
+  // An exception object without a server message carries its code as its message.
+  if (serverMessage && serverMessage !== error.code && !looksLikeInternals(serverMessage)) {
+    return serverMessage;
+  }
   const known = MESSAGES[error.code];
-  if (known) {
-    return known(error);
+  return known ? known(error) : FALLBACK;
+}
+
+/** Whole seconds (at least 1) of the server's `retry_after`, or of `fallback`. */
+export function retrySeconds(error, fallback = 2) {
+  const value = error && typeof error.retry_after === "number" && Number.isFinite(error.retry_after)
+    ? error.retry_after
+    : fallback;
+  return Math.max(1, Math.ceil(value));
+}
+
+/**
+ * What the client does next about `error`, said in a few words ("" when it
+ * does nothing): `secondsLeft` counts down a retry.
+ */
+export function recoveryText(error, { secondsLeft = null } = {}) {
+  switch (error && error.recovery) {
+    case "retry": {
+      const left = secondsLeft === null ? retrySeconds(error) : secondsLeft;
+      return left > 0 ? `Trying again in ${left} s…` : "Trying again…";
+    }
+    case "rejoin":
+      return "Joining again…";
+    case "reconnect":
+      return "Reconnecting…";
+    case "reauthenticate":
+      return "Starting a new session…";
+    default:
+      return "";
   }
-  if (typeof error.message === "string" && error.message.trim() && !looksLikeInternals(error.message)) {
-    return error.message.trim();
-  }
-  return FALLBACK;
+}
+
+/** The error's sentence and what the client does next, as one line. */
+export function errorLine(error, options) {
+  return [errorText(error), recoveryText(error, options)].filter(Boolean).join(" ");
 }
 
 /** Whether `code` has a message of its own in this client. */

@@ -1,17 +1,23 @@
 // The room page: joins the lobby, runs the voice mesh, chat and controls.
 //
 // Wiring only: LobbyConnection speaks the protocol, PeerMesh owns the peer
-// connections, Microphone the local audio, LobbyView and Notices the DOM.
+// connections, Microphone the local audio, ChatOutbox the chat lines sent,
+// VoiceControls mute, push to talk and volumes, LobbyView and Notices the DOM.
 
 import { api } from "./api.js";
-import { errorText, microphoneErrorText, recoveryPlan } from "./error-messages.js";
+import { CharacterLimit } from "./char-limit.js";
+import { wireChatForm } from "./chat-form.js";
+import { ChatOutbox } from "./chat-outbox.js";
+import { errorLine, errorText, microphoneErrorText, recoveryPlan, recoveryText } from "./error-messages.js";
 import { LobbyView } from "./lobby-view.js";
 import { Microphone } from "./microphone.js";
 import { Notices } from "./notices.js";
 import { PeerMesh } from "./peer-mesh.js";
 import { LobbyConnection } from "./protocol-client.js";
+import { roomStatus } from "./room-status.js";
 import { SessionStore } from "./session-store.js";
-import { SpeakingDetector } from "./speaking.js";
+import { botIsSpeaking, SpeakingDetector } from "./speaking.js";
+import { VoiceControls } from "./voice-controls.js";
 
 const MAX_RESENDS = 3;
 const LEVEL_INTERVAL_MS = 150;
@@ -27,12 +33,18 @@ const microphone = new Microphone();
 
 const state = {
   name: store.name,
-  password: store.takePassword(lobby.id),
+  password: "",
+  // The creator of a lobby is not asked for its password (the server knows its session).
+  creator: store.created(lobby.id),
   wantJoined: false,
   joining: false,
   joined: false,
   selfId: null,
-  muted: false,
+  // The place in the lobby's queue while waiting for a seat, else null.
+  seatPosition: null,
+  reconnectMs: null,
+  // The last error frame before a final close (its sentence says why).
+  finalError: null,
   participants: new Map(),
   speaking: new Map(),
   resends: new Map(),
@@ -50,6 +62,8 @@ const connection = new LobbyConnection({
   },
 });
 
+const outbox = new ChatOutbox({ connection });
+
 const mesh = new PeerMesh({
   iceServers: config.iceServers,
   audioParent: view.audioParent,
@@ -59,6 +73,26 @@ const mesh = new PeerMesh({
   },
 });
 
+const controls = new VoiceControls({ view, microphone, mesh, store, isInRoom: () => state.joined });
+const nameLimit = new CharacterLimit(view.joinName, document.getElementById("join-name-count"), {
+  max: config.limits.nameMaxLength, label: "A name",
+});
+const chatLimit = new CharacterLimit(view.chatInput, document.getElementById("chat-count"), {
+  max: config.limits.chatMaxLength, label: "A message", trim: false, showFrom: Math.floor(config.limits.chatMaxLength * 0.9),
+});
+
+/** The status pill, from the socket's state and where joining stands. */
+function showStatus() {
+  view.setConnection(roomStatus({
+    socket: connection.state,
+    joined: state.joined,
+    joining: state.joining,
+    wantJoined: state.wantJoined,
+    seatPosition: state.seatPosition,
+    reconnectMs: state.reconnectMs,
+  }));
+}
+
 // --- Joining -------------------------------------------------------------
 
 function nameProblem(name) {
@@ -66,7 +100,11 @@ function nameProblem(name) {
   if (!trimmed) {
     return "Enter a name so that others know who is talking.";
   }
-  if ([...trimmed].length > config.limits.nameMaxLength || CONTROL_CHARACTERS.test(trimmed)) {
+  const length = nameLimit.state;
+  if (length.over) {
+    return length.problem;
+  }
+  if (CONTROL_CHARACTERS.test(trimmed)) {
     return errorText({ code: "invalid_name" });
   }
   return "";
@@ -78,8 +116,8 @@ async function join({ name, password, resuming = false }) {
     view.showJoinForm({ nameError: problem });
     return;
   }
-  // A resumed participant needs no password (PROTOCOL.md's reconnect).
-  if (lobby.hasPassword && !password && !state.password && !resuming) {
+  // A resumed participant needs no password (PROTOCOL.md's reconnect), nor does the creator.
+  if (lobby.hasPassword && !password && !state.password && !resuming && !state.creator) {
     view.showJoinForm({ passwordError: "This lobby has a password. Ask whoever shared the link for it." });
     return;
   }
@@ -90,6 +128,7 @@ async function join({ name, password, resuming = false }) {
   }
   state.wantJoined = true;
   view.showJoinForm({ busy: true });
+  showStatus();
   if (!state.microphoneTried) {
     state.microphoneTried = true;
     await openMicrophone(store.microphone);
@@ -118,11 +157,14 @@ function sendJoin() {
   if (connection.send(frame) === null) {
     state.joining = false;
   }
+  showStatus();
 }
 
 function onJoined(frame) {
   state.joining = false;
   state.joined = true;
+  state.seatPosition = null;
+  clearTimeout(state.joinRetryTimer);
   state.selfId = frame.self.session_id;
   // A resumed participant keeps the name it had.
   state.name = frame.self.name;
@@ -135,12 +177,15 @@ function onJoined(frame) {
   mesh.closeAll();
   state.participants = new Map([[frame.self.session_id, frame.self], ...frame.participants.map((p) => [p.session_id, p])]);
   state.speaking.clear();
-  view.renderParticipants(state.participants, state.selfId);
-  view.replaceChat(frame.chat_history);
-  view.setConnection("joined");
+  frame.participants.forEach((participant) => controls.applyVolume(participant));
   view.showRoom();
-  if (frame.self.muted !== state.muted) {
-    connection.send({ type: "set_muted", muted: state.muted });
+  view.renderParticipants(state.participants, state.selfId);
+  // With the room shown, so that the log opens at the newest line.
+  view.replaceChat(frame.chat_history);
+  showStatus();
+  outbox.joinedAs({ selfId: state.selfId, chatHistory: frame.chat_history });
+  if (frame.self.muted !== controls.shownMuted) {
+    connection.send({ type: "set_muted", muted: controls.shownMuted });
   }
   log(frame.resumed ? "resumed as" : "joined as", frame.self.name);
 }
@@ -169,12 +214,15 @@ function leave() {
   }
   state.joined = false;
   state.joining = false;
+  state.seatPosition = null;
   store.activeLobby = "";
+  outbox.clear();
   mesh.closeAll();
   microphone.close();
   state.microphoneTried = false;
   connection.close();
   view.showLeft("You left the lobby. Others no longer hear you.");
+  showStatus();
 }
 
 // --- Frames ---------------------------------------------------------------
@@ -182,6 +230,7 @@ function leave() {
 const FRAME_HANDLERS = {
   joined: onJoined,
   participant_joined({ participant }) {
+    controls.applyVolume(participant);
     state.participants.set(participant.session_id, participant);
     view.renderParticipants(state.participants, state.selfId);
     notices.announce(`${participant.name} joined.`);
@@ -201,6 +250,7 @@ const FRAME_HANDLERS = {
     if (sessionId === state.selfId) {
       // The server let our place go (we were away too long): join again.
       state.joined = false;
+      outbox.paused();
       mesh.closeAll();
       if (state.wantJoined) {
         notices.show("You were disconnected for too long and lost your place. Joining again…", { kind: "warning", key: "join" });
@@ -232,6 +282,21 @@ const FRAME_HANDLERS = {
   chat(message) {
     view.appendChat(message);
   },
+  waiting_for_seat({ position }) {
+    if (!state.wantJoined || state.joined || !Number.isInteger(position)) {
+      return;
+    }
+    state.seatPosition = position;
+    showWaiting();
+    showStatus();
+  },
+  seat_available() {
+    // Our turn in the queue: join at once (the seat is held for us a while).
+    if (state.wantJoined && !state.joined) {
+      log("a seat is free; joining");
+      sendJoin();
+    }
+  },
 };
 
 connection.addEventListener("frame", ({ detail: { frame } }) => {
@@ -246,7 +311,7 @@ connection.addEventListener("frame", ({ detail: { frame } }) => {
 // --- Errors and their recovery ---------------------------------------------
 
 function showError(error, options = {}) {
-  notices.show(errorText(error), {
+  notices.show(errorLine(error), {
     kind: "error",
     key: options.key || `error-${error.code}`,
     code: error.code,
@@ -266,7 +331,7 @@ function resend(request, delayMs) {
     }
     let frame = request;
     if (request.type === "set_muted") {
-      frame = { type: "set_muted", muted: state.muted };
+      frame = { type: "set_muted", muted: controls.shownMuted };
     } else if (request.type === "relay_session_description") {
       // Only a description the connection still stands by is worth sending.
       const link = mesh.get(request.peer_id);
@@ -281,12 +346,34 @@ function resend(request, delayMs) {
   }, delayMs);
 }
 
-function scheduleJoinRetry(error, delayMs) {
-  clearTimeout(state.joinRetryTimer);
-  showError(error, {
+/** The notice of a full lobby: the place in line, and a way out. */
+function showWaiting(error = state.fullError) {
+  state.fullError = error || { code: "lobby_full" };
+  const place = state.seatPosition === null ? ""
+    : state.seatPosition === 1 ? " You are next in line: you join as soon as a seat is free."
+      : ` You are number ${state.seatPosition} in line: you join when a seat is free for you.`;
+  notices.show(`${errorText(state.fullError)}${place}`, {
+    kind: "warning",
     key: "join",
+    code: "lobby_full",
     actions: [{ label: "Stop waiting", onClick: () => { cancelJoin(); } }],
   });
+}
+
+function scheduleJoinRetry(error, delayMs) {
+  clearTimeout(state.joinRetryTimer);
+  if (error.code === "lobby_full") {
+    showWaiting(error);
+  } else {
+    notices.show(errorText(error), {
+      kind: "error",
+      key: "join",
+      code: error.code,
+      reference: error.correlation_id || null,
+      countdown: { untilMs: Date.now() + delayMs, text: (left) => recoveryText(error, { secondsLeft: left }) },
+      actions: [{ label: "Stop trying", onClick: () => { cancelJoin(); } }],
+    });
+  }
   view.setJoinBusy(true);
   state.joinRetryTimer = setTimeout(() => {
     if (state.wantJoined && !state.joined) {
@@ -303,19 +390,38 @@ function cancelJoin() {
   clearTimeout(state.joinRetryTimer);
   state.wantJoined = false;
   state.joining = false;
+  state.seatPosition = null;
+  // Closing the socket on purpose (1000) gives up the place in the queue.
+  connection.close();
   view.showJoinForm({ busy: false });
+  showStatus();
 }
 
 connection.addEventListener("servererror", ({ detail: { error, request } }) => {
   log("server error", error.code, error.correlation_id || "");
+  if (request && request.type === "chat") {
+    return;  // the chat outbox answers for its own lines
+  }
   const forJoin = request && request.type === "join";
   if (forJoin) {
     state.joining = false;
   }
+  if (["kicked", "lobby_not_found", "session_replaced"].includes(error.code)) {
+    state.finalError = error;
+  }
+  try {
+    handleServerError(error, request, forJoin);
+  } finally {
+    showStatus();
+  }
+});
+
+function handleServerError(error, request, forJoin) {
   switch (error.code) {
     case "invalid_lobby_password":
       state.wantJoined = false;
       state.password = "";
+      state.creator = false;
       view.showJoinForm({ passwordError: errorText(error) });
       return;
     case "name_taken":
@@ -364,7 +470,7 @@ connection.addEventListener("servererror", ({ detail: { error, request } }) => {
     default:
       break;
   }
-});
+}
 
 connection.addEventListener("connecterror", ({ detail: { error } }) => {
   showError(error, { key: "connection" });
@@ -374,16 +480,22 @@ connection.addEventListener("drop", ({ detail: { code, action, errorCode } }) =>
   log("socket closed", code, action);
   state.joined = false;
   state.joining = false;
+  outbox.paused();
   if (action !== "stop") {
     return;
   }
-  // Nothing a new socket could fix: say why and let the person decide.
+  // Nothing a new socket could fix: say why (in the server's words when it said) and let the person decide.
+  const reason = state.finalError && state.finalError.code === errorCode ? state.finalError : { code: errorCode };
+  state.finalError = null;
   mesh.closeAll();
+  outbox.clear();
   state.wantJoined = false;
+  state.seatPosition = null;
+  notices.dismiss("join");
   store.activeLobby = "";
   microphone.close();
   state.microphoneTried = false;
-  view.showLeft(errorText({ code: errorCode }), { canRejoin: errorCode !== "lobby_not_found" });
+  view.showLeft(errorText(reason), { canRejoin: errorCode !== "lobby_not_found" });
 });
 
 connection.addEventListener("open", () => {
@@ -394,9 +506,9 @@ connection.addEventListener("open", () => {
 
 connection.addEventListener("state", ({ detail }) => {
   log("connection", detail.state, detail.delayMs !== undefined ? `in ${detail.delayMs} ms` : "");
+  state.reconnectMs = detail.state === "waiting" ? detail.delayMs : null;
+  showStatus();
   if (detail.state === "waiting") {
-    const secondsLeft = Math.max(1, Math.round(detail.delayMs / 1000));
-    view.setConnection("waiting", `Connection lost. Reconnecting in ${secondsLeft} s…`);
     if (state.wantJoined) {
       notices.show("The connection to the server dropped. Reconnecting…", {
         kind: "warning",
@@ -404,10 +516,6 @@ connection.addEventListener("state", ({ detail }) => {
         actions: [{ label: "Reconnect now", onClick: () => connection.reconnectNow() }],
       });
     }
-  } else if (detail.state === "open" && state.joined) {
-    view.setConnection("joined");
-  } else {
-    view.setConnection(detail.state);
   }
 });
 
@@ -418,7 +526,7 @@ window.addEventListener("online", () => connection.reconnectNow());
 async function openMicrophone(deviceId) {
   try {
     const stream = await microphone.open(deviceId);
-    microphone.setMuted(state.muted);
+    controls.render();
     notices.dismiss("microphone");
     await mesh.setLocalTrack(microphone.track, stream);
     store.microphone = microphone.deviceId === deviceId ? deviceId : store.microphone;
@@ -495,13 +603,14 @@ setInterval(() => {
   }
   const now = performance.now();
   for (const sessionId of state.participants.keys()) {
-    const level = sessionId === state.selfId ? microphone.level() : mesh.get(sessionId)?.level() ?? 0;
+    const level = sessionId === state.selfId ? microphone.level() : mesh.get(sessionId)?.level(now) ?? 0;
     let detector = state.speaking.get(sessionId);
     if (!detector) {
       detector = new SpeakingDetector();
       state.speaking.set(sessionId, detector);
     }
-    view.setSpeaking(sessionId, detector.update(level, now));
+    const heard = detector.update(level, now);
+    view.setSpeaking(sessionId, heard || botIsSpeaking(state.participants.get(sessionId)));
   }
 }, LEVEL_INTERVAL_MS);
 
@@ -512,12 +621,9 @@ view.joinForm.addEventListener("submit", (event) => {
   join(view.joinValues());
 });
 
-view.muteToggle.addEventListener("click", () => {
-  state.muted = !state.muted;
-  microphone.setMuted(state.muted);
-  view.setMuted(state.muted);
+controls.addEventListener("mutedchange", ({ detail: { muted } }) => {
   if (state.joined) {
-    connection.send({ type: "set_muted", muted: state.muted });
+    connection.send({ type: "set_muted", muted });
   }
 });
 
@@ -547,28 +653,18 @@ view.copyLink.addEventListener("click", async () => {
   }
 });
 
-view.chatForm.addEventListener("submit", (event) => {
-  event.preventDefault();
-  const text = view.chatInput.value.trim();
-  if (!text) {
-    return;
-  }
-  if (text.length > config.limits.chatMaxLength) {
-    notices.show(`A message can have at most ${config.limits.chatMaxLength} characters.`, { kind: "warning", key: "chat" });
-    return;
-  }
-  if (!state.joined || connection.send({ type: "chat", text }) === null) {
-    notices.show("You are not connected right now; your message was not sent. Try again in a moment.", { kind: "warning", key: "chat" });
-    return;
-  }
-  view.chatInput.value = "";
+wireChatForm({
+  view, notices, outbox, limit: chatLimit,
+  inLobby: () => state.wantJoined,
+  connected: () => state.joined,
 });
 
 // --- Start -------------------------------------------------------------------------
 
-view.setConnection("idle");
-view.setMuted(false);
+showStatus();
+view.setCreator(state.creator);
 view.showJoinForm({ name: state.name });
+nameLimit.update();
 if (store.activeLobby === lobby.id && state.name) {
   // A reload of a tab that was in this lobby: resume its place.
   join({ name: state.name, password: "", resuming: true });

@@ -2,14 +2,12 @@
 // It renders what the controller tells it and reports what the person does;
 // it knows nothing of sockets or peer connections.
 
-const CONNECTION_TEXT = {
-  idle: "Not joined yet",
-  connecting: "Connecting…",
-  open: "Joining…",
-  joined: "Connected",
-  waiting: "Reconnecting…",
-  stopped: "Disconnected",
-  closed: "Not in the lobby",
+const BOT_STATE_TEXT = {
+  starting: "Starting…",
+  listening: "Listening",
+  thinking: "Thinking…",
+  speaking: "Speaking",
+  unavailable: "Unavailable",
 };
 
 const PEER_TEXT = {
@@ -32,11 +30,16 @@ export class LobbyView {
     this.joinNameError = $("join-name-error");
     this.joinPassword = $("join-password");
     this.joinPasswordError = $("join-password-error");
+    this.joinPasswordField = $("join-password-field");
+    this.creatorNote = $("creator-note");
     this.joinButton = $("join-button");
     this.room = $("room");
     this.participants = $("participants");
     this.peopleCount = $("people-count");
     this.muteToggle = $("mute-toggle");
+    this.pushToTalkToggle = $("push-to-talk");
+    this.holdToTalk = $("hold-to-talk");
+    this.talkState = $("talk-state");
     this.microphoneSelect = $("microphone");
     this.enableSound = $("enable-sound");
     this.leaveButton = $("leave");
@@ -50,11 +53,24 @@ export class LobbyView {
     this.rejoinButton = $("rejoin");
     this.audioParent = $("remote-audio");
     this.selfId = null;
+    // Called with (sessionId, name, volume 0-100) when the person moves someone's volume slider.
+    this.onVolume = () => {};
+    this.volumeOf = () => 100;
   }
 
-  setConnection(state, text = CONNECTION_TEXT[state] || state) {
+  /** The status pill ({state, text} from room-status.js). */
+  setConnection({ state, text }) {
     this.connectionState.dataset.state = state;
     this.connectionState.textContent = text;
+  }
+
+  /** The person created this lobby: the join form does not ask for its password. */
+  setCreator(creator) {
+    if (!this.joinPasswordField) {
+      return;
+    }
+    this.joinPasswordField.hidden = creator;
+    this.creatorNote.hidden = !creator;
   }
 
   // --- Joining ---------------------------------------------------------
@@ -74,6 +90,7 @@ export class LobbyView {
     if (nameError) {
       this.joinName.focus();
     } else if (passwordError && this.joinPassword) {
+      this.setCreator(false);
       this.joinPassword.value = "";
       this.joinPassword.focus();
     }
@@ -144,7 +161,16 @@ export class LobbyView {
     li.innerHTML = '<span class="avatar" aria-hidden="true"></span>'
       + '<span class="who"><span class="name"></span><span class="tag"></span></span>'
       + '<span class="badges"><span class="badge badge-muted">Muted</span>'
-      + '<span class="badge badge-status"></span><span class="peer-state"></span></span>';
+      + '<span class="badge badge-status"></span><span class="badge badge-bot-state"></span>'
+      + '<span class="peer-state"></span></span>'
+      + '<div class="volume"><span class="volume-label" aria-hidden="true">Volume</span>'
+      + '<input type="range" min="0" max="100" step="5" value="100"><output class="volume-value">100%</output></div>';
+    const slider = li.querySelector(".volume input");
+    slider.addEventListener("input", () => {
+      const name = li.querySelector(".name").textContent;
+      li.querySelector(".volume-value").textContent = `${slider.value}%`;
+      this.onVolume(sessionId, name, Number(slider.value));
+    });
     return li;
   }
 
@@ -160,8 +186,25 @@ export class LobbyView {
     const status = li.querySelector(".badge-status");
     status.hidden = participant.status !== "reconnecting";
     status.textContent = participant.status === "reconnecting" ? "Reconnecting…" : "";
+    const botState = li.querySelector(".badge-bot-state");
+    const state = participant.is_bot && participant.bot ? participant.bot.state : "";
+    botState.hidden = !state;
+    botState.textContent = state ? BOT_STATE_TEXT[state] || state : "";
+    li.dataset.botState = state;
     if (self) {
       li.querySelector(".peer-state").textContent = "";
+    }
+    const volume = li.querySelector(".volume");
+    volume.hidden = self;
+    if (!self) {
+      volume.querySelector("input").setAttribute("aria-label", `Volume of ${participant.name}`);
+      if (!li.dataset.volumeSet) {
+        // The volume this browser remembers for the name, set once per item.
+        li.dataset.volumeSet = "true";
+        const remembered = this.volumeOf(participant.name);
+        volume.querySelector("input").value = String(remembered);
+        volume.querySelector(".volume-value").textContent = `${remembered}%`;
+      }
     }
   }
 
@@ -198,6 +241,18 @@ export class LobbyView {
     this.muteToggle.textContent = muted ? "Unmute" : "Mute";
   }
 
+  /** Push to talk on or off, and whether the microphone is live now. */
+  setTalk({ pushToTalk, live, muted }) {
+    this.pushToTalkToggle.setAttribute("aria-pressed", String(pushToTalk));
+    this.holdToTalk.hidden = !pushToTalk;
+    this.holdToTalk.dataset.live = String(live);
+    this.holdToTalk.setAttribute("aria-pressed", String(pushToTalk && live));
+    this.talkState.dataset.live = String(live);
+    this.talkState.textContent = live
+      ? "Others hear you."
+      : muted ? "You are muted." : "Push to talk: hold Space or the button to talk.";
+  }
+
   setMicrophones(devices, selectedId) {
     const options = [new Option("Default microphone", "")];
     for (const device of devices) {
@@ -209,9 +264,11 @@ export class LobbyView {
 
   // --- Chat --------------------------------------------------------------
 
+  /** Shows `messages` (oldest first) and scrolls to the newest; call it with the room shown. */
   replaceChat(messages) {
     this.chatLog.replaceChildren();
     messages.forEach((message) => this.appendChat(message));
+    this.chatLog.scrollTop = this.chatLog.scrollHeight;
   }
 
   appendChat(message) {

@@ -9,9 +9,14 @@
 
 import { IceRestartPolicy, PerfectNegotiator } from "./negotiation.js";
 import { SerialQueue } from "./serial-queue.js";
+import { levelFromStats } from "./speaking.js";
+
+// Milliseconds between two reads of a peer's stats, for a sender that marks no levels.
+const STATS_LEVEL_INTERVAL_MS = 250;
 
 export class PeerLink {
-  constructor({ peerId, polite, offerFirst, iceServers, localTrack, localStream, signal, audioParent, onChange, RTCPeerConnectionImpl }) {
+  constructor({ peerId, polite, offerFirst, iceServers, localTrack, localStream, signal, audioParent, onChange, RTCPeerConnectionImpl,
+    volume = 1 }) {
     this.peerId = peerId;
     this.polite = polite;
     this.onChange = onChange;
@@ -20,9 +25,13 @@ export class PeerLink {
     this.closed = false;
     this.localTrack = localTrack;
     this.localStream = localStream;
+    this.statsLevel = 0;
+    this.statsSample = null;
+    this.statsReadAt = -Infinity;
     this.pc = new RTCPeerConnectionImpl({ iceServers });
     this.audio = document.createElement("audio");
     this.audio.autoplay = true;
+    this.audio.volume = volume;
     this.audio.dataset.peerId = peerId;
     audioParent.append(this.audio);
     this.negotiator = new PerfectNegotiator({
@@ -127,19 +136,54 @@ export class PeerLink {
     this.onChange(this, "state", this.state);
   }
 
-  /** The level (0 to 1) of the audio arriving from this peer, as the browser last measured it. */
-  level() {
+  /** How loud this peer plays here, 0 to 1 (the person's choice; their own microphone is untouched). */
+  setVolume(volume) {
+    this.audio.volume = Math.min(1, Math.max(0, volume));
+  }
+
+  /**
+   * The level (0 to 1) of the audio arriving from this peer. Senders that mark the level in their
+   * packets (browsers) give it at once; for the others (many bots) it comes from the decoded
+   * audio's energy in the connection's stats, read every STATS_LEVEL_INTERVAL_MS.
+   */
+  level(nowMs = performance.now()) {
+    const marked = this.markedLevel();
+    if (marked !== null) {
+      return marked;
+    }
+    if (nowMs - this.statsReadAt >= STATS_LEVEL_INTERVAL_MS) {
+      this.statsReadAt = nowMs;
+      this.readStatsLevel().catch(() => {});
+    }
+    return this.statsLevel;
+  }
+
+  markedLevel() {
     const transceiver = this.audioTransceiver();
     if (!transceiver || typeof transceiver.receiver.getSynchronizationSources !== "function") {
-      return 0;
+      return null;
     }
-    let level = 0;
+    let level = null;
     for (const source of transceiver.receiver.getSynchronizationSources()) {
       if (typeof source.audioLevel === "number") {
-        level = Math.max(level, source.audioLevel);
+        level = Math.max(level ?? 0, source.audioLevel);
       }
     }
     return level;
+  }
+
+  async readStatsLevel() {
+    if (this.closed || typeof this.pc.getStats !== "function") {
+      return;
+    }
+    let sample = null;
+    (await this.pc.getStats()).forEach((report) => {
+      if (report.type === "inbound-rtp" && report.kind === "audio" && typeof report.totalAudioEnergy === "number") {
+        sample = { totalAudioEnergy: report.totalAudioEnergy, totalSamplesDuration: report.totalSamplesDuration };
+      }
+    });
+    this.statsLevel = levelFromStats(this.statsSample, sample);
+    this.statsSample = sample;
   }
 
   close() {
@@ -165,7 +209,15 @@ export class PeerMesh extends EventTarget {
     this.links = new Map();
     this.localTrack = null;
     this.localStream = null;
+    // What each peer plays at, 0 to 1, for links made later too.
+    this.volumes = new Map();
     this.queue = new SerialQueue({ onError: (error) => this.emit("error", { error }) });
+  }
+
+  /** Plays `peerId` at `volume` (0 to 1), now and on every link to it later. */
+  setVolume(peerId, volume) {
+    this.volumes.set(peerId, volume);
+    this.links.get(peerId)?.setVolume(volume);
   }
 
   emit(type, detail) {
@@ -190,6 +242,7 @@ export class PeerMesh extends EventTarget {
         signal: this.signal,
         audioParent: this.audioParent,
         RTCPeerConnectionImpl: this.RTCPeerConnectionImpl,
+        volume: this.volumes.get(peerId) ?? 1,
         onChange: (changed, kind, detail) => {
           if (this.links.get(changed.peerId) === changed) {
             this.emit("peer", { peerId: changed.peerId, kind, detail, state: changed.state });

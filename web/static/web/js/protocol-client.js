@@ -147,7 +147,9 @@ export class LobbyConnection extends EventTarget {
     }
     const { resolve, reject, timer } = this.requests.get(replyTo);
     this.requests.delete(replyTo);
-    this.timers.clearTimeout(timer);
+    if (timer !== null) {
+      this.timers.clearTimeout(timer);
+    }
     if (frame.type === "error") {
       reject(new ProtocolError(frame));
     } else {
@@ -176,7 +178,11 @@ export class LobbyConnection extends EventTarget {
     return id;
   }
 
-  /** Sends a frame and resolves with its answer (rejects with ProtocolError on an error). */
+  /**
+   * Sends a frame and resolves with its answer (rejects with ProtocolError on an error, or with
+   * `network_unreachable` when the socket closes first). `timeoutMs: null` waits as long as the
+   * socket lives (its heartbeat notices a dead one).
+   */
   request(frame, { timeoutMs = 10000 } = {}) {
     return new Promise((resolve, reject) => {
       const id = this.send(frame);
@@ -184,7 +190,7 @@ export class LobbyConnection extends EventTarget {
         reject(new ProtocolError({ code: "network_unreachable", recovery: "reconnect" }));
         return;
       }
-      const timer = this.timers.setTimeout(() => {
+      const timer = timeoutMs === null ? null : this.timers.setTimeout(() => {
         this.requests.delete(id);
         reject(new ProtocolError({ code: "network_unreachable", recovery: "reconnect" }));
       }, timeoutMs);
@@ -224,7 +230,9 @@ export class LobbyConnection extends EventTarget {
 
   failRequests() {
     for (const [id, { reject, timer }] of this.requests) {
-      this.timers.clearTimeout(timer);
+      if (timer !== null) {
+        this.timers.clearTimeout(timer);
+      }
       reject(new ProtocolError({ code: "network_unreachable", recovery: "reconnect" }));
       this.requests.delete(id);
     }

@@ -3,13 +3,19 @@
 // The session token lives in sessionStorage: a reload or a reconnect of the
 // tab resumes the same participant, while a second tab gets a session of its
 // own (two tabs sharing one would keep replacing each other's socket). The
-// name and the chosen microphone are remembered in localStorage.
+// lobbies this tab's session created are remembered with it (their creator
+// is not asked for their password). The name, the chosen microphone, push to
+// talk and the volume of each person are remembered in localStorage.
 
 const SESSION_KEY = "voicebot.session";
 const ACTIVE_LOBBY_KEY = "voicebot.activeLobby";
-const HANDOFF_KEY = "voicebot.lobbyPassword.";
+const CREATED_KEY = "voicebot.createdLobbies";
 const NAME_KEY = "voicebot.name";
 const MICROPHONE_KEY = "voicebot.microphone";
+const PUSH_TO_TALK_KEY = "voicebot.pushToTalk";
+const VOLUMES_KEY = "voicebot.volumes";
+// Volumes remembered, at most (the oldest go first).
+const VOLUMES_KEPT = 200;
 
 function storageOf(name) {
   try {
@@ -68,6 +74,8 @@ export class SessionStore {
   /** Forgets the session and gets a new one (recovery "reauthenticate"). */
   async renew() {
     this.session = null;
+    // A new session created no lobby.
+    this.tab.removeItem(CREATED_KEY);
     return this.ensure();
   }
 
@@ -104,14 +112,59 @@ export class SessionStore {
     }
   }
 
-  /** Keeps the password of a lobby just created, for its room page to read once. */
-  handOffPassword(lobbyId, password) {
-    this.tab.setItem(HANDOFF_KEY + lobbyId, password);
+  /** Remembers that this tab's session created `lobbyId`. */
+  markCreated(lobbyId) {
+    const created = this.createdLobbies();
+    if (!created.includes(lobbyId)) {
+      this.tab.setItem(CREATED_KEY, JSON.stringify([...created, lobbyId].slice(-50)));
+    }
   }
 
-  takePassword(lobbyId) {
-    const password = this.tab.getItem(HANDOFF_KEY + lobbyId) || "";
-    this.tab.removeItem(HANDOFF_KEY + lobbyId);
-    return password;
+  /** Whether this tab's session created `lobbyId` (a new session is the creator of nothing). */
+  created(lobbyId) {
+    return this.createdLobbies().includes(lobbyId);
+  }
+
+  createdLobbies() {
+    try {
+      const value = JSON.parse(this.tab.getItem(CREATED_KEY));
+      return Array.isArray(value) ? value.filter((id) => typeof id === "string") : [];
+    } catch {
+      return [];
+    }
+  }
+
+  get pushToTalk() {
+    return this.browser.getItem(PUSH_TO_TALK_KEY) === "on";
+  }
+
+  set pushToTalk(on) {
+    this.browser.setItem(PUSH_TO_TALK_KEY, on ? "on" : "off");
+  }
+
+  /** The volume (0 to 100) this browser plays `name` at; 100 unless set. Names compare ignoring case. */
+  volumeOf(name) {
+    const volume = this.volumes()[String(name).toLowerCase()];
+    return Number.isFinite(volume) ? Math.min(100, Math.max(0, volume)) : 100;
+  }
+
+  setVolume(name, volume) {
+    const volumes = this.volumes();
+    const key = String(name).toLowerCase();
+    delete volumes[key];
+    if (volume !== 100) {
+      volumes[key] = Math.min(100, Math.max(0, Math.round(volume)));
+    }
+    const kept = Object.entries(volumes).slice(-VOLUMES_KEPT);
+    this.browser.setItem(VOLUMES_KEY, JSON.stringify(Object.fromEntries(kept)));
+  }
+
+  volumes() {
+    try {
+      const value = JSON.parse(this.browser.getItem(VOLUMES_KEY));
+      return value && typeof value === "object" && !Array.isArray(value) ? value : {};
+    } catch {
+      return {};
+    }
   }
 }

@@ -47,3 +47,25 @@ export function rmsLevel(samples) {
   }
   return Math.sqrt(sum / samples.length);
 }
+
+/** Whether a bot says it is speaking (its `bot.state`), whatever its audio level shows. */
+export function botIsSpeaking(participant) {
+  return Boolean(participant && participant.is_bot && participant.bot && participant.bot.state === "speaking");
+}
+
+/**
+ * The level (0 to 1) of the audio received between two `inbound-rtp` stats reports, from their
+ * `totalAudioEnergy` and `totalSamplesDuration`: what a browser measured of the decoded sound,
+ * for senders that do not mark levels in their packets (many bots).
+ */
+export function levelFromStats(previous, current) {
+  if (!previous || !current) {
+    return 0;
+  }
+  const energy = current.totalAudioEnergy - previous.totalAudioEnergy;
+  const duration = current.totalSamplesDuration - previous.totalSamplesDuration;
+  if (!(duration > 0) || !(energy >= 0)) {
+    return 0;
+  }
+  return Math.min(1, Math.sqrt(energy / duration));
+}
