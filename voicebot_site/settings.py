@@ -445,7 +445,9 @@ def env_llm_providers(name: str) -> list[dict[str, str]]:
             raise ImproperlyConfigured(f"{where} must be an object with base_url and model.")
         unknown = sorted(set(entry) - _LLM_PROVIDER_KEYS)
         if unknown:
-            raise ImproperlyConfigured(f"{where} has keys it does not know ({', '.join(map(repr, unknown))[:100]}); "
+            # Only names that look like keys of the object are echoed, never what could be a secret.
+            shown = ", ".join(repr(key) if re.fullmatch(r"[a-z_]{1,20}", key) else "another" for key in unknown)
+            raise ImproperlyConfigured(f"{where} has keys it does not know ({shown[:100]}); "
                                        f"the keys are base_url, model, api_key_env and name.")
         base_url, model = entry.get("base_url"), entry.get("model")
         if not isinstance(base_url, str) or not _LLM_BASE_URL.fullmatch(base_url.strip()):

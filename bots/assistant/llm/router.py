@@ -252,12 +252,13 @@ class AnswerStream:
                 continue
             guarded = llm_dependency(provider)
             self.tried.append(provider.name)
-            failed_attempts = 0
+            failed: list[BaseException] = []
 
-            def retry(exc: BaseException) -> bool:
-                nonlocal failed_attempts
-                failed_attempts += 1
-                return failed_attempts < router.attempts
+            def retry(exc: BaseException, failed: list[BaseException] = failed) -> bool:
+                # Asked once or twice per failed attempt (the guard replays the first one to tenacity).
+                if not any(seen is exc for seen in failed):
+                    failed.append(exc)
+                return len(failed) < router.attempts
 
             try:
                 stream, parts, first = await guarded.call(
