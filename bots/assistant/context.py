@@ -35,6 +35,7 @@ sent).
 """
 from __future__ import annotations
 
+import re
 import time
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping
@@ -53,6 +54,7 @@ MESSAGE_OVERHEAD = 4
 MAX_ITEMS = 500
 MAX_TEXT = 4000
 NAME_MAX = 64
+_SURROGATES = re.compile("[\ud800-\udfff]")
 
 PREAMBLE = (
     "You are {bot}, a voice assistant in a voice lobby where several people talk. Each line people say starts "
@@ -77,7 +79,7 @@ def clean(text: object, *, limit: int) -> str:
     """One line of text: no lone surrogates, control or format characters, white space made single."""
     if not isinstance(text, str):
         raise ConversationDataError(f"Expected text, not {type(text).__name__}.")
-    text = text.encode("utf-8", "replace").decode("utf-8").replace("\ufffd", "")
+    text = _SURROGATES.sub("", text)
     text = "".join(" " if unicodedata.category(char) in ("Cc", "Zl", "Zp") else char
                    for char in unicodedata.normalize("NFC", text) if unicodedata.category(char) not in ("Cf", "Co"))
     return " ".join(text.split())[:limit]

@@ -34,10 +34,13 @@ from django.conf import settings
 
 from bots.assistant.turns.addressing import words_of
 
+# Times compared on a float clock: this much early still counts as reached.
+EPSILON = 1e-6
+
 BACKCHANNELS = frozenset({
     "ok", "okay", "k", "hmm", "hm", "mm", "mmm", "mhm", "uh", "huh", "uhhuh", "um", "ah", "oh", "yeah", "yes",
     "yep", "yup", "right", "sure", "cool", "nice", "wow", "alright", "aha", "i", "see", "got", "it", "indeed",
-    "true", "exactly", "great", "good", "fine", "mm-hmm", "uh-huh", "really",
+    "true", "exactly", "great", "good", "fine", "mmhmm", "uhhuh", "really",
 })
 
 
@@ -51,8 +54,7 @@ class Action(enum.Enum):
 
 def is_backchannel(text: str) -> bool:
     """Whether a transcript holds nothing but listening noises and words ("ok", "mm-hmm", "I see")."""
-    words = [word.replace("-", "") for word in words_of(text.replace("-", ""))]
-    return all(word in BACKCHANNELS for word in words)
+    return all(word in BACKCHANNELS for word in words_of(text))
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +96,7 @@ class BargeIn:
         if not bot_speaking and not self.paused:
             return Action.NONE
         self._speech[session_id] = _Speech(started_at=started_at)
-        if now - started_at >= self.policy.min_interruption:
+        if now - started_at >= self.policy.min_interruption - EPSILON:
             return self._interrupt()
         if self.paused:
             return Action.NONE
@@ -107,7 +109,7 @@ class BargeIn:
         if speech is None:
             return Action.NONE
         speech.ended = True
-        if duration >= self.policy.min_interruption:
+        if duration >= self.policy.min_interruption - EPSILON:
             return self._interrupt()
         return Action.NONE
 
@@ -131,10 +133,10 @@ class BargeIn:
         return min(times) if times else None
 
     def poll(self, now: float) -> Action:
-        if any(not speech.ended and now - speech.started_at >= self.policy.min_interruption
+        if any(not speech.ended and now - speech.started_at >= self.policy.min_interruption - EPSILON
                for speech in self._speech.values()):
             return self._interrupt()
-        if self.paused_at is not None and now - self.paused_at >= self.policy.false_interruption_timeout:
+        if self.paused_at is not None and now - self.paused_at >= self.policy.false_interruption_timeout - EPSILON:
             if all(speech.ended for speech in self._speech.values()):
                 return self._resume()
         return Action.NONE
