@@ -29,7 +29,8 @@ from typing import Any
 from bots.assistant.context import Conversation
 from bots.assistant.exceptions import ToolCallRefusedError
 from bots.assistant.llm.provider import ChatRequest, ToolCall
-from bots.assistant.llm.router import AnswerStream, LLMRouter, Report, Restarted
+from bots.assistant.llm.router import LLMRouter, Report
+from bots.assistant.llm.stream import AnswerStream, Restarted
 from bots.assistant.sentences import AnswerLimit, SentenceStream
 from bots.assistant.tools import ToolHost, ToolOutcome, ToolSet, ToolTurn
 

@@ -75,6 +75,11 @@ def token_count(text: str) -> int:
     return len(_encoding().encode_ordinary(text))
 
 
+def tokenizer_load() -> None:
+    """Load the tokenizer now (about half a second, once per process), at a worker's start."""
+    _encoding()
+
+
 def clean(text: object, *, limit: int) -> str:
     """One line of text: no lone surrogates, control or format characters, white space made single."""
     if not isinstance(text, str):

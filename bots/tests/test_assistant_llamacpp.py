@@ -14,7 +14,8 @@ from django.conf import settings
 
 from bots.assistant.llm.config import LLMProviderConfig
 from bots.assistant.llm.provider import ChatRequest
-from bots.assistant.llm.router import LLMRouter, TextDelta, provider_for
+from bots.assistant.llm.router import LLMRouter, provider_for
+from bots.assistant.llm.stream import TextDelta
 
 from .llamacpp_server import LlamaCppServer
 

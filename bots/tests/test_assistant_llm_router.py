@@ -14,7 +14,9 @@ import pytest
 
 from bots.assistant.exceptions import LLMProviderFailedError, LLMUnavailableError
 from bots.assistant.llm.provider import ChatRequest
-from bots.assistant.llm.router import AnswerStream, Restarted, TextDelta, llm_dependency, provider_for
+from bots.assistant.llm.guard import llm_dependency
+from bots.assistant.llm.router import provider_for
+from bots.assistant.llm.stream import AnswerStream, Restarted, TextDelta
 from errors.testing import stored_events
 from resilience.registry import breaker_snapshots, dependencies_reset
 
