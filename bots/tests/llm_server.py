@@ -155,7 +155,10 @@ class LLMServer:
         reply = self.replies.popleft() if self.replies else self.default
         try:
             return await self._answer(http, request, reply)
-        except (asyncio.CancelledError, ConnectionResetError):
+        except ConnectionResetError:  # the client went away while the answer was being written
+            request.disconnected = True
+            return web.Response(status=499)
+        except asyncio.CancelledError:
             request.disconnected = True
             raise
         finally:
