@@ -27,7 +27,7 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
 from bots.assistant.context import Conversation
-from bots.assistant.exceptions import ToolCallRefusedError
+from bots.assistant.exceptions import LLMUnavailableError, ToolCallRefusedError
 from bots.assistant.llm.provider import ChatRequest, ToolCall
 from bots.assistant.llm.router import LLMRouter, Report
 from bots.assistant.llm.stream import AnswerStream, Restarted
@@ -104,7 +104,20 @@ class Answer:
     # --- Running ----------------------------------------------------------------
 
     async def sentences(self) -> AsyncIterator[str]:
-        """The answer's sentences, each as soon as it is complete (LLMUnavailableError when no provider served)."""
+        """The answer's sentences, each as soon as it is complete.
+
+        LLMUnavailableError when no provider served; ``partial`` when part of
+        the answer had been said (in this round or an earlier one).
+        """
+        try:
+            async for sentence in self._rounds():
+                yield sentence
+        except LLMUnavailableError as exc:
+            if exc.partial or self.first_sentence_at is None:
+                raise
+            raise LLMUnavailableError(failures=exc.failures, retry_after=exc.retry_after, partial=True) from None
+
+    async def _rounds(self) -> AsyncIterator[str]:
         self.requested_at = self.clock()
         messages: list[dict[str, Any]] = self.conversation.messages(self.instructions, present=self.present)
         splitter = SentenceStream()

@@ -230,3 +230,20 @@ async def test_with_every_provider_down_the_answer_raises_bot_unavailable_before
         await spoken(answer([(first, "first")], talk, host))
 
     assert caught.value.code == "bot_unavailable" and not caught.value.partial
+
+
+async def test_a_round_after_a_tool_call_that_finds_every_provider_down_says_part_was_spoken(
+        llm_servers, host) -> None:  # noqa: F811, ANN001
+    server = llm_servers()
+    server.script(Reply(text="Let me look who is here.", tool_calls=({"name": "who_is_here", "arguments": ""},)),
+                  Reply(status=503))
+    talk = conversation()
+    talk.heard(session_id=ANN, name="Ann", text="Who is here?")
+    reply = answer([(server, "local")], talk, host)
+
+    said = []
+    with pytest.raises(LLMUnavailableError) as caught:
+        async for sentence in reply.sentences():
+            said.append(sentence)
+
+    assert said == ["Let me look who is here."] and caught.value.partial

@@ -320,3 +320,21 @@ async def test_every_provider_is_a_named_dependency_with_its_breaker_listed(llm_
 
     assert (health.provider, health.dependency, health.state) == ("listed", "llm.listed", "closed")
     assert "llm.listed" in {snapshot.name for snapshot in breaker_snapshots()}
+
+
+async def test_a_profile_listing_says_in_words_why_its_providers_are_unavailable(llm_servers,  # noqa: F811
+                                                                                breakers_open_for_a_second) -> None:
+    first, second = llm_servers(), llm_servers()
+    answers = router([(first, "first"), (second, "second")])
+    assert answers.unavailable_reason() is None
+    first.script(Reply(status=401))
+    second.script(Reply(status=500), Reply(status=500))
+
+    for _ in range(2):
+        with pytest.raises(LLMUnavailableError):
+            await collect(answers.stream(REQUEST))
+
+    reason = answers.unavailable_reason()
+    assert reason.startswith("Its language-model providers are unavailable (first: HTTP 401 from 127.0.0.1:")
+    assert "out of use until its settings change; second: failing, tried again in" in reason
+    assert router([]).unavailable_reason() == "It has no language-model provider."

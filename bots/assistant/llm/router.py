@@ -121,6 +121,17 @@ class LLMRouter:
                                          guarded.retry_after() if state == "open" else None))
         return RoleHealth("llm", tuple(states))
 
+    def unavailable_reason(self) -> str | None:
+        """Why no provider can be called now, in words (for a profile's listing), or None when one can."""
+        health = self.health()
+        if health.available:
+            return None
+        if not health.providers:
+            return "It has no language-model provider."
+        states = "; ".join(f"{provider.provider}: {provider.reason or _state_words(provider)}"
+                           for provider in health.providers)
+        return f"Its language-model providers are unavailable ({states})."
+
     def retry_after(self) -> float:
         waits = [health.retry_after for health in self.health().providers if health.retry_after]
         return min(waits) if waits else settings.VOICEBOT_RETRY_AFTER
@@ -165,6 +176,12 @@ class LLMRouter:
         if isinstance(exc, ProviderError):
             return exc.reason
         return f"failed with {type(exc).__name__}"
+
+
+def _state_words(health: ProviderHealth) -> str:
+    if health.state == "open" and health.retry_after:
+        return f"failing, tried again in {health.retry_after:g} s"
+    return health.state.replace("_", " ")
 
 
 def _refused(exc: BaseException) -> bool:
