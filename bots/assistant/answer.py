@@ -72,7 +72,7 @@ class Answer:
         self.outcomes: list[ToolOutcome] = []
         self.requested_at: float | None = None
         self.first_sentence_at: float | None = None
-        self._stream: AnswerStream | None = None
+        self._sentences: AsyncIterator[str] | None = None
 
     # --- What the metrics read ------------------------------------------------
 
@@ -103,19 +103,27 @@ class Answer:
 
     # --- Running ----------------------------------------------------------------
 
-    async def sentences(self) -> AsyncIterator[str]:
-        """The answer's sentences, each as soon as it is complete.
+    def sentences(self) -> AsyncIterator[str]:
+        """The answer's sentences, each as soon as it is complete (the same iterator at each call).
 
         LLMUnavailableError when no provider served; ``partial`` when part of
         the answer had been said (in this round or an earlier one).
         """
+        if self._sentences is None:
+            self._sentences = self._run()
+        return self._sentences
+
+    async def _run(self) -> AsyncIterator[str]:
+        rounds = self._rounds()
         try:
-            async for sentence in self._rounds():
+            async for sentence in rounds:
                 yield sentence
         except LLMUnavailableError as exc:
             if exc.partial or self.first_sentence_at is None:
                 raise
             raise LLMUnavailableError(failures=exc.failures, retry_after=exc.retry_after, partial=True) from None
+        finally:
+            await rounds.aclose()  # closed here, not when it is collected: its stream's response with it
 
     async def _rounds(self) -> AsyncIterator[str]:
         self.requested_at = self.clock()
@@ -125,7 +133,7 @@ class Answer:
             offer = self.tools.schemas() if round_index < MAX_TOOL_ROUNDS else []
             request = ChatRequest(messages=messages, tools=offer, temperature=self.temperature,
                                   max_tokens=max_tokens_for(self.limit.max_words))
-            stream = self._stream = self.router.stream(request)
+            stream = self.router.stream(request)
             self.streams.append(stream)
             spoken: list[str] = []
             try:
@@ -134,12 +142,14 @@ class Answer:
                         splitter.reset()
                         continue
                     for sentence in splitter.push(event.text):
-                        async for said in self._say(stream, sentence, spoken):
+                        said = self._take(stream, sentence, spoken)
+                        if said:
                             yield said
                         if self.limit.reached:
                             return
                 for sentence in splitter.flush():
-                    async for said in self._say(stream, sentence, spoken):
+                    said = self._take(stream, sentence, spoken)
+                    if said:
                         yield said
                     if self.limit.reached:
                         return
@@ -151,15 +161,16 @@ class Answer:
             messages = [*messages, _assistant_message(" ".join(spoken), stream.tool_calls),
                         *(outcome.message() for outcome in outcomes)]
 
-    async def _say(self, stream: AnswerStream, sentence: str, spoken: list[str]) -> AsyncIterator[str]:
+    def _take(self, stream: AnswerStream, sentence: str, spoken: list[str]) -> str | None:
+        """The sentence as it will be said (within the answer length); the stream commits to it."""
         said = self.limit.take(sentence)
         if not said:
-            return
+            return None
         stream.commit()
         if self.first_sentence_at is None:
             self.first_sentence_at = self.clock()
         spoken.append(said)
-        yield said
+        return said
 
     async def _execute(self, call: ToolCall, stream: AnswerStream, *, offered: bool) -> ToolOutcome:
         if not offered:
@@ -175,9 +186,13 @@ class Answer:
         return outcome
 
     async def aclose(self) -> None:
-        """Stop the answer where it is (a barge-in): the model's stream is closed."""
-        if self._stream is not None:
-            await self._stream.aclose()
+        """Stop the answer where it is (a barge-in): the model's stream is closed.
+
+        Call it from the task that iterates ``sentences()`` (between two
+        sentences), or cancel that task: either closes the stream at once.
+        """
+        if self._sentences is not None:
+            await self._sentences.aclose()  # type: ignore[attr-defined]
 
 
 def _assistant_message(text: str, calls: list[ToolCall]) -> dict[str, Any]:

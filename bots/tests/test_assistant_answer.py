@@ -247,3 +247,18 @@ async def test_a_round_after_a_tool_call_that_finds_every_provider_down_says_par
             said.append(sentence)
 
     assert said == ["Let me look who is here."] and caught.value.partial
+
+
+async def test_closing_the_answer_between_sentences_ends_it_and_the_providers_response(llm_servers, host) -> None:  # noqa: F811, ANN001
+    server = llm_servers()
+    server.script(Reply(text="The first sentence is here. " + "More words keep coming out. " * 40, piece_delay=0.01))
+    talk = conversation()
+    talk.heard(session_id=ANN, name="Ann", text="Say a lot.")
+    reply = answer([(server, "local")], talk, host)
+    sentences = reply.sentences()
+
+    assert await anext(sentences) == "The first sentence is here."
+    await reply.aclose()  # a barge-in
+
+    assert [sentence async for sentence in sentences] == [], "nothing more is said"
+    assert await asyncio.to_thread(server.requests[0].done.wait, 5) and server.requests[0].disconnected

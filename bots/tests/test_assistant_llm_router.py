@@ -338,3 +338,12 @@ async def test_a_profile_listing_says_in_words_why_its_providers_are_unavailable
     assert reason.startswith("Its language-model providers are unavailable (first: HTTP 401 from 127.0.0.1:")
     assert "out of use until its settings change; second: failing, tried again in" in reason
     assert router([]).unavailable_reason() == "It has no language-model provider."
+
+
+def test_a_provider_used_from_another_event_loop_gets_a_client_of_its_own(llm_servers) -> None:  # noqa: F811
+    first = llm_servers()
+    answers = router([(first, "first")])
+
+    for _ in range(2):  # each asyncio.run is a new loop; the first loop's connections are closed with it
+        first.script(Reply(text="Hello there."))
+        assert asyncio.run(collect(answers.stream(REQUEST)))[0] == "Hello there."

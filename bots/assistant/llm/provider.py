@@ -17,6 +17,7 @@ server's text (which could echo a credential).
 """
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -152,6 +153,7 @@ class LLMProvider:
     def __init__(self, config: LLMProviderConfig) -> None:
         self.config = config
         self._client: openai.AsyncOpenAI | None = None
+        self._client_loop: asyncio.AbstractEventLoop | None = None
         # (fingerprint, reason) while a permanent failure keeps it out of use.
         self._disabled: tuple[str, str] | None = None
 
@@ -164,9 +166,15 @@ class LLMProvider:
 
     @property
     def client(self) -> openai.AsyncOpenAI:
-        if self._client is None:
+        """The SDK's client, one per event loop (its pooled connections belong to the loop that opened them)."""
+        try:
+            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if self._client is None or (loop is not None and self._client_loop is not loop):
             # The key is read from the environment at each request (never kept here).
             self._client = speech_client(base_url=self.config.base_url, key_env=self.config.api_key_env)
+            self._client_loop = loop
         return self._client
 
     # --- Out of use until its settings change -----------------------------

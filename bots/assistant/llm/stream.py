@@ -126,8 +126,9 @@ class AnswerStream:
             self.provider = provider.name
             self.fallback = provider is not first_provider
             self.first_token_at = router.clock()
+            rest = self._rest(guarded, parts, first)
             try:
-                async for event in self._rest(guarded, parts, first):
+                async for event in rest:
                     yield event
                 return
             except (LLMProviderError, TimeoutError) as exc:
@@ -140,6 +141,7 @@ class AnswerStream:
                 self.tool_calls = []
                 yield Restarted(provider.name, failure.reason)
             finally:
+                await rest.aclose()  # type: ignore[attr-defined]
                 await _close(parts, stream)
         raise LLMUnavailableError(failures=self.failures, retry_after=router.retry_after())
 
