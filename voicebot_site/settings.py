@@ -406,3 +406,102 @@ VOICEBOT_TTS_OPENAI_BASE_URL = env_url("VOICEBOT_TTS_OPENAI_BASE_URL")
 VOICEBOT_TTS_OPENAI_MODEL = os.environ.get("VOICEBOT_TTS_OPENAI_MODEL", "") or "tts-1"
 VOICEBOT_TTS_OPENAI_VOICE = os.environ.get("VOICEBOT_TTS_OPENAI_VOICE", "") or "alloy"
 VOICEBOT_TTS_OPENAI_KEY_ENV = env_name_of_env("VOICEBOT_TTS_OPENAI_KEY_ENV", "OPENAI_API_KEY")
+
+# --- Bots: the assistant (bots/assistant/) --------------------------------
+_LLM_PROVIDER_KEYS = {"base_url", "model", "api_key_env", "name"}
+_LLM_PROVIDER_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
+_LLM_BASE_URL = re.compile(r"https?://[^\s/?#@]+(/[^\s?#]*)?")
+
+
+def _llm_provider_default_name(base_url: str, model: str) -> str:
+    """A name for /readyz and the logs: the server's host and port, and the model."""
+    host = base_url.split("://", 1)[1].split("/", 1)[0]
+    slug = re.sub(r"[^a-z0-9]+", "-", f"{host}-{model}".lower()).strip("-")
+    return slug[:40].rstrip("-") or "llm"
+
+
+def env_llm_providers(name: str) -> list[dict[str, str]]:
+    """The ordered language-model providers: a JSON list of {"base_url", "model", "api_key_env"?, "name"?}.
+
+    Each comes back with all four keys (``api_key_env`` "" when no key is
+    sent; ``name`` made from the host and the model when not given). The
+    values of a bad entry are not echoed: a key pasted in the wrong place
+    must not reach a log.
+    """
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return []
+    shape = 'a JSON list of {"base_url": str, "model": str, "api_key_env"?: str, "name"?: str} objects'
+    try:
+        entries = json.loads(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be {shape}; it is not valid JSON.") from None
+    if not isinstance(entries, list):
+        raise ImproperlyConfigured(f"{name} must be {shape}; it is a JSON {type(entries).__name__}.")
+    providers = []
+    for index, entry in enumerate(entries):
+        where = f"{name}[{index}]"
+        if not isinstance(entry, dict):
+            raise ImproperlyConfigured(f"{where} must be an object with base_url and model.")
+        unknown = sorted(set(entry) - _LLM_PROVIDER_KEYS)
+        if unknown:
+            # Only names that look like keys of the object are echoed, never what could be a secret.
+            shown = ", ".join(repr(key) if re.fullmatch(r"[a-z_]{1,20}", key) else "another" for key in unknown)
+            raise ImproperlyConfigured(f"{where} has keys it does not know ({shown[:100]}); "
+                                       f"the keys are base_url, model, api_key_env and name.")
+        base_url, model = entry.get("base_url"), entry.get("model")
+        if not isinstance(base_url, str) or not _LLM_BASE_URL.fullmatch(base_url.strip()):
+            raise ImproperlyConfigured(f"{where}.base_url must be an http:// or https:// base URL without "
+                                       f"credentials, such as http://127.0.0.1:8080/v1.")
+        if not isinstance(model, str) or not model.strip() or len(model) > 200 or not model.isprintable():
+            raise ImproperlyConfigured(f"{where}.model must be the model's name, 1 to 200 printable characters.")
+        key_env = entry.get("api_key_env", "")
+        if not isinstance(key_env, str) or (key_env and not _ENV_NAME.fullmatch(key_env)):
+            raise ImproperlyConfigured(f"{where}.api_key_env must be the name of an environment variable, such "
+                                       f"as OPENAI_API_KEY (the name of the variable that holds the key, not the key).")
+        base_url, model = base_url.strip().rstrip("/"), model.strip()
+        provider_name = entry.get("name", _llm_provider_default_name(base_url, model))
+        if not isinstance(provider_name, str) or not _LLM_PROVIDER_NAME.fullmatch(provider_name):
+            raise ImproperlyConfigured(f"{where}.name must be 1 to 40 characters of a-z, 0-9, _ and -, "
+                                       f"starting with a letter or digit.")
+        providers.append({"name": provider_name, "base_url": base_url, "model": model, "api_key_env": key_env})
+    names = [provider["name"] for provider in providers]
+    if len(set(names)) != len(names):
+        twice = ", ".join(sorted({n for n in names if names.count(n) > 1}))
+        raise ImproperlyConfigured(f"{name} has two providers named {twice}: give each a \"name\" of its own.")
+    return providers
+
+
+def env_words(name: str, default: str = "") -> list[str]:
+    """A comma-separated list of words or short phrases (empty entries dropped)."""
+    raw = os.environ.get(name, default)
+    words = [" ".join(part.split()) for part in raw.split(",")]
+    if any(len(word) > 40 or not word.isprintable() for word in words):
+        raise ImproperlyConfigured(f"{name} must be comma-separated words or short phrases (40 characters each).")
+    return [word for word in words if word]
+
+
+# Language-model providers, tried in order (OpenAI, Ollama, vLLM, llama.cpp servers...).
+VOICEBOT_LLM_PROVIDERS = env_llm_providers("VOICEBOT_LLM_PROVIDERS")
+# Deadlines: the first token of an answer (past it the next provider is tried), and each chunk after it.
+VOICEBOT_LLM_FIRST_TOKEN_TIMEOUT = env_seconds("VOICEBOT_LLM_FIRST_TOKEN_TIMEOUT", 2.0, minimum=0.05)
+VOICEBOT_LLM_CHUNK_TIMEOUT = env_seconds("VOICEBOT_LLM_CHUNK_TIMEOUT", 3.0, minimum=0.05)
+# Attempts at each provider for one answer before the next one is tried (all before any of it is spoken).
+VOICEBOT_LLM_ATTEMPTS = env_positive_int("VOICEBOT_LLM_ATTEMPTS", 1)
+# Tokens of conversation (with the instructions) sent with each question; older turns are dropped.
+VOICEBOT_LLM_CONTEXT_TOKENS = env_positive_int("VOICEBOT_LLM_CONTEXT_TOKENS", 3000)
+# End of a turn, counted from the end of speech: at least the first, at most the second (a
+# sentence that sounds unfinished waits longer for the speaker to go on).
+VOICEBOT_ASSISTANT_ENDPOINTING_MIN = env_seconds("VOICEBOT_ASSISTANT_ENDPOINTING_MIN", 0.5)
+VOICEBOT_ASSISTANT_ENDPOINTING_MAX = env_seconds("VOICEBOT_ASSISTANT_ENDPOINTING_MAX", 3.0)
+if VOICEBOT_ASSISTANT_ENDPOINTING_MAX < VOICEBOT_ASSISTANT_ENDPOINTING_MIN:
+    raise ImproperlyConfigured("VOICEBOT_ASSISTANT_ENDPOINTING_MAX must be at least "
+                               "VOICEBOT_ASSISTANT_ENDPOINTING_MIN.")
+# With more than two people in the lobby, answer only what names the bot or a wake word.
+VOICEBOT_ASSISTANT_ADDRESS_IN_GROUPS = env_bool("VOICEBOT_ASSISTANT_ADDRESS_IN_GROUPS", True)
+VOICEBOT_ASSISTANT_WAKE_WORDS = env_words("VOICEBOT_ASSISTANT_WAKE_WORDS")
+# Barge-in: speech over the bot pauses it at once; this much speech (or words that are not
+# "ok"/"hmm") stops it for good; a pause with no such words resumes after the timeout.
+VOICEBOT_ASSISTANT_MIN_INTERRUPTION = env_seconds("VOICEBOT_ASSISTANT_MIN_INTERRUPTION", 0.6)
+VOICEBOT_ASSISTANT_FALSE_INTERRUPTION_TIMEOUT = env_seconds("VOICEBOT_ASSISTANT_FALSE_INTERRUPTION_TIMEOUT", 1.5,
+                                                            minimum=0.1)
