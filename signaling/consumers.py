@@ -24,6 +24,7 @@ from django.conf import settings
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 
+from errors.boundary import report_error
 from errors.consumers import ErrorBoundaryMixin
 from errors.exceptions import (
     AlreadyJoinedError,
@@ -45,10 +46,14 @@ from ops.metrics import FRAMES_RELAYED, WEBSOCKETS_OPEN
 from resilience.channel_layer import channel_layer
 from resilience.database import db_call
 from signaling.dispatch import dispatch_from
-from signaling.exceptions import PeerNotFoundError
+from signaling.exceptions import PeerNotFoundError, SendQueueFullError
 from signaling.inbox import Inbox, inbox_local
+from signaling.outbox import Outbox
 from signaling.roster import CONNECTED, LobbyEventsMixin, Peer
 from signaling.validation import ice_candidate_clean, session_description_clean
+
+# Seconds a socket closed for not reading gets to take its close frame.
+SEND_QUEUE_CLOSE_TIMEOUT = 1.0
 
 # Chat limits, kept in this process's memory (keys are per session).
 _limits_storage = MemoryStorage()
@@ -105,12 +110,44 @@ class LobbyConsumer(ErrorBoundaryMixin, LobbyEventsMixin, HandlerDispatchConsume
     # --- Connection ---------------------------------------------------
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        # Everything the consumer sends goes through its outbox, which never
+        # waits for the client (see signaling.outbox).
+        self.outbox = Outbox(send, max_frames=settings.VOICEBOT_SEND_QUEUE_FRAMES,
+                             max_bytes=settings.VOICEBOT_SEND_QUEUE_BYTES)
         try:
-            await super().__call__(scope, receive, send)
+            await super().__call__(scope, receive, self.outbox.put)
         finally:
-            inbox = getattr(self, "inbox", None)
-            if inbox is not None:
-                inbox.close()
+            try:
+                # However the loop ended, the socket's place and groups are given
+                # up once (the disconnect hook always runs).
+                await self.depart(1006)
+            except Exception as exc:  # noqa: BLE001 - reported; the socket is gone either way
+                report_error(exc, transport="websocket", where="websocket.disconnect",
+                             lobby_id=getattr(self, "lobby_id", None), session_id=getattr(self, "session_id", None))
+            finally:
+                channel = getattr(self, "channel_name", None)
+                if channel:
+                    channel_layer().channel_forget(channel)
+                await self.outbox.aclose()
+                inbox = getattr(self, "inbox", None)
+                if inbox is not None:
+                    inbox.close()
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        await super().dispatch(message)
+        if self.outbox.overflowed and not self.socket_closed:
+            await self.close_unread()
+
+    async def close_unread(self) -> None:
+        """The client stopped reading and its outbox passed its bound: close it, leave as dropped."""
+        # Relays to it are dropped from now on: its peers did nothing wrong.
+        self.inbox.drop_all()
+        await self.handle_error(SendQueueFullError(), {"type": "websocket.send_queue"})
+        await self.depart(SendQueueFullError.close_code)
+        # A client that resumes reading gets the error and the close; one that
+        # never does is not waited for.
+        await self.outbox.drain(timeout=SEND_QUEUE_CLOSE_TIMEOUT)
+        raise StopConsumer()
 
     # Channels sets ``channel_receive`` once, to the layer's receive for this
     # socket's channel. The consumer reads its inbox instead, which hands out
@@ -151,7 +188,15 @@ class LobbyConsumer(ErrorBoundaryMixin, LobbyEventsMixin, HandlerDispatchConsume
         await self.layer.group_add(group, self.channel_name)
 
     async def disconnect(self, code: int) -> None:
+        await self.depart(code)
+
+    async def depart(self, code: int) -> None:
+        """The socket is gone: count it closed, hold or give up its place, leave its groups; once."""
+        if getattr(self, "departed", False):
+            return
+        self.departed = True
         if getattr(self, "counted_open", False):
+            self.counted_open = False
             WEBSOCKETS_OPEN.dec()
         if not getattr(self, "session_id", ""):
             return

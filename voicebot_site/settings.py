@@ -277,6 +277,10 @@ VOICEBOT_MAX_FRAME_BYTES = 64 * 1024
 VOICEBOT_BAD_FRAME_LIMIT = os.environ.get("VOICEBOT_BAD_FRAME_LIMIT", "50/10 seconds")
 # Frames of any kind one socket may send (beyond it: rate_limited).
 VOICEBOT_FRAME_RATE = os.environ.get("VOICEBOT_FRAME_RATE", "400/1 second")
+# What may wait to be sent to one socket (a client that does not read), in
+# frames and in bytes; past either the socket is closed with 4008.
+VOICEBOT_SEND_QUEUE_FRAMES = env_int("VOICEBOT_SEND_QUEUE_FRAMES", 2000)
+VOICEBOT_SEND_QUEUE_BYTES = env_int("VOICEBOT_SEND_QUEUE_BYTES", 8 * 1024 * 1024)
 # Chat messages one participant may send.
 VOICEBOT_CHAT_RATE = os.environ.get("VOICEBOT_CHAT_RATE", "10/10 seconds")
 # Guest sessions one client address may create.
