@@ -42,9 +42,11 @@ from lobbies.validation import (
     lobby_name_clean,
     participant_name_clean,
     participant_name_key,
+    password_clean,
 )
 
 PASSWORD_MAX_LENGTH = 128
+JOIN_PASSWORD_MAX_LENGTH = 1024
 
 
 def session_create(*, name: Any = None, is_bot: bool = False) -> tuple[GuestSession, str]:
@@ -69,10 +71,7 @@ def lobby_create(
         raise UnauthenticatedError("Your session no longer exists. Start a new session.")
     if not isinstance(private, bool):
         raise InvalidMessageError("'private' must be true or false.")
-    if password is not None and not isinstance(password, str):
-        raise InvalidMessageError("'password' must be a string.")
-    if password is not None and len(password) > PASSWORD_MAX_LENGTH:
-        raise InvalidMessageError(f"A lobby password is at most {PASSWORD_MAX_LENGTH} characters.")
+    password = password_clean(password, max_length=PASSWORD_MAX_LENGTH)
     if (
         not isinstance(max_participants, int)
         or isinstance(max_participants, bool)
@@ -129,8 +128,7 @@ def lobby_join(
     one, see ``lobbies.seats``) puts the session in its queue and raises
     LobbyFullError with its place.
     """
-    if password is not None and not isinstance(password, str):
-        raise InvalidMessageError("'password' must be a string.")
+    password = password_clean(password, max_length=JOIN_PASSWORD_MAX_LENGTH)
     outcome = _lobby_enter(
         lobby_id=lobby_id, session_id=session_id, name=name, password=password, channel_name=channel_name,
         instance_id=instance_id,

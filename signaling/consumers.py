@@ -236,12 +236,15 @@ class LobbyConsumer(ErrorBoundaryMixin, LobbyEventsMixin, HandlerDispatchConsume
             frame = json.loads(text_data)
         except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
             raise InvalidJsonError() from None
-        if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
+        if not isinstance(frame, dict):
             raise InvalidMessageError()
         frame_id = frame.get("id")
         if frame_id is not None and not isinstance(frame_id, str):
             raise InvalidMessageError("'id' must be a string.")
+        # Set before the type is checked: an error about the frame still names it.
         self.frame_id = frame_id
+        if not isinstance(frame.get("type"), str):
+            raise InvalidMessageError()
         handler = FRAME_HANDLERS.get(frame["type"])
         if handler is None:
             self.frame_type = "unknown"

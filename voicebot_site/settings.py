@@ -309,6 +309,7 @@ LOGGING = {
     "disable_existing_loggers": False,
     "filters": {
         "scrub_secrets": {"()": "ops.logging.ScrubSecretsFilter"},
+        "client_faults": {"()": "ops.logging.ClientFaultFilter"},
     },
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
@@ -330,7 +331,7 @@ LOGGING = {
         # query string: the filter scrubs tokens on the loggers themselves.
         "uvicorn.access": {"handlers": ["console"], "level": LOG_LEVEL, "filters": ["scrub_secrets"],
                            "propagate": False},
-        "uvicorn.error": {"handlers": ["console"], "level": LOG_LEVEL, "filters": ["scrub_secrets"],
+        "uvicorn.error": {"handlers": ["console"], "level": LOG_LEVEL, "filters": ["client_faults", "scrub_secrets"],
                           "propagate": False},
     },
 }

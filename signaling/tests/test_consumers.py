@@ -155,6 +155,7 @@ async def test_unknown_websocket_path_is_refused(ws):
         ('{"type": 7}', "invalid_message"),
         ('{"type": "dance"}', "unknown_message_type"),
         ('{"type": "ping", "id": 5}', "invalid_message"),
+        ('{"type": ["ping"]}', "invalid_message"),
     ],
 )
 async def test_bad_text_frame_gets_typed_error_and_socket_stays_open(ws, raw, code):
@@ -172,6 +173,16 @@ async def test_binary_frame_is_invalid_message(ws):
     client = await ws(lobby_id, token)
     await client.send_raw(data=b"\x00\x01binary")
     await assert_error(await client.receive(), "invalid_message")
+    await still_open(client)
+
+
+@pytest.mark.parametrize("frame", [{"id": "c-2"}, {"type": 7, "id": "c-2"}, {"type": None, "id": "c-2"}])
+async def test_frame_without_string_type_still_answers_its_id(ws, frame):
+    lobby_id = await make_lobby()
+    _, token = await make_session()
+    client = await ws(lobby_id, token)
+    await client.send(frame)
+    await assert_error(await client.receive(), "invalid_message", in_reply_to="c-2")
     await still_open(client)
 
 
@@ -457,7 +468,9 @@ async def test_rollback_needs_no_sdp(joined_pair):
 @pytest.mark.parametrize(
     "description",
     [None, "v=0", {"type": "bogus", "sdp": "v=0"}, {"type": "offer"}, {"type": "offer", "sdp": 5},
-     {"type": "offer", "sdp": "hello"}, {"sdp": "v=0"}],
+     {"type": "offer", "sdp": "hello"}, {"sdp": "v=0"},
+     # Unhashable types: a set lookup would raise TypeError (internal_error).
+     {"type": [], "sdp": "v=0"}, {"type": {}, "sdp": "v=0"}, {"type": ["offer"], "sdp": "v=0"}],
 )
 async def test_invalid_session_description_is_refused_and_not_relayed(joined_pair, description):
     _, a, b = joined_pair
@@ -519,12 +532,27 @@ async def test_chat_reaches_everyone_including_sender(joined_pair):
         assert "T" in frame["ts"]
 
 
-@pytest.mark.parametrize("text", ["", "   ", "x" * 2001, 5, None])
+@pytest.mark.parametrize("text", ["", "   ", "x" * 2001, 5, None, "\ud800", "lone \udfff low", "nul \x00 inside"],
+                         ids=["empty", "blank", "2001", "number", "null", "lone-high-surrogate", "lone-low-surrogate",
+                              "nul"])
 async def test_invalid_chat_text_is_invalid_message(joined_pair, text):
     _, a, b = joined_pair
     await a.send({"type": "chat", "text": text})
     await assert_error(await a.receive(), "invalid_message")
     await b.nothing_more()
+    assert await database_sync_to_async(ChatMessage.objects.count)() == 0
+
+
+@pytest.mark.parametrize("password", ["\ud800", "p" * 5000])
+async def test_join_with_unhashable_or_huge_password_is_refused_with_a_typed_error(ws, password):
+    lobby_id = await make_lobby(password="pw")
+    _, token = await make_session()
+    client = await ws(lobby_id, token)
+    await client.send({"type": "join", "name": "Ann", "password": password})
+    frame = await client.receive()
+    assert frame["code"] in ("invalid_message", "invalid_lobby_password"), frame
+    await assert_error(frame, frame["code"])
+    await still_open(client)
 
 
 async def test_chat_history_keeps_the_newest_50(ws, settings):
