@@ -183,10 +183,17 @@ async def ws(transactional_db: None) -> AsyncIterator[Callable[..., Any]]:
         origin: str | None = None,
         path: str | None = None,
         expect_accept: bool = True,
+        host: str | None = None,
+        scheme: str | None = None,
     ) -> Client:
         url = path or f"/ws/lobby/{lobby_id}/" + (f"?token={token}" if token is not None else "")
         headers = [(b"origin", origin.encode())] if origin else []
+        if host is not None:
+            headers.append((b"host", host.encode()))
         communicator = WebsocketCommunicator(application, url, headers=headers)
+        if scheme is not None:
+            # The application has not started yet: it reads the scope it was given.
+            communicator.scope["scheme"] = scheme
         connected, _ = await communicator.connect(timeout=5)
         assert connected is expect_accept, f"handshake accepted={connected}"
         client = Client(communicator, session_id, token)

@@ -141,6 +141,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "web.security_headers.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -169,6 +170,12 @@ TEMPLATES = [
             ],
         },
     },
+]
+
+# Browser origins, besides this server's own pages, whose pages may open
+# lobby sockets: exact "scheme://host[:port]" values, comma-separated.
+VOICEBOT_ALLOWED_ORIGINS = [
+    item.strip() for item in os.environ.get("VOICEBOT_ALLOWED_ORIGINS", "").split(",") if item.strip()
 ]
 
 # --- Database -------------------------------------------------------------
@@ -283,6 +290,12 @@ VOICEBOT_SEND_QUEUE_FRAMES = env_int("VOICEBOT_SEND_QUEUE_FRAMES", 2000)
 VOICEBOT_SEND_QUEUE_BYTES = env_int("VOICEBOT_SEND_QUEUE_BYTES", 8 * 1024 * 1024)
 # Chat messages one participant may send.
 VOICEBOT_CHAT_RATE = os.environ.get("VOICEBOT_CHAT_RATE", "10/10 seconds")
+# Addresses (or networks, e.g. 10.0.0.0/8) of reverse proxies whose
+# X-Forwarded-For and X-Forwarded-Proto are believed; empty: none, the peer's
+# address is the client's. Every per-address limit follows the address this gives.
+VOICEBOT_TRUSTED_PROXIES = [
+    item.strip() for item in os.environ.get("VOICEBOT_TRUSTED_PROXIES", "").split(",") if item.strip()
+]
 # Guest sessions one client address may create.
 VOICEBOT_SESSION_RATE = os.environ.get("VOICEBOT_SESSION_RATE", "60/1 minute")
 # Lobbies one session, and one client address, may create.

@@ -129,11 +129,57 @@ async def test_allowed_origin_and_missing_origin_are_accepted(ws, settings):
     settings.ALLOWED_HOSTS = ["voice.example.org"]
     lobby_id = await make_lobby()
     _, token = await make_session()
-    browser = await ws(lobby_id, token, origin="https://voice.example.org")
+    browser = await ws(lobby_id, token, origin="https://voice.example.org", host="voice.example.org", scheme="wss")
     await still_open(browser)
     _, token2 = await make_session()
     bot = await ws(lobby_id, token2)
     await still_open(bot)
+
+
+@pytest.mark.parametrize(
+    ("origin", "host", "scheme"),
+    [
+        ("http://127.0.0.1:9999", "127.0.0.1:8000", "ws"),  # another port of the same host
+        ("http://127.0.0.1", "127.0.0.1:8000", "ws"),
+        ("https://127.0.0.1:8000", "127.0.0.1:8000", "ws"),  # another scheme
+        ("http://127.0.0.1:8000", "127.0.0.1:8000", "wss"),
+        ("http://localhost:8000", "127.0.0.1:8000", "ws"),  # another allowed host than the socket's
+        ("null", "127.0.0.1:8000", "ws"),  # a sandboxed page
+        ("http://127.0.0.1:8000", None, "ws"),
+    ],
+    ids=["other-port", "default-port", "https-page-ws-socket", "http-page-wss-socket", "other-host", "null",
+         "no-host-header"],
+)
+async def test_browser_origin_must_be_this_servers_scheme_host_and_port(ws, settings, origin, host, scheme):
+    settings.ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
+    lobby_id = await make_lobby()
+    _, token = await make_session()
+    await ws(lobby_id, token, origin=origin, host=host, scheme=scheme, expect_accept=False)
+
+
+@pytest.mark.parametrize(
+    ("origin", "host", "scheme"),
+    [
+        ("http://127.0.0.1:8000", "127.0.0.1:8000", "ws"),
+        ("http://LOCALHOST:8000", "localhost:8000", "ws"),
+        ("https://voice.example.org", "voice.example.org:443", "wss"),
+        ("http://voice.example.org:80", "voice.example.org", "ws"),
+    ],
+)
+async def test_browser_origin_of_this_server_is_accepted(ws, settings, origin, host, scheme):
+    settings.ALLOWED_HOSTS = ["127.0.0.1", "localhost", "voice.example.org"]
+    lobby_id = await make_lobby()
+    _, token = await make_session()
+    await still_open(await ws(lobby_id, token, origin=origin, host=host, scheme=scheme))
+
+
+async def test_extra_allowed_origins_are_matched_exactly(ws, settings):
+    settings.VOICEBOT_ALLOWED_ORIGINS = ["https://app.example.org"]
+    lobby_id = await make_lobby()
+    _, token = await make_session()
+    await still_open(await ws(lobby_id, token, origin="https://app.example.org", host="127.0.0.1:8000"))
+    _, token2 = await make_session()
+    await ws(lobby_id, token2, origin="https://app.example.org:444", host="127.0.0.1:8000", expect_accept=False)
 
 
 async def test_unknown_websocket_path_is_refused(ws):

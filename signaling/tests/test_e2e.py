@@ -141,6 +141,11 @@ async def test_foreign_origin_is_refused_with_403(server: LiveServer) -> None:
     with pytest.raises(InvalidStatus) as refused:
         await connect(url, origin="http://evil.example", open_timeout=10)
     assert refused.value.response.status_code == 403
+    # The same host on another port (or scheme) is another origin.
+    for other in (f"http://127.0.0.1:{server.port + 1}", f"https://127.0.0.1:{server.port}"):
+        with pytest.raises(InvalidStatus) as refused:
+            await connect(url, origin=other, open_timeout=10)
+        assert refused.value.response.status_code == 403
     async with connect(url, origin=f"http://127.0.0.1:{server.port}", open_timeout=10) as socket:
         await socket.send(json.dumps({"type": "ping", "id": "p"}))
         assert json.loads(await asyncio.wait_for(socket.recv(), 10)) == {"type": "pong", "in_reply_to": "p"}
