@@ -62,6 +62,16 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         redis_server.stop()
 
 
+@pytest.fixture(autouse=True)
+def per_client_limits_reset() -> Iterator[None]:
+    """No test sees the wrong-password counts of another."""
+    from lobbies.passwords import password_limits_reset
+
+    password_limits_reset()
+    yield
+    password_limits_reset()
+
+
 @pytest.fixture
 def dead_port() -> int:
     """A loopback port where nothing listens."""

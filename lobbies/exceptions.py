@@ -45,3 +45,11 @@ class KickedError(LobbyError):
     message = "A moderator removed you from this lobby."
     close_code = 4003
     http_status = 403
+
+
+class PasswordCheckRequired(Exception):
+    """Not an error: ``lobby_join`` asks its caller to check the password off the database thread."""
+
+    def __init__(self, password_hash: str) -> None:
+        super().__init__("the lobby's password must be checked")
+        self.password_hash = password_hash

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare
 
 from errors.exceptions import InvalidMessageError, NotJoinedError, UnauthenticatedError
 from lobbies import events, hot_sql, seats
@@ -22,6 +23,7 @@ from lobbies.exceptions import (
     LobbyFullError,
     LobbyNotFoundError,
     NameTakenError,
+    PasswordCheckRequired,
 )
 from lobbies.models import (
     CHAT_HISTORY_LENGTH,
@@ -115,8 +117,15 @@ def lobby_join(
     password: Any,
     channel_name: str,
     instance_id: str,
+    password_hash_verified: str | None = None,
+    defer_password_check: bool = False,
 ) -> JoinResult:
     """Enter a lobby, or resume this session's place in it.
+
+    With ``defer_password_check`` the password is not hashed here (on the
+    database thread): a lobby with a password raises ``PasswordCheckRequired``
+    with its hash, and the caller checks the password elsewhere
+    (``lobbies.passwords``) and calls again with ``password_hash_verified``.
 
     A session that still holds a place in this lobby (reconnecting, or
     connected through a socket that is gone) resumes it: no password, its
@@ -131,7 +140,8 @@ def lobby_join(
     password = password_clean(password, max_length=JOIN_PASSWORD_MAX_LENGTH)
     outcome = _lobby_enter(
         lobby_id=lobby_id, session_id=session_id, name=name, password=password, channel_name=channel_name,
-        instance_id=instance_id,
+        instance_id=instance_id, password_hash_verified=password_hash_verified,
+        defer_password_check=defer_password_check,
     )
     if isinstance(outcome, LobbyFullError):
         # Raised once the transaction committed the session's place in the queue.
@@ -140,7 +150,8 @@ def lobby_join(
 
 
 def _lobby_enter(
-    *, lobby_id: str, session_id: str, name: Any, password: Any, channel_name: str, instance_id: str
+    *, lobby_id: str, session_id: str, name: Any, password: Any, channel_name: str, instance_id: str,
+    password_hash_verified: str | None, defer_password_check: bool,
 ) -> JoinResult | LobbyFullError:
     with transaction.atomic():
         lobby = hot_sql.lobby_open_locked(lobby_id=lobby_id)
@@ -167,12 +178,15 @@ def _lobby_enter(
                 raise UnauthenticatedError("Your session no longer exists. Start a new session.")
             # The name given to POST /api/sessions is the default when join names none.
             clean_name = participant_name_clean(session.name if name is None and session.name else name)
-            if (
-                lobby.has_password
-                and lobby.created_by_id != session_id
-                and not check_password(password or "", lobby.password_hash)
+            if lobby.has_password and lobby.created_by_id != session_id and not (
+                password_hash_verified is not None and constant_time_compare(password_hash_verified, lobby.password_hash)
             ):
-                raise InvalidLobbyPasswordError()
+                if not password:
+                    raise InvalidLobbyPasswordError()
+                if defer_password_check:
+                    raise PasswordCheckRequired(lobby.password_hash)
+                if not check_password(password, lobby.password_hash):
+                    raise InvalidLobbyPasswordError()
             queue = seats.seat_queue(lobby_id=lobby.id)
             ahead = queue.index(session_id) if session_id in queue else len(queue)
             if lobby.participants.count() + ahead >= lobby.max_participants:

@@ -38,7 +38,8 @@ from errors.exceptions import (
 )
 from errors.throttle import FixedWindow, rate_parse, window_for
 from lobbies import hot_sql, seats, services
-from lobbies.exceptions import LobbyFullError, LobbyNotFoundError
+from lobbies.exceptions import InvalidLobbyPasswordError, LobbyFullError, LobbyNotFoundError, PasswordCheckRequired
+from lobbies.passwords import lobby_password_verify
 from lobbies.events import Event, emit, lobby_group, session_group
 from lobbies.presence import INSTANCE_ID, presence_ensure_running
 from lobbies.presenters import chat_public, lobby_public, participant_public
@@ -274,14 +275,7 @@ class LobbyConsumer(ErrorBoundaryMixin, LobbyEventsMixin, HandlerDispatchConsume
         # Listen before reading the roster, so that no change falls between.
         await self.layer.group_add(group, self.channel_name)
         try:
-            result = await db_call(services.lobby_join)(
-                lobby_id=self.lobby_id,
-                session_id=self.session_id,
-                name=frame.get("name"),
-                password=frame.get("password"),
-                channel_name=self.channel_name,
-                instance_id=INSTANCE_ID,
-            )
+            result = await self.lobby_join(frame)
         except LobbyFullError as full:
             await self.layer.group_discard(group, self.channel_name)
             if full.position is not None:
@@ -315,6 +309,30 @@ class LobbyConsumer(ErrorBoundaryMixin, LobbyEventsMixin, HandlerDispatchConsume
                 await self.send_frame(
                     {"type": "add_peer", "peer_id": peer_id, "should_create_offer": True, "polite": False}
                 )
+
+    async def lobby_join(self, frame: dict[str, Any]) -> services.JoinResult:
+        """The join; a lobby password is checked off the database thread, within its limits."""
+        fields = {
+            "lobby_id": self.lobby_id, "session_id": self.session_id, "name": frame.get("name"),
+            "password": frame.get("password"), "channel_name": self.channel_name, "instance_id": INSTANCE_ID,
+            "defer_password_check": True,
+        }
+        try:
+            return await db_call(services.lobby_join)(**fields)
+        except PasswordCheckRequired as needed:
+            verified = await lobby_password_verify(
+                password=fields["password"], password_hash=needed.password_hash,
+                session_id=self.session_id, address=self.client_address,
+            )
+        try:
+            return await db_call(services.lobby_join)(**fields, password_hash_verified=verified)
+        except PasswordCheckRequired:  # the lobby's password changed in between
+            raise InvalidLobbyPasswordError() from None
+
+    @property
+    def client_address(self) -> str:
+        client = self.scope.get("client")
+        return client[0] if client else "unknown"
 
     async def frame_leave(self, frame: dict[str, Any]) -> None:
         self.require_joined()

@@ -296,6 +296,10 @@ VOICEBOT_CHAT_RATE = os.environ.get("VOICEBOT_CHAT_RATE", "10/10 seconds")
 VOICEBOT_TRUSTED_PROXIES = [
     item.strip() for item in os.environ.get("VOICEBOT_TRUSTED_PROXIES", "").split(",") if item.strip()
 ]
+# Wrong lobby passwords one session, and one client address, may try; past
+# either a join with a password answers rate_limited (nothing is hashed).
+VOICEBOT_PASSWORD_RATE = os.environ.get("VOICEBOT_PASSWORD_RATE", "5/1 minute")
+VOICEBOT_PASSWORD_ADDRESS_RATE = os.environ.get("VOICEBOT_PASSWORD_ADDRESS_RATE", "20/1 minute")
 # Guest sessions one client address may create.
 VOICEBOT_SESSION_RATE = os.environ.get("VOICEBOT_SESSION_RATE", "60/1 minute")
 # Lobbies one session, and one client address, may create.
