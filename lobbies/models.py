@@ -135,10 +135,19 @@ class ChatMessage(models.Model):
     name = models.CharField(max_length=NAME_MAX_LENGTH)
     text = models.TextField(max_length=CHAT_TEXT_MAX_LENGTH)
     created_at = models.DateTimeField(auto_now_add=True)
+    # The sender's idempotency key: a digest of the chat frame's ``id``, so
+    # that a frame sent again after ``recovery: "retry"`` is not stored twice.
+    client_key = models.CharField(max_length=64, blank=True, editable=False)
 
     class Meta:
         ordering = ["id"]
         indexes = [models.Index(fields=["lobby", "-id"], name="chat_lobby_newest")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["lobby", "session_id", "client_key"], condition=~models.Q(client_key=""),
+                name="chat_client_key_unique",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.name}: {self.text[:40]}"

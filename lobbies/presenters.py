@@ -31,6 +31,8 @@ def participant_public(participant: Participant) -> dict[str, Any]:
 
 def chat_public(message: ChatMessage) -> dict[str, Any]:
     return {
+        # The same message broadcast again (a retried frame) has the same id.
+        "id": str(message.pk),
         "session_id": message.session_id,
         "name": message.name,
         "text": message.text,

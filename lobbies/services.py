@@ -6,6 +6,7 @@ them through ``resilience.database.db_call``.
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -322,19 +323,42 @@ def participant_set_muted(*, session_id: str, lobby_id: str, muted: bool) -> lis
     return [events.participant_updated(lobby_id, participant_public(participant), epoch=participant.epoch)]
 
 
+def idempotency_key(frame_id: str | None) -> str:
+    """The stored form of a frame's ``id`` (any string): its SHA-256 digest; empty without one."""
+    if not frame_id:
+        return ""
+    return hashlib.sha256(frame_id.encode("utf-8", "surrogatepass")).hexdigest()
+
+
 def chat_post(
     *, session_id: str, lobby_id: str, text: Any, sender_channel: str = "", frame_id: str | None = None
 ) -> list[Event]:
     """Store a chat message, keep the newest 50 of the lobby, broadcast it.
 
     The copy that reaches ``sender_channel`` answers the frame ``frame_id``.
+    A message sent again with the ``id`` of one already stored (the client
+    retrying after its broadcast failed) is not stored again: the stored one
+    is broadcast again.
     """
     clean_text = chat_text_clean(text)
+    key = idempotency_key(frame_id)
     with transaction.atomic():
         participant = _joined_participant(session_id=session_id, lobby_id=lobby_id)
-        message = ChatMessage.objects.create(
-            lobby_id=lobby_id, session_id=session_id, name=participant.name, text=clean_text
-        )
+        if key:
+            stored = ChatMessage.objects.filter(lobby_id=lobby_id, session_id=session_id, client_key=key).first()
+            if stored is not None:
+                return [events.chat_posted(lobby_id, chat_public(stored), sender_channel=sender_channel,
+                                           frame_id=frame_id)]
+        try:
+            with transaction.atomic():
+                message = ChatMessage.objects.create(
+                    lobby_id=lobby_id, session_id=session_id, name=participant.name, text=clean_text, client_key=key
+                )
+        except IntegrityError:
+            # The same frame, resent, was stored meanwhile by another socket of this session.
+            stored = ChatMessage.objects.get(lobby_id=lobby_id, session_id=session_id, client_key=key)
+            return [events.chat_posted(lobby_id, chat_public(stored), sender_channel=sender_channel,
+                                       frame_id=frame_id)]
         cutoff = (
             ChatMessage.objects.filter(lobby_id=lobby_id)
             .order_by("-id")

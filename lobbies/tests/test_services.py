@@ -520,8 +520,27 @@ def test_chat_is_stored_and_announced_with_the_senders_name(
                                                                               " hello ")
     assert event.group == f"lobby.{lobby_id}"
     assert event.message == {"type": "lobby.chat", "lobby_id": lobby_id, "chat": {
-        "session_id": ann.session_id, "name": "Ann", "text": " hello ", "ts": stored.created_at.isoformat()},
+        "id": str(stored.pk), "session_id": ann.session_id, "name": "Ann", "text": " hello ",
+        "ts": stored.created_at.isoformat()},
         "sender_channel": "", "frame_id": None}
+
+
+def test_chat_sent_again_with_the_same_id_is_announced_again_but_stored_once(
+    new_lobby: NewLobby, new_session: NewSession, join: Join
+) -> None:
+    lobby_id = new_lobby()
+    ann = join(lobby_id, new_session()[0], "Ann")
+    bob = join(lobby_id, new_session()[0], "Bob")
+
+    [first] = services.chat_post(session_id=ann.session_id, lobby_id=lobby_id, text="hi", frame_id="c-1")
+    [again] = services.chat_post(session_id=ann.session_id, lobby_id=lobby_id, text="hi", frame_id="c-1")
+    # Another sender's id is their own; an id with a lone surrogate is a key like any other.
+    services.chat_post(session_id=bob.session_id, lobby_id=lobby_id, text="hi", frame_id="c-1")
+    services.chat_post(session_id=bob.session_id, lobby_id=lobby_id, text="hi", frame_id="\ud800" * 500)
+
+    assert first.message == again.message
+    assert ChatMessage.objects.count() == 3
+    assert {len(key) for key in ChatMessage.objects.values_list("client_key", flat=True)} == {64}
 
 
 def test_chat_keeps_the_newest_50_messages_of_each_lobby(

@@ -967,3 +967,44 @@ async def test_the_in_memory_layer_delivers_into_the_inbox_and_an_idle_socket_wa
     assert [(await a.receive_type("chat"))["text"] for _ in range(2)] == ["1", "2"]
     assert a_channel not in layer.channels
     await a.nothing_more()
+
+
+# --- Idempotent resends ------------------------------------------------------------
+
+
+async def test_chat_resent_with_its_id_after_a_failed_broadcast_is_stored_once(joined_pair, monkeypatch):
+    from errors.resilience import channel_layer
+
+    _, a, b = joined_pair
+    layer = channel_layer().layer
+    real_group_send = layer.group_send
+    failures = iter([True])
+
+    async def group_send_failing_once(group, message):
+        if message["type"] == "lobby.chat" and next(failures, False):
+            raise OSError("the channel layer dropped the connection")
+        return await real_group_send(group, message)
+
+    monkeypatch.setattr(layer, "group_send", group_send_failing_once)
+    await a.send({"type": "chat", "text": "only once", "id": "c-7"})
+    failed = await a.receive_type("error")
+    await assert_error(failed, "service_unavailable", recovery="retry", in_reply_to="c-7")
+    await b.nothing_more()
+    # The client resends the same frame, as recovery "retry" says.
+    await a.send({"type": "chat", "text": "only once", "id": "c-7"})
+    seen = [await client.receive_type("chat") for client in (a, b)]
+    assert {frame["text"] for frame in seen} == {"only once"} and seen[0]["id"] == seen[1]["id"]
+    stored = await database_sync_to_async(lambda: list(ChatMessage.objects.values_list("text", flat=True)))()
+    assert stored == ["only once"]
+    # A new id is a new message, the same text or not.
+    await a.send({"type": "chat", "text": "only once", "id": "c-8"})
+    assert (await b.receive_type("chat"))["id"] != seen[0]["id"]
+    assert await database_sync_to_async(ChatMessage.objects.count)() == 2
+
+
+async def test_chat_without_id_is_never_deduplicated(joined_pair):
+    _, a, b = joined_pair
+    for _ in range(2):
+        await a.send({"type": "chat", "text": "again"})
+        await b.receive_type("chat")
+    assert await database_sync_to_async(ChatMessage.objects.count)() == 2

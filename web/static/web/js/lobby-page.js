@@ -280,7 +280,10 @@ const FRAME_HANDLERS = {
     mesh.handleCandidate(peerId, candidate);
   },
   chat(message) {
-    view.appendChat(message);
+    // A line resent after a failed broadcast may arrive twice: show it once.
+    if (!view.hasChat(message.id)) {
+      view.appendChat(message);
+    }
   },
   waiting_for_seat({ position }) {
     if (!state.wantJoined || state.joined || !Number.isInteger(position)) {
@@ -339,7 +342,8 @@ function resend(request, delayMs) {
         return;
       }
     }
-    const id = connection.send(frame);
+    // The same id: a chat line whose broadcast failed after it was stored is not stored twice.
+    const id = connection.send(frame, { resendOf: request.id });
     if (id !== null) {
       state.resends.set(id, attempt);
     }
