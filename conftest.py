@@ -38,12 +38,15 @@ async def fresh_channel_layer() -> AsyncIterator[None]:
 @pytest.fixture(autouse=True)
 def manual_error_writer(settings: Any) -> Iterator[None]:
     """Errors are stored when a test asks for them (errors.testing), and no test sees another's."""
+    from audit.recorder import audit_recorder
     from errors.testing import recorder_reset
 
     settings.VOICEBOT_ERROR_WRITER = "manual"
     recorder_reset()
+    audit_recorder().discard()
     yield
     recorder_reset()
+    audit_recorder().discard()
 
 
 @pytest.fixture(scope="session")

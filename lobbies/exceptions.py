@@ -47,6 +47,19 @@ class KickedError(LobbyError):
     http_status = 403
 
 
+class KickedRejoinError(KickedError):
+    """A session or address kicked from the lobby less than VOICEBOT_KICK_BAN seconds ago tries to join again."""
+
+    message = "You were removed from this lobby. You can join it again later."
+    recovery = Recovery.RETRY
+
+
+class LobbyLockedError(LobbyError):
+    code = "lobby_locked"
+    message = "This lobby is locked: its creator lets no one new in right now."
+    http_status = 403
+
+
 class PasswordCheckRequired(Exception):
     """Not an error: ``lobby_join`` asks its caller to check the password off the database thread."""
 

@@ -59,6 +59,7 @@ class Lobby(models.Model):
     # Since when the open lobby has had no participant (None while someone holds a
     # seat); an empty lobby closes VOICEBOT_EMPTY_LOBBY_CLOSE_AFTER seconds after it.
     empty_since = models.DateTimeField(null=True, blank=True, db_index=True)
+    locked = models.BooleanField(default=False, help_text="A locked lobby lets no one new in (resumes still).")
 
     class Meta:
         ordering = ["-created_at"]
@@ -118,6 +119,8 @@ class Participant(models.Model):
     epoch = models.CharField(max_length=32, default=new_session_id, editable=False)
     joined_at = models.DateTimeField(auto_now_add=True)
     disconnected_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # The client address it joined from (as the trusted proxies give it): a kick bars it too.
+    address = models.CharField(max_length=64, blank=True, editable=False)
 
     class Meta:
         ordering = ["joined_at", "id"]
@@ -127,6 +130,24 @@ class Participant(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} in {self.lobby_id}"
+
+
+class LobbyBan(models.Model):
+    """A session and address kicked from a lobby, barred from joining it again until ``until``."""
+
+    lobby = models.ForeignKey(Lobby, on_delete=models.CASCADE, related_name="bans")
+    session_id = models.CharField(max_length=32, db_index=True)
+    address = models.CharField(max_length=64, blank=True, db_index=True)
+    until = models.DateTimeField(db_index=True)
+    # Who kicked: "staff ann", "session 4f1c0a9e" (the lobby's creator).
+    by = models.CharField(max_length=150, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-until"]
+
+    def __str__(self) -> str:
+        return f"{self.session_id[:8]} barred from {self.lobby_id} until {self.until:%Y-%m-%d %H:%M:%S}"
 
 
 class ChatMessage(models.Model):

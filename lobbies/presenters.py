@@ -16,6 +16,7 @@ def lobby_public(lobby: Lobby, *, participant_count: int) -> dict[str, Any]:
         "max_participants": lobby.max_participants,
         "participant_count": participant_count,
         "created_at": lobby.created_at.isoformat(),
+        "locked": lobby.locked,
     }
 
 

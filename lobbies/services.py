@@ -13,6 +13,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
@@ -21,7 +22,9 @@ from lobbies import events, hot_sql, seats
 from lobbies.events import Event
 from lobbies.exceptions import (
     InvalidLobbyPasswordError,
+    KickedRejoinError,
     LobbyFullError,
+    LobbyLockedError,
     LobbyNotFoundError,
     NameTakenError,
     PasswordCheckRequired,
@@ -34,6 +37,7 @@ from lobbies.models import (
     ChatMessage,
     GuestSession,
     Lobby,
+    LobbyBan,
     Participant,
     new_session_id,
 )
@@ -71,7 +75,8 @@ def lobby_create(
     clean_name = lobby_name_clean(name)
     clean_description = lobby_description_clean(description)
     if not GuestSession.objects.filter(pk=session_id).exists():
-        raise UnauthenticatedError("Your session no longer exists. Start a new session.")
+        raise UnauthenticatedError("Your session no longer exists. Start a new session.",
+                                   context={"token": "session_gone"})
     if not isinstance(private, bool):
         raise InvalidMessageError("'private' must be true or false.")
     password = password_clean(password, max_length=PASSWORD_MAX_LENGTH)
@@ -120,6 +125,7 @@ def lobby_join(
     instance_id: str,
     password_hash_verified: str | None = None,
     defer_password_check: bool = False,
+    address: str = "",
 ) -> JoinResult:
     """Enter a lobby, or resume this session's place in it.
 
@@ -130,8 +136,10 @@ def lobby_join(
 
     A session that still holds a place in this lobby (reconnecting, or
     connected through a socket that is gone) resumes it: no password, its
-    name kept. A session in another lobby leaves that one first. Without a
-    ``name`` the session's default name (from POST /api/sessions) is used.
+    name kept. A new entry is refused to a session or address kicked from
+    this lobby lately (``kicked`` with a ``retry_after``), then by a locked
+    lobby (``lobby_locked``), then by a wrong password. A session in another
+    lobby leaves that one first. Without a ``name`` the session's default name (from POST /api/sessions) is used.
     The session that created a lobby needs no password to enter it.
 
     A full lobby (counting the sessions that wait for a seat ahead of this
@@ -142,7 +150,7 @@ def lobby_join(
     outcome = _lobby_enter(
         lobby_id=lobby_id, session_id=session_id, name=name, password=password, channel_name=channel_name,
         instance_id=instance_id, password_hash_verified=password_hash_verified,
-        defer_password_check=defer_password_check,
+        defer_password_check=defer_password_check, address=address,
     )
     if isinstance(outcome, LobbyFullError):
         # Raised once the transaction committed the session's place in the queue.
@@ -152,7 +160,7 @@ def lobby_join(
 
 def _lobby_enter(
     *, lobby_id: str, session_id: str, name: Any, password: Any, channel_name: str, instance_id: str,
-    password_hash_verified: str | None, defer_password_check: bool,
+    password_hash_verified: str | None, defer_password_check: bool, address: str,
 ) -> JoinResult | LobbyFullError:
     with transaction.atomic():
         lobby = hot_sql.lobby_open_locked(lobby_id=lobby_id)
@@ -179,6 +187,7 @@ def _lobby_enter(
                 raise UnauthenticatedError("Your session no longer exists. Start a new session.")
             # The name given to POST /api/sessions is the default when join names none.
             clean_name = participant_name_clean(session.name if name is None and session.name else name)
+            lobby_entry_check(lobby, session_id=session_id, address=address)
             if lobby.has_password and lobby.created_by_id != session_id and not (
                 password_hash_verified is not None and constant_time_compare(password_hash_verified, lobby.password_hash)
             ):
@@ -195,9 +204,10 @@ def _lobby_enter(
                                           instance_id=instance_id, position=ahead + 1)
                 return LobbyFullError(position=ahead + 1)
             if existing is not None:
-                emitted.extend(_participant_remove(existing, reason="left"))
+                emitted.extend(participant_remove(existing, reason="left"))
             participant = _participant_add(
-                lobby, session=session, name=clean_name, channel_name=channel_name, instance_id=instance_id
+                lobby, session=session, name=clean_name, channel_name=channel_name, instance_id=instance_id,
+                address=address,
             )
             if session_id in queue:
                 seats.seat_waiter_leave(session_id=session_id)
@@ -216,8 +226,19 @@ def _lobby_enter(
     )
 
 
+def lobby_entry_check(lobby: Lobby, *, session_id: str, address: str) -> None:
+    """KickedError while this session or address is barred from the lobby; LobbyLockedError when it is locked."""
+    bans = LobbyBan.objects.filter(lobby=lobby, until__gt=timezone.now())
+    barred = Q(session_id=session_id) | Q(address=address) if address else Q(session_id=session_id)
+    until = bans.filter(barred).order_by("-until").values_list("until", flat=True).first()
+    if until is not None:
+        raise KickedRejoinError(retry_after=max(1.0, round((until - timezone.now()).total_seconds())))
+    if lobby.locked:
+        raise LobbyLockedError()
+
+
 def _participant_add(
-    lobby: Lobby, *, session: GuestSession, name: str, channel_name: str, instance_id: str
+    lobby: Lobby, *, session: GuestSession, name: str, channel_name: str, instance_id: str, address: str = ""
 ) -> Participant:
     key = participant_name_key(name)
     if lobby.participants.filter(name_key=key).exists():
@@ -232,13 +253,15 @@ def _participant_add(
                 is_bot=session.is_bot,
                 channel_name=channel_name,
                 instance_id=instance_id,
+                address=address[:64],
             )
     except IntegrityError:
         # Another socket took the name between the check and the insert.
         raise NameTakenError() from None
 
 
-def _participant_remove(participant: Participant, *, reason: str) -> list[Event]:
+def participant_remove(participant: Participant, *, reason: str) -> list[Event]:
+    """Delete a participant (locked by the caller's transaction); the event of its departure."""
     participant.delete()
     discard = (participant.channel_name,) if participant.channel_name else ()
     return [
@@ -273,7 +296,7 @@ def participant_leave(*, session_id: str, lobby_id: str, channel_name: str) -> l
         participant = _socket_participant(session_id=session_id, lobby_id=lobby_id, channel_name=channel_name)
         if participant is None:
             raise NotJoinedError()
-        return _participant_remove(participant, reason="left")
+        return participant_remove(participant, reason="left")
 
 
 def participant_disconnect(*, session_id: str, lobby_id: str, channel_name: str) -> list[Event]:
@@ -287,7 +310,7 @@ def participant_disconnect(*, session_id: str, lobby_id: str, channel_name: str)
             participant = _socket_participant(session_id=session_id, lobby_id=lobby_id, channel_name=channel_name)
             if participant is None:
                 return []
-            return _participant_remove(participant, reason="disconnected")
+            return participant_remove(participant, reason="disconnected")
         participant = hot_sql.participant_mark_reconnecting(
             session_id=session_id, lobby_id=lobby_id, channel_name=channel_name, now=timezone.now()
         )
@@ -368,26 +391,3 @@ def chat_post(
         if oldest_kept is not None:
             ChatMessage.objects.filter(lobby_id=lobby_id, id__lte=oldest_kept).delete()
     return [events.chat_posted(lobby_id, chat_public(message), sender_channel=sender_channel, frame_id=frame_id)]
-
-
-def participant_kick(*, participant_id: int) -> list[Event]:
-    """Staff removed a participant: its socket closes with 4003."""
-    with transaction.atomic():
-        participant = Participant.objects.select_for_update().filter(pk=participant_id).first()
-        if participant is None:
-            return []
-        emitted = _participant_remove(participant, reason="kicked")
-        if participant.channel_name:
-            emitted.insert(0, events.participant_kicked(participant.lobby_id, participant.channel_name))
-    return emitted
-
-
-def lobby_close(*, lobby_id: str) -> list[Event]:
-    """Close a lobby: everyone in it is disconnected with 4004 and it is unlisted."""
-    with transaction.atomic():
-        updated = Lobby.objects.filter(pk=lobby_id, closed_at__isnull=True).update(closed_at=timezone.now())
-        if not updated:
-            return []
-        Participant.objects.filter(lobby_id=lobby_id).delete()
-        dismissed = seats.seat_waiters_dismiss(lobby_id=lobby_id)
-    return [events.lobby_closed(lobby_id), *dismissed]

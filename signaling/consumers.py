@@ -37,7 +37,8 @@ from errors.exceptions import (
     UnknownMessageTypeError,
 )
 from errors.throttle import FixedWindow, rate_parse, window_for
-from lobbies import hot_sql, seats, services
+from audit.actors import Actor
+from lobbies import hot_sql, moderation, seats, services
 from lobbies.exceptions import InvalidLobbyPasswordError, LobbyFullError, LobbyNotFoundError, PasswordCheckRequired
 from lobbies.passwords import lobby_password_verify
 from lobbies.events import Event, emit, lobby_group, session_group
@@ -65,7 +66,8 @@ _chat_limiter = MovingWindowRateLimiter(_limits_storage)
 def _check_session(session_id: str, lobby_id: str) -> None:
     session_found, lobby_open = hot_sql.session_and_lobby_exist(session_id=session_id, lobby_id=lobby_id)
     if not session_found:
-        raise UnauthenticatedError("Your session no longer exists. Start a new session.")
+        raise UnauthenticatedError("Your session no longer exists. Start a new session.",
+                                   context={"token": "session_gone"})
     if not lobby_open:
         raise LobbyNotFoundError()
 
@@ -289,6 +291,7 @@ class LobbyConsumer(ErrorBoundaryMixin, LobbyEventsMixin, HandlerDispatchConsume
         self.joined = True
         self.waiting = False
         self.epoch = result.participant.epoch
+        self.moderator = result.lobby.created_by_id == self.session_id
         self.roster = {
             p.session_id: Peer(channel=p.channel_name, status=p.status, epoch=p.epoch) for p in result.others
         }
@@ -301,6 +304,8 @@ class LobbyConsumer(ErrorBoundaryMixin, LobbyEventsMixin, HandlerDispatchConsume
                 "participants": [participant_public(p) for p in result.others],
                 "chat_history": [chat_public(m) for m in result.chat_history],
                 "resumed": result.resumed,
+                # This session created the lobby: it may kick, lock and close it.
+                "can_moderate": self.moderator,
             }
         )
         # The newcomer offers to everyone connected (impolite side).
@@ -315,7 +320,7 @@ class LobbyConsumer(ErrorBoundaryMixin, LobbyEventsMixin, HandlerDispatchConsume
         fields = {
             "lobby_id": self.lobby_id, "session_id": self.session_id, "name": frame.get("name"),
             "password": frame.get("password"), "channel_name": self.channel_name, "instance_id": INSTANCE_ID,
-            "defer_password_check": True,
+            "defer_password_check": True, "address": self.client_address,
         }
         try:
             return await db_call(services.lobby_join)(**fields)
@@ -378,6 +383,30 @@ class LobbyConsumer(ErrorBoundaryMixin, LobbyEventsMixin, HandlerDispatchConsume
             )
         )
 
+    # --- Moderation by the lobby's creator -------------------------------
+
+    @property
+    def actor(self) -> Actor:
+        return Actor(session_id=self.session_id, address=self.client_address)
+
+    async def frame_kick(self, frame: dict[str, Any]) -> None:
+        self.require_joined()
+        await emit(await db_call(moderation.lobby_member_kick)(
+            lobby_id=self.lobby_id, session_id=self.session_id, peer_id=frame.get("peer_id"), by=self.actor
+        ))
+
+    async def frame_lock_lobby(self, frame: dict[str, Any]) -> None:
+        self.require_joined()
+        await emit(await db_call(moderation.lobby_set_locked)(
+            lobby_id=self.lobby_id, session_id=self.session_id, locked=frame.get("locked"), by=self.actor
+        ))
+
+    async def frame_close_lobby(self, frame: dict[str, Any]) -> None:
+        self.require_joined()
+        await emit(await db_call(moderation.lobby_close)(
+            lobby_id=self.lobby_id, session_id=self.session_id, by=self.actor
+        ))
+
     async def frame_ping(self, frame: dict[str, Any]) -> None:
         await self.reply({"type": "pong"})
 
@@ -425,5 +454,8 @@ FRAME_HANDLERS = {
     "relay_session_description": LobbyConsumer.frame_relay_session_description,
     "relay_ice_candidate": LobbyConsumer.frame_relay_ice_candidate,
     "chat": LobbyConsumer.frame_chat,
+    "kick": LobbyConsumer.frame_kick,
+    "lock_lobby": LobbyConsumer.frame_lock_lobby,
+    "close_lobby": LobbyConsumer.frame_close_lobby,
     "ping": LobbyConsumer.frame_ping,
 }

@@ -8,6 +8,9 @@ from channels.security.websocket import WebsocketDenier
 from django.conf import settings
 from django.http.request import split_domain_port, validate_host
 
+from audit.choices import AuditKind
+from audit.services import audit_record
+
 # The web scheme a page of each socket scheme is served over, and its default port.
 PAGE_SCHEMES = {"ws": "http", "wss": "https"}
 DEFAULT_PORTS = {"http": "80", "https": "443"}
@@ -74,4 +77,7 @@ class BrowserOriginValidator:
         origin = scope_header(scope, b"origin")
         if origin is None or origin_allowed(scope, origin):
             return await self.application(scope, receive, send)
+        client = scope.get("client")
+        audit_record(kind=AuditKind.ORIGIN_REFUSED, address=client[0] if client else "",
+                     target=scope.get("path", ""), details={"origin": origin, "host": scope_header(scope, b"host")})
         return await WebsocketDenier()(scope, receive, send)

@@ -133,6 +133,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "errors",
+    "audit",
     "lobbies",
     "signaling",
     "ops",
@@ -300,6 +301,9 @@ VOICEBOT_TRUSTED_PROXIES = [
 # either a join with a password answers rate_limited (nothing is hashed).
 VOICEBOT_PASSWORD_RATE = os.environ.get("VOICEBOT_PASSWORD_RATE", "5/1 minute")
 VOICEBOT_PASSWORD_ADDRESS_RATE = os.environ.get("VOICEBOT_PASSWORD_ADDRESS_RATE", "20/1 minute")
+# Seconds a participant kicked from a lobby (by staff or its creator), and its
+# address, may not join that lobby again (0: at once).
+VOICEBOT_KICK_BAN = env_float("VOICEBOT_KICK_BAN", 600.0)
 # Guest sessions one client address may create.
 VOICEBOT_SESSION_RATE = os.environ.get("VOICEBOT_SESSION_RATE", "60/1 minute")
 # Lobbies one session, and one client address, may create.
@@ -375,6 +379,11 @@ VOICEBOT_ERROR_SPILL_PATH = os.environ.get("VOICEBOT_ERROR_SPILL_PATH", "") or s
 VOICEBOT_ERROR_SAMPLE_RATE = os.environ.get("VOICEBOT_ERROR_SAMPLE_RATE", "60/minute")
 # Seconds the process may spend at exit storing what waits before spilling it.
 VOICEBOT_ERROR_SHUTDOWN_TIMEOUT = env_float("VOICEBOT_ERROR_SHUTDOWN_TIMEOUT", 5.0)
+# Security audit events (audit/): rows stored per kind and client address
+# (beyond it they are counted into one row), and events kept in memory while
+# the database is down.
+VOICEBOT_AUDIT_SAMPLE_RATE = os.environ.get("VOICEBOT_AUDIT_SAMPLE_RATE", "30/minute")
+VOICEBOT_AUDIT_BUFFER_SIZE = env_int("VOICEBOT_AUDIT_BUFFER_SIZE", 10000)
 # Retries of a failed database connection or channel-layer group change:
 # attempts in all, and the exponential backoff's first and largest delay.
 VOICEBOT_RETRY_ATTEMPTS = env_int("VOICEBOT_RETRY_ATTEMPTS", 3)

@@ -9,7 +9,7 @@ from django.test import override_settings
 from django.utils import timezone
 
 from errors.exceptions import InvalidMessageError, NotJoinedError, UnauthenticatedError
-from lobbies import services
+from lobbies import moderation, services
 from lobbies.events import Event
 from lobbies.exceptions import (
     InvalidLobbyPasswordError,
@@ -319,7 +319,7 @@ def test_joining_an_unknown_lobby_is_lobby_not_found(new_session: NewSession) ->
 
 def test_joining_a_closed_lobby_is_lobby_not_found(new_lobby: NewLobby, new_session: NewSession) -> None:
     lobby_id = new_lobby()
-    services.lobby_close(lobby_id=lobby_id)
+    moderation.lobby_close(lobby_id=lobby_id)
 
     with pytest.raises(LobbyNotFoundError):
         join_result(lobby_id, new_session()[0], "Ann")
@@ -588,7 +588,7 @@ def test_kick_closes_the_socket_and_tells_the_lobby(new_lobby: NewLobby, new_ses
     lobby_id = new_lobby()
     ann = join(lobby_id, new_session()[0], "Ann", channel_name="chan.ann")
 
-    kicked, left = services.participant_kick(participant_id=ann.pk)
+    kicked, left = moderation.participant_kick(participant_id=ann.pk)
 
     assert not Participant.objects.filter(pk=ann.pk).exists()
     assert kicked.channel == "chan.ann" and kicked.group is None
@@ -605,13 +605,13 @@ def test_kick_of_a_reconnecting_participant_only_tells_the_lobby(
     ann = join(lobby_id, new_session()[0], "Ann", channel_name="chan.ann")
     services.participant_disconnect(session_id=ann.session_id, lobby_id=lobby_id, channel_name="chan.ann")
 
-    [left] = services.participant_kick(participant_id=ann.pk)
+    [left] = moderation.participant_kick(participant_id=ann.pk)
 
     assert left.message["reason"] == "kicked" and left.discard == ()
 
 
 def test_kick_of_a_participant_that_is_gone_does_nothing() -> None:
-    assert services.participant_kick(participant_id=987654) == []
+    assert moderation.participant_kick(participant_id=987654) == []
 
 
 def test_close_unlists_the_lobby_and_removes_everyone(
@@ -621,7 +621,7 @@ def test_close_unlists_the_lobby_and_removes_everyone(
     join(lobby_id, new_session()[0], "Ann")
     join(lobby_id, new_session()[0], "Bob")
 
-    [event] = services.lobby_close(lobby_id=lobby_id)
+    [event] = moderation.lobby_close(lobby_id=lobby_id)
 
     assert Lobby.objects.get(pk=lobby_id).closed_at is not None
     assert Participant.objects.filter(lobby_id=lobby_id).count() == 0
@@ -631,8 +631,8 @@ def test_close_unlists_the_lobby_and_removes_everyone(
 
 def test_closing_a_closed_lobby_does_nothing(new_lobby: NewLobby) -> None:
     lobby_id = new_lobby()
-    services.lobby_close(lobby_id=lobby_id)
+    moderation.lobby_close(lobby_id=lobby_id)
     closed_at = Lobby.objects.get(pk=lobby_id).closed_at
 
-    assert services.lobby_close(lobby_id=lobby_id) == []
+    assert moderation.lobby_close(lobby_id=lobby_id) == []
     assert Lobby.objects.get(pk=lobby_id).closed_at == closed_at

@@ -18,7 +18,7 @@ from lobbies.tokens import session_token_verify
 pytestmark = pytest.mark.django_db
 
 LOBBY_FIELDS = {"id", "name", "description", "private", "has_password", "max_participants", "participant_count",
-                "created_at"}
+                "created_at", "locked"}
 PARTICIPANT_FIELDS = {"session_id", "name", "is_bot", "muted", "status"}
 
 
@@ -214,7 +214,7 @@ def test_lobby_create_answers_the_lobby_with_defaults(api: Api, new_session: Cal
     assert set(body) == LOBBY_FIELDS
     assert body | {"id": None, "created_at": None} == {
         "id": None, "name": "Friday call", "description": "", "private": False, "has_password": False,
-        "max_participants": 8, "participant_count": 0, "created_at": None,
+        "max_participants": 8, "participant_count": 0, "created_at": None, "locked": False,
     }
     stored = Lobby.objects.get(pk=body["id"])
     assert stored.created_by_id == session_id

@@ -9,7 +9,7 @@ import pytest
 from channels.db import database_sync_to_async
 
 from errors.testing import stored_events
-from lobbies import events, services
+from lobbies import events, moderation, services
 from lobbies.events import emit
 from lobbies.models import ChatMessage, GuestSession, Lobby, Participant
 
@@ -851,7 +851,7 @@ async def test_joining_another_lobby_leaves_the_first(ws):
 async def test_kicked_participant_is_told_and_closed_4003(joined_pair):
     _, a, b = joined_pair
     participant_id = await database_sync_to_async(lambda: Participant.objects.get(session_id=b.session_id).pk)()
-    await emit(await database_sync_to_async(services.participant_kick)(participant_id=participant_id))
+    await emit(await database_sync_to_async(moderation.participant_kick)(participant_id=participant_id))
     await assert_error(await b.receive(), "kicked")
     await b.expect_closed(4003)
     await a.receive_type("remove_peer")
@@ -860,7 +860,7 @@ async def test_kicked_participant_is_told_and_closed_4003(joined_pair):
 
 async def test_closed_lobby_closes_every_socket_4004(joined_pair):
     lobby_id, a, b = joined_pair
-    await emit(await database_sync_to_async(services.lobby_close)(lobby_id=lobby_id))
+    await emit(await database_sync_to_async(moderation.lobby_close)(lobby_id=lobby_id))
     for client in (a, b):
         await assert_error(await client.receive(), "lobby_not_found")
         await client.expect_closed(4004)

@@ -6,7 +6,7 @@ import asyncio
 from channels.db import database_sync_to_async
 from channels.testing import HttpCommunicator
 
-from lobbies import presence, services
+from lobbies import moderation, presence, services
 from lobbies.events import emit
 from lobbies.models import Lobby, SeatWaiter
 from lobbies.presence import presence_stop, presence_tick
