@@ -204,8 +204,9 @@ async def ws(transactional_db: None) -> AsyncIterator[Callable[..., Any]]:
         if host is not None:
             headers.append((b"host", host.encode()))
         communicator = WebsocketCommunicator(application, url, headers=headers)
+        # The application has not started yet: it reads the scope it was given.
+        communicator.scope["client"] = ("127.0.0.1", 50000)
         if scheme is not None:
-            # The application has not started yet: it reads the scope it was given.
             communicator.scope["scheme"] = scheme
         connected, _ = await communicator.connect(timeout=5)
         assert connected is expect_accept, f"handshake accepted={connected}"

@@ -65,7 +65,9 @@ def error_reported(report: ErrorReport) -> None:
         lobby_id=report.lobby_id,
         correlation_id=report.correlation_id,
         details={"transport": report.transport, "where": report.where, "message": report.error.user_message,
-                 **{key: report.context[key] for key in ("token", "limit", "path") if key in report.context}},
+                 # ("token" would be scrubbed as a secret's key: the reason is not one.)
+                 **({"refused_because": report.context["token"]} if "token" in report.context else {}),
+                 **{key: report.context[key] for key in ("limit", "path") if key in report.context}},
     )
 
 
