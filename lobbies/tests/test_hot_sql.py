@@ -156,9 +156,9 @@ def test_a_join_a_resume_and_a_disconnect_take_a_fixed_number_of_queries(
     join(lobby_id, new_session("Dee")[0], "chan-d")
     session_id, _ = new_session("Eve")
     # Inside the test's transaction each service's atomic block is a SAVEPOINT and its RELEASE: two more.
-    # lobby (locked), resume attempt, own place elsewhere, session, the line of waiters, seats, name, insert
-    # (its own savepoint and release), others, history
-    with django_assert_num_queries(2 + 12):
+    # lobby (locked), resume attempt, own place elsewhere, session, bars of kicked sessions, the line of
+    # waiters, seats, name, insert (its own savepoint and release), others, history
+    with django_assert_num_queries(2 + 13):
         join(lobby_id, session_id, "chan-e")
     # the conditional UPDATE ... RETURNING
     with django_assert_num_queries(2 + 1):

@@ -973,7 +973,7 @@ async def test_the_in_memory_layer_delivers_into_the_inbox_and_an_idle_socket_wa
 
 
 async def test_chat_resent_with_its_id_after_a_failed_broadcast_is_stored_once(joined_pair, monkeypatch):
-    from errors.resilience import channel_layer
+    from resilience.channel_layer import channel_layer
 
     _, a, b = joined_pair
     layer = channel_layer().layer
