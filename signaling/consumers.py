@@ -47,7 +47,7 @@ from lobbies.presenters import chat_public, lobby_public, participant_public
 from ops.metrics import FRAMES_RELAYED, WEBSOCKETS_OPEN
 from resilience.channel_layer import channel_layer
 from resilience.database import db_call
-from signaling.dispatch import dispatch_from
+from signaling.dispatch import ARRIVED, dispatch_from
 from signaling.exceptions import PeerNotFoundError, SendQueueFullError
 from signaling.inbox import Inbox, inbox_local
 from signaling.outbox import Outbox
@@ -109,6 +109,7 @@ class LobbyConsumer(ErrorBoundaryMixin, LobbyEventsMixin, HandlerDispatchConsume
     lobby_id: str
     inbox: Inbox
     frame_window: FixedWindow | None = None  # this socket's frame limit (VOICEBOT_FRAME_RATE)
+    frame_arrived: float | None = None
 
     # --- Connection ---------------------------------------------------
 
@@ -137,6 +138,8 @@ class LobbyConsumer(ErrorBoundaryMixin, LobbyEventsMixin, HandlerDispatchConsume
                     inbox.close()
 
     async def dispatch(self, message: dict[str, Any]) -> None:
+        # A client frame's arrival (signaling.dispatch), for its frame rate.
+        self.frame_arrived = message.get(ARRIVED)
         await super().dispatch(message)
         if self.outbox.overflowed and not self.socket_closed:
             await self.close_unread()
@@ -254,7 +257,9 @@ class LobbyConsumer(ErrorBoundaryMixin, LobbyEventsMixin, HandlerDispatchConsume
             raise UnknownMessageTypeError(f"Unknown message type. Known types: {', '.join(FRAME_HANDLERS)}.")
         self.frame_type = frame["type"]
         self.frame_window = window_for(self.frame_window, FixedWindow, settings.VOICEBOT_FRAME_RATE)
-        wait = self.frame_window.hit()
+        # Counted when the frame arrived: frames that waited while this server
+        # was held up (a stalled dependency) are not a burst of the client's.
+        wait = self.frame_window.hit(self.frame_arrived)
         if wait is not None:
             raise RateLimitedError(retry_after=max(0.1, round(wait, 2)))
         await handler(self, frame)

@@ -1008,3 +1008,32 @@ async def test_chat_without_id_is_never_deduplicated(joined_pair):
         await a.send({"type": "chat", "text": "again"})
         await b.receive_type("chat")
     assert await database_sync_to_async(ChatMessage.objects.count)() == 2
+
+
+# --- A stalled dependency ---------------------------------------------------------------
+
+
+async def test_frames_that_waited_out_a_stalled_dependency_do_not_count_as_a_burst(joined_pair, settings, monkeypatch):
+    import asyncio
+
+    from resilience.channel_layer import channel_layer
+
+    settings.VOICEBOT_FRAME_RATE = "30/1 second"
+    _, a, b = joined_pair
+    layer = channel_layer().layer
+    real_group_send = layer.group_send
+
+    async def stalled_group_send(group, message):
+        if message["type"] == "lobby.participant_updated":
+            await asyncio.sleep(2)  # the channel layer stalls
+        return await real_group_send(group, message)
+
+    monkeypatch.setattr(layer, "group_send", stalled_group_send)
+    await a.send({"type": "set_muted", "muted": True})
+    # During the stall the client goes on at 20 frames a second, within its rate.
+    for i in range(40):
+        await a.send({"type": "ping", "id": f"p{i}"})
+        await asyncio.sleep(0.05)
+    frames = [await a.receive() for _ in range(41)]
+    assert sorted(f["type"] for f in frames) == ["participant_updated"] + ["pong"] * 40, [
+        f for f in frames if f["type"] == "error"][:1]
