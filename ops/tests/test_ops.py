@@ -56,6 +56,26 @@ def test_readyz_answers_ok_when_every_dependency_answers() -> None:
 
 
 @pytest.mark.django_db
+def test_readyz_is_not_ready_while_a_breaker_is_open_although_the_dependency_answers() -> None:
+    from resilience.channel_layer import layer_dependency
+
+    breaker = layer_dependency().breaker
+    for _ in range(breaker.failure_threshold):
+        breaker.record_failure(OSError("timed out"))
+    try:
+        response = Client().get("/readyz")
+    finally:
+        breaker.reset()
+
+    assert response.status_code == 503
+    body = response.json()
+    assert body["checks"] == {"database": "ok", "channel_layer": "breaker_open"}
+    assert body["code"] == "service_unavailable" and body["category"] == "network" and body["retry_after"] > 0
+    assert "channel_layer=open" in response["Circuit-Breakers"]
+    assert Client().get("/readyz").status_code == 200
+
+
+@pytest.mark.django_db
 def test_readyz_names_the_channel_layer_when_redis_is_unreachable(dead_port: int) -> None:
     with override_settings(CHANNEL_LAYERS=unreachable_redis(dead_port)):
         response = Client().get("/readyz")
