@@ -151,6 +151,8 @@ export class LobbyView {
     existing.forEach((li) => li.remove());
     this.participants.replaceChildren(...items);
     this.peopleCount.textContent = `(${ordered.length})`;
+    // A hook for what others add to each participant (the creator's controls).
+    this.onParticipantsRendered?.(this.participants, selfId);
   }
 
   participantItem(sessionId) {
