@@ -2,7 +2,8 @@
 
 Starts a real server (``manage.py serve``, uvicorn by default, its own SQLite
 file) and a lobby where two steady participants toggle their mute all the
-time, so that lobby events keep reaching sockets that are closing. Then
+time, so that lobby events keep reaching sockets that are closing (20 toggles a
+second each). Then
 ``--concurrency`` clients run ``--cycles`` connect / join / drop cycles in
 all: a pool of sessions (so joins resume), every other cycle dropping its
 socket right after sending ``join`` without waiting for the answer, each drop
@@ -76,14 +77,15 @@ def established(process: psutil.Process, port: int) -> int:
 
 async def steady(url: str, name: str, stop: asyncio.Event) -> None:
     """A participant that stays and toggles its mute, so that events flow to everyone."""
-    async with connect(url, max_size=None) as socket:
+    # No keepalive pings: a busy load generator must not drop its own steady sockets.
+    async with connect(url, max_size=None, ping_interval=None) as socket:
         await socket.send(json.dumps({"type": "join", "name": name}))
         muted = False
         reader = asyncio.ensure_future(drain(socket))
         while not stop.is_set():
             muted = not muted
             await socket.send(json.dumps({"type": "set_muted", "muted": muted}))
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(0.05)
         reader.cancel()
 
 
@@ -93,7 +95,7 @@ async def drain(socket: Any) -> None:
 
 
 async def cycle(url: str, name: str, wait_for_joined: bool) -> None:
-    socket = await connect(url, max_size=None, open_timeout=20)
+    socket = await connect(url, max_size=None, open_timeout=20, ping_interval=None)
     try:
         await socket.send(json.dumps({"type": "join", "name": name}))
         if wait_for_joined:
@@ -177,7 +179,8 @@ async def main(args: argparse.Namespace) -> int:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cycles", type=int, default=20_000)
-    parser.add_argument("--warmup", type=int, default=2_000)
+    # Long enough for what lives a minute (the in-memory layer's message expiry) to reach its level.
+    parser.add_argument("--warmup", type=int, default=8_000)
     parser.add_argument("--concurrency", type=int, default=20)
     parser.add_argument("--sessions", type=int, default=200)
     parser.add_argument("--server", choices=("uvicorn", "daphne"), default="uvicorn")

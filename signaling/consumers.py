@@ -45,8 +45,9 @@ from lobbies.events import Event, emit, lobby_group, session_group
 from lobbies.presence import INSTANCE_ID, presence_ensure_running
 from lobbies.presenters import chat_public, lobby_public, participant_public
 from ops.metrics import FRAMES_RELAYED, WEBSOCKETS_OPEN
-from resilience.channel_layer import channel_layer
+from resilience.channel_layer import channel_layer, layer_unavailable
 from resilience.database import db_call
+from signaling.deferred import DeferredLayerWork
 from signaling.dispatch import ARRIVED, dispatch_from
 from signaling.exceptions import PeerNotFoundError, SendQueueFullError
 from signaling.inbox import Inbox, inbox_local
@@ -56,6 +57,8 @@ from signaling.validation import ice_candidate_clean, session_description_clean
 
 # Seconds a socket closed for not reading gets to take its close frame.
 SEND_QUEUE_CLOSE_TIMEOUT = 1.0
+# Seconds a closing socket waits for the channel-layer work its frames started.
+DEFERRED_DRAIN_TIMEOUT = 2.0
 
 # Chat limits, kept in this process's memory (keys are per session).
 _limits_storage = MemoryStorage()
@@ -118,10 +121,14 @@ class LobbyConsumer(ErrorBoundaryMixin, LobbyEventsMixin, HandlerDispatchConsume
         # waits for the client (see signaling.outbox).
         self.outbox = Outbox(send, max_frames=settings.VOICEBOT_SEND_QUEUE_FRAMES,
                              max_bytes=settings.VOICEBOT_SEND_QUEUE_BYTES)
+        self.deferred = DeferredLayerWork(self.deferred_failed)
         try:
             await super().__call__(scope, receive, self.outbox.put)
         finally:
             try:
+                # What the socket's last frames started goes out before it leaves.
+                await self.deferred.drain(timeout=DEFERRED_DRAIN_TIMEOUT)
+                await self.deferred.aclose()
                 # However the loop ended, the socket's place and groups are given
                 # up once (the disconnect hook always runs).
                 await self.depart(1006)
@@ -264,6 +271,23 @@ class LobbyConsumer(ErrorBoundaryMixin, LobbyEventsMixin, HandlerDispatchConsume
             raise RateLimitedError(retry_after=max(0.1, round(wait, 2)))
         await handler(self, frame)
 
+    def defer(self, work: Any) -> None:
+        """Run ``work()`` (channel-layer work of this frame) after the work queued before it, off the frame loop."""
+        if self.deferred.full():
+            raise layer_unavailable()
+        self.deferred.submit(work, frame_type=self.frame_type, frame_id=self.frame_id)
+
+    async def deferred_failed(self, exc: BaseException, frame_type: str | None, frame_id: str | None) -> None:
+        """Deferred work failed: told as the error of the frame that started it."""
+        current = self.frame_type, self.frame_id
+        self.frame_type, self.frame_id = frame_type, frame_id
+        try:
+            # Never suspends (the outbox takes frames at once), so the frame
+            # loop cannot run in between and see these values.
+            await self.handle_error(exc, {"type": "websocket.receive"})
+        finally:
+            self.frame_type, self.frame_id = current
+
     def require_joined(self) -> None:
         if not self.joined:
             raise NotJoinedError()
@@ -355,22 +379,20 @@ class LobbyConsumer(ErrorBoundaryMixin, LobbyEventsMixin, HandlerDispatchConsume
 
     async def frame_set_name(self, frame: dict[str, Any]) -> None:
         self.require_joined()
-        await emit(
-            await db_call(services.participant_rename)(
-                session_id=self.session_id, lobby_id=self.lobby_id, name=frame.get("name")
-            )
+        emitted = await db_call(services.participant_rename)(
+            session_id=self.session_id, lobby_id=self.lobby_id, name=frame.get("name")
         )
+        self.defer(functools.partial(emit, emitted))
 
     async def frame_set_muted(self, frame: dict[str, Any]) -> None:
         self.require_joined()
         muted = frame.get("muted")
         if not isinstance(muted, bool):
             raise InvalidMessageError("'muted' must be true or false.")
-        await emit(
-            await db_call(services.participant_set_muted)(
-                session_id=self.session_id, lobby_id=self.lobby_id, muted=muted
-            )
+        emitted = await db_call(services.participant_set_muted)(
+            session_id=self.session_id, lobby_id=self.lobby_id, muted=muted
         )
+        self.defer(functools.partial(emit, emitted))
 
     async def frame_chat(self, frame: dict[str, Any]) -> None:
         self.require_joined()
@@ -381,12 +403,11 @@ class LobbyConsumer(ErrorBoundaryMixin, LobbyEventsMixin, HandlerDispatchConsume
                 "You are sending chat messages too fast. Wait a moment.",
                 retry_after=max(0.1, round(reset_at - time.time(), 2)),
             )
-        await emit(
-            await db_call(services.chat_post)(
-                session_id=self.session_id, lobby_id=self.lobby_id, text=frame.get("text"),
-                sender_channel=self.channel_name, frame_id=self.frame_id,
-            )
+        emitted = await db_call(services.chat_post)(
+            session_id=self.session_id, lobby_id=self.lobby_id, text=frame.get("text"),
+            sender_channel=self.channel_name, frame_id=self.frame_id,
         )
+        self.defer(functools.partial(emit, emitted))
 
     # --- Moderation by the lobby's creator -------------------------------
 
@@ -447,7 +468,9 @@ class LobbyConsumer(ErrorBoundaryMixin, LobbyEventsMixin, HandlerDispatchConsume
         if inbox is not None:
             inbox.put(message)
         else:
-            await self.layer.send(channel, message)
+            # Through Redis, after this socket's earlier layer work: later
+            # relays to peers of this process do not wait for it.
+            self.defer(functools.partial(self.layer.send, channel, message))
         FRAMES_RELAYED.inc()
 
 

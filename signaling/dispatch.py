@@ -24,7 +24,7 @@ QUEUE_SIZE = 8
 # frames are read as they arrive, so that each is stamped with its arrival
 # and a server that was held up (a dependency stalled) does not count a backlog
 # it caused against the client's frame rate.
-FRAME_BACKLOG_FRAMES = 1024
+FRAME_BACKLOG_FRAMES = 512
 FRAME_BACKLOG_BYTES = 1024 * 1024
 # The key of a client frame's arrival time (time.monotonic()) in its message.
 ARRIVED = "voicebot_arrived"

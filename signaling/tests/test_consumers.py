@@ -1037,3 +1037,27 @@ async def test_frames_that_waited_out_a_stalled_dependency_do_not_count_as_a_bur
     frames = [await a.receive() for _ in range(41)]
     assert sorted(f["type"] for f in frames) == ["participant_updated"] + ["pong"] * 40, [
         f for f in frames if f["type"] == "error"][:1]
+
+
+async def test_relays_to_a_peer_of_this_process_do_not_wait_for_a_stalled_broadcast(joined_pair, monkeypatch):
+    import asyncio
+
+    from resilience.channel_layer import channel_layer
+
+    _, a, b = joined_pair
+    layer = channel_layer().layer
+    real_group_send = layer.group_send
+
+    async def stalled_group_send(group, message):
+        if message["type"] == "lobby.participant_updated":
+            await asyncio.sleep(2)  # the channel layer stalls
+        return await real_group_send(group, message)
+
+    monkeypatch.setattr(layer, "group_send", stalled_group_send)
+    await a.send({"type": "set_muted", "muted": True})
+    await asyncio.sleep(0.1)
+    await a.send({"type": "relay_ice_candidate", "peer_id": b.session_id, "candidate": CANDIDATE})
+    # The relay needs no channel layer: Bob has it while the broadcast still waits.
+    assert (await b.receive(timeout=1.5))["type"] == "ice_candidate"
+    assert (await b.receive(timeout=5))["type"] == "participant_updated"
+    assert (await a.receive(timeout=5))["type"] == "participant_updated"
