@@ -75,18 +75,26 @@ def established(process: psutil.Process, port: int) -> int:
                if c.status == psutil.CONN_ESTABLISHED and c.laddr and c.laddr.port == port)
 
 
-async def steady(url: str, name: str, stop: asyncio.Event) -> None:
-    """A participant that stays and toggles its mute, so that events flow to everyone."""
-    # No keepalive pings: a busy load generator must not drop its own steady sockets.
-    async with connect(url, max_size=None, ping_interval=None) as socket:
-        await socket.send(json.dumps({"type": "join", "name": name}))
-        muted = False
-        reader = asyncio.ensure_future(drain(socket))
-        while not stop.is_set():
-            muted = not muted
-            await socket.send(json.dumps({"type": "set_muted", "muted": muted}))
-            await asyncio.sleep(0.05)
-        reader.cancel()
+async def steady(url: str, name: str, stop: asyncio.Event, drops: list[str]) -> None:
+    """A participant that stays (joining again if it is dropped) and toggles its mute, so that events flow."""
+    while not stop.is_set():
+        try:
+            # No keepalive pings: a busy load generator must not drop its own steady sockets.
+            async with connect(url, max_size=None, ping_interval=None) as socket:
+                await socket.send(json.dumps({"type": "join", "name": name}))
+                muted = False
+                reader = asyncio.ensure_future(drain(socket))
+                while not stop.is_set() and not reader.done():
+                    muted = not muted
+                    await socket.send(json.dumps({"type": "set_muted", "muted": muted}))
+                    await asyncio.sleep(0.05)
+                if reader.done() and reader.exception() is not None:
+                    raise reader.exception()  # type: ignore[misc]
+                reader.cancel()
+        except Exception as exc:  # noqa: BLE001 - counted and said; the participant comes back
+            if not stop.is_set():
+                drops.append(f"{name}: {exc}")
+                await asyncio.sleep(0.5)
 
 
 async def drain(socket: Any) -> None:
@@ -136,10 +144,11 @@ async def main(args: argparse.Namespace) -> int:
         lobby = post(base, "/api/lobbies", {"name": "Churn", "max_participants": 16}, token=owner["token"])
         stop = asyncio.Event()
         steady_tasks = []
+        drops: list[str] = []
         for name in ("Steady A", "Steady B"):
             session = post(base, "/api/sessions", {"name": name})
             url = f"ws://127.0.0.1:{live.port}/ws/lobby/{lobby['id']}/?token={session['token']}"
-            steady_tasks.append(asyncio.ensure_future(steady(url, name, stop)))
+            steady_tasks.append(asyncio.ensure_future(steady(url, name, stop, drops)))
         sessions = [{**post(base, "/api/sessions", {}), "name": f"Guest {i}"} for i in range(args.sessions)]
         process = server_process(live)
         done = [0, 0]
@@ -169,6 +178,8 @@ async def main(args: argparse.Namespace) -> int:
           f"(2 of them the steady participants)")
     print(f"participants still connected after the grace period: {len(connected)} "
           f"({', '.join(sorted(connected))})")
+    print(f"the steady participants' sockets were dropped {len(drops)} times"
+          + (f" (first: {drops[0]})" if drops else ""))
     if args.check:
         ok = growth < 5 and open_gauge == real_open and sorted(connected) == ["Steady A", "Steady B"]
         print("check:", "passed" if ok else "FAILED")

@@ -126,7 +126,6 @@ class LobbyConsumer(ErrorBoundaryMixin, LobbyEventsMixin, HandlerDispatchConsume
             await super().__call__(scope, receive, self.outbox.put)
         finally:
             try:
-                # What the socket's last frames started goes out before it leaves.
                 await self.deferred.drain(timeout=DEFERRED_DRAIN_TIMEOUT)
                 await self.deferred.aclose()
                 # However the loop ended, the socket's place and groups are given
@@ -201,6 +200,8 @@ class LobbyConsumer(ErrorBoundaryMixin, LobbyEventsMixin, HandlerDispatchConsume
         await self.layer.group_add(group, self.channel_name)
 
     async def disconnect(self, code: int) -> None:
+        # What the socket's last frames started goes out before it leaves.
+        await self.deferred.drain(timeout=DEFERRED_DRAIN_TIMEOUT)
         await self.depart(code)
 
     async def depart(self, code: int) -> None:
