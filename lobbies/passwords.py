@@ -3,8 +3,8 @@
 A password check is PBKDF2 (Django's hasher): about 0.3 to 0.5 s of CPU by
 design. Run on the one database thread that every socket's database work
 shares, each wrong guess stalled every lobby of the process. Here the check
-runs on a thread of its own (one: guesses queue behind each other rather than
-take both cores from everyone else), and a join that needs it asks for it by
+runs on a thread of its own at the lowest CPU priority (one thread: guesses
+queue behind each other rather than take every core from everyone else), and a join that needs it asks for it by
 raising ``PasswordCheckRequired`` from ``lobby_join`` (see the consumer).
 
 Wrong passwords are counted per session (``VOICEBOT_PASSWORD_RATE``) and per
@@ -15,6 +15,8 @@ counts are kept in this process's memory, as the other per-client limits.
 from __future__ import annotations
 
 import asyncio
+import os
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -27,7 +29,17 @@ from errors.exceptions import RateLimitedError
 from errors.throttle import rate_parse
 from lobbies.exceptions import InvalidLobbyPasswordError
 
-_checker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="voicebot-password")
+def _lowest_priority() -> None:
+    """The checking thread yields the CPU to everything else of the process (Linux sets a nice value per thread)."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+    except (AttributeError, OSError):  # not Linux, or not allowed: it runs at the process's priority
+        pass
+
+
+# PBKDF2 (hashlib) releases the GIL while it hashes: the thread costs the
+# event loop no Python time, only CPU, which its priority gives up first.
+_checker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="voicebot-password", initializer=_lowest_priority)
 _storage = MemoryStorage()
 _failures = MovingWindowRateLimiter(_storage)
 
