@@ -21,35 +21,20 @@ import logging
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field, replace
-from datetime import datetime
+from dataclasses import replace
 from functools import cache
-from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError, connections
 
+from audit.entries import AuditEntry
+from audit.storage import audit_entries_store
 from errors.throttle import FixedWindow, rate_parse
 
 logger = logging.getLogger("voicebot.audit")
 
 # Sample windows kept before the ended ones are forgotten.
 SAMPLE_WINDOWS_MAX = 10_000
-
-
-@dataclass(frozen=True, slots=True)
-class AuditEntry:
-    kind: str
-    occurred_at: datetime
-    correlation_id: str
-    actor: str = ""
-    user_id: int | None = None
-    session_id: str = ""
-    address: str = ""
-    lobby_id: str = ""
-    target: str = ""
-    details: dict[str, Any] = field(default_factory=dict)
-    count: int = 1
 
 
 class AuditRecorder:
@@ -91,8 +76,6 @@ class AuditRecorder:
 
     def flush(self) -> bool:
         """Store everything waiting, on the calling thread; True when all is stored."""
-        from audit.services import audit_entries_store
-
         with self._write_lock:
             with self._lock:
                 entries = list(self._pending) + [replace(e, count=n) for n, e in self._folded.values()]

@@ -1,4 +1,4 @@
-"""Writes of the audit app: recording a security event, storing the recorded ones, pruning."""
+"""Writes of the audit app: recording a security event, pruning old ones."""
 from __future__ import annotations
 
 import uuid
@@ -8,8 +8,9 @@ from typing import Any
 from django.utils import timezone
 
 from audit.choices import AuditKind
+from audit.entries import AuditEntry
 from audit.models import AuditEvent
-from audit.recorder import AuditEntry, audit_recorder
+from audit.recorder import audit_recorder
 from errors.scrubbing import context_scrub, cut, storable
 
 PRUNE_DELETE_BATCH = 5000
@@ -46,19 +47,6 @@ def audit_record(
         details=context_scrub(details or {}),
     ))
     return correlation_id
-
-
-def audit_entries_store(*, entries: list[AuditEntry]) -> int:
-    """Store recorded events in one bulk insert."""
-    AuditEvent.objects.bulk_create([
-        AuditEvent(
-            kind=e.kind, occurred_at=e.occurred_at, correlation_id=e.correlation_id, actor=e.actor, user_id=e.user_id,
-            session_id=e.session_id, address=e.address, lobby_id=e.lobby_id, target=e.target, details=e.details,
-            count=e.count,
-        )
-        for e in entries
-    ])
-    return len(entries)
 
 
 def audit_events_prune(*, older_than: timedelta, dry_run: bool = False, now: datetime | None = None) -> int:
