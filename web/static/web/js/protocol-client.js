@@ -193,9 +193,12 @@ export class LobbyConnection extends EventTarget {
    * `network_unreachable` when the socket closes first). `timeoutMs: null` waits as long as the
    * socket lives (its heartbeat notices a dead one).
    */
-  request(frame, { timeoutMs = 10000 } = {}) {
+  request(frame, { timeoutMs = 10000, resendOf = null, onSent = null } = {}) {
     return new Promise((resolve, reject) => {
-      const id = this.send(frame);
+      const id = this.send(frame, { resendOf });
+      if (id !== null && onSent !== null) {
+        onSent(id);
+      }
       if (id === null) {
         reject(new ProtocolError({ code: "network_unreachable", recovery: "reconnect" }));
         return;
