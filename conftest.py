@@ -38,12 +38,15 @@ async def fresh_channel_layer() -> AsyncIterator[None]:
 @pytest.fixture(autouse=True)
 def manual_error_writer(settings: Any) -> Iterator[None]:
     """Errors are stored when a test asks for them (errors.testing), and no test sees another's."""
+    from audit.recorder import audit_recorder
     from errors.testing import recorder_reset
 
     settings.VOICEBOT_ERROR_WRITER = "manual"
     recorder_reset()
+    audit_recorder().discard()
     yield
     recorder_reset()
+    audit_recorder().discard()
 
 
 @pytest.fixture(scope="session")
@@ -60,6 +63,16 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield redis_server.url
     finally:
         redis_server.stop()
+
+
+@pytest.fixture(autouse=True)
+def per_client_limits_reset() -> Iterator[None]:
+    """No test sees the wrong-password counts of another."""
+    from lobbies.passwords import password_limits_reset
+
+    password_limits_reset()
+    yield
+    password_limits_reset()
 
 
 @pytest.fixture
@@ -183,10 +196,18 @@ async def ws(transactional_db: None) -> AsyncIterator[Callable[..., Any]]:
         origin: str | None = None,
         path: str | None = None,
         expect_accept: bool = True,
+        host: str | None = None,
+        scheme: str | None = None,
     ) -> Client:
         url = path or f"/ws/lobby/{lobby_id}/" + (f"?token={token}" if token is not None else "")
         headers = [(b"origin", origin.encode())] if origin else []
+        if host is not None:
+            headers.append((b"host", host.encode()))
         communicator = WebsocketCommunicator(application, url, headers=headers)
+        # The application has not started yet: it reads the scope it was given.
+        communicator.scope["client"] = ("127.0.0.1", 50000)
+        if scheme is not None:
+            communicator.scope["scheme"] = scheme
         connected, _ = await communicator.connect(timeout=5)
         assert connected is expect_accept, f"handshake accepted={connected}"
         client = Client(communicator, session_id, token)

@@ -15,6 +15,7 @@ from django.utils.timezone import localtime
 from django.utils.text import Truncator
 from django.utils.translation import ngettext
 
+from audit.admin import AuditedAdminMixin
 from errors import services
 from errors.dashboard import dashboard_context
 from errors.models import ErrorDashboard, ErrorEvent, ErrorGroup
@@ -111,7 +112,7 @@ class LatestEventInline(admin.TabularInline):
 
 
 @admin.register(ErrorGroup)
-class ErrorGroupAdmin(admin.ModelAdmin):
+class ErrorGroupAdmin(AuditedAdminMixin, admin.ModelAdmin):
     # What went wrong (the title: its code and where), then the columns people triage by; no
     # column of the code alone (the title starts with it), so that all fit at laptop widths.
     list_display = ("short_title", "status", "regressed", "count", "last_seen_at", "first_seen_at", "severity",
@@ -173,7 +174,7 @@ def groups_changed(verb: str, count: int) -> str:
 
 
 @admin.register(ErrorEvent)
-class ErrorEventAdmin(admin.ModelAdmin):
+class ErrorEventAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = ("occurred", "group_link", "short_message", "severity", "where", "lobby_link",
                     "session_link", "short_correlation_id", "weight")
     list_filter = ("severity", "group__category", "transport", "occurred_at")
@@ -228,7 +229,7 @@ class ErrorEventAdmin(admin.ModelAdmin):
 
 
 @admin.register(ErrorDashboard)
-class ErrorDashboardAdmin(admin.ModelAdmin):
+class ErrorDashboardAdmin(AuditedAdminMixin, admin.ModelAdmin):
     """The dashboard page, reached from the admin index like a model."""
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:

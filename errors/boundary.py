@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from django.utils import timezone
@@ -18,6 +19,10 @@ from errors.recorder import get_recorder
 from errors.report import ErrorReport, Transport
 
 logger = logging.getLogger("voicebot.errors")
+
+# Called with every report once it is recorded (the audit log listens for the
+# errors that are security events); a listener must be quick and never raise.
+report_listeners: list[Callable[[ErrorReport], None]] = []
 
 LOG_LEVELS = {
     Severity.LOW: logging.INFO,
@@ -36,6 +41,7 @@ def report_error(
     session_id: str | None = None,
     context: dict[str, Any] | None = None,
     fatal: bool = False,
+    address: str | None = None,
 ) -> tuple[VoiceBotError, ErrorReport]:
     """Log ``exc`` once under a new correlation id and hand it to the recorder.
 
@@ -58,6 +64,7 @@ def report_error(
         session_id=session_id,
         context={**(context or {}), **error.context},
         cause=cause,
+        address=address,
     )
     logger.log(
         LOG_LEVELS[error.severity],
@@ -75,6 +82,11 @@ def report_error(
         get_recorder().record(report)
     except Exception:  # the recorder must never take a connection down with it
         logger.exception("error recorder failed for correlation_id=%s", report.correlation_id)
+    for listener in report_listeners:
+        try:
+            listener(report)
+        except Exception:  # noqa: BLE001 - a listener must never take a connection down either
+            logger.exception("error report listener failed for correlation_id=%s", report.correlation_id)
     return error, report
 
 

@@ -64,6 +64,11 @@ class ErrorBoundaryMixin:
         """(lobby_id, session_id) of this socket, for reports."""
         return None, None
 
+    def error_address(self) -> str | None:
+        """The client's address, for reports."""
+        client = getattr(self, "scope", {}).get("client")
+        return client[0] if client else None
+
     async def dispatch(self, message: dict[str, Any]) -> None:
         try:
             await super().dispatch(message)  # type: ignore[misc]
@@ -92,6 +97,7 @@ class ErrorBoundaryMixin:
             # An unexpected failure outside a client frame may leave this
             # socket's state half-changed: such a socket is closed (4011).
             fatal=not is_frame,
+            address=self.error_address(),
         )
         if message["type"] == "websocket.disconnect":
             return
@@ -101,7 +107,8 @@ class ErrorBoundaryMixin:
             return
         if is_frame and counts_as_bad_frame(error) and not self.allow_bad_frame():
             violation, violation_report = report_error(
-                PolicyViolationError(), transport="websocket", where=where, lobby_id=lobby_id, session_id=session_id
+                PolicyViolationError(), transport="websocket", where=where, lobby_id=lobby_id, session_id=session_id,
+                address=self.error_address(),
             )
             await self.send_error(violation, violation_report.correlation_id)
             await self.close_with(PolicyViolationError.close_code)

@@ -23,6 +23,7 @@ def error_response(request: HttpRequest, exc: BaseException) -> JsonResponse:
         where=where,
         session_id=getattr(request, "voicebot_session_id", None),
         context={"method": request.method, "path": request.path},
+        address=request.META.get("REMOTE_ADDR"),
     )
     response = JsonResponse(error_body(error, report.correlation_id), status=error.http_status)
     if error.retry_after is not None:

@@ -18,6 +18,8 @@ from errors.report import ErrorReport
 from errors.scrubbing import context_scrub, cut, text_scrub
 
 HOST = socket.gethostname()[:255]
+# ErrorEvent.path's column.
+PATH_MAX_LENGTH = 400
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +74,7 @@ def occurrence_from_report(report: ErrorReport) -> Occurrence:
         occurred_at=report.occurred_at,
         correlation_id=report.correlation_id,
         message=text_scrub(error.user_message),
-        path=cut(str(path), 380) if path else "",
+        path=cut(str(path), PATH_MAX_LENGTH) if path else "",
         lobby_id=(report.lobby_id or "")[:32],
         session_id=(report.session_id or "")[:32],
         context=context,

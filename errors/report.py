@@ -23,6 +23,8 @@ class ErrorReport:
     lobby_id: str | None = None
     session_id: str | None = None
     context: dict[str, Any] = field(default_factory=dict)
+    # The client's address, for listeners (the audit log); never stored with the error.
+    address: str | None = None
     # The original exception when it was not a VoiceBotError.
     cause: BaseException | None = None
 

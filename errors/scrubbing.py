@@ -25,12 +25,16 @@ SECRET_NAME = re.compile(
 # query-string names, so "%74oken=" carries a token just as "token=" does).
 _PAIR = re.compile(r"(?<![\w%.+-])([\w%.+-]+)=([^&;\s\"']*)")
 _BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._:\-]+")
+# A session token wherever it stands (pasted into a path, say): the session id,
+# a timestamp and a signature, joined by colons (plain or percent-encoded).
+_SESSION_TOKEN = re.compile(r"(?i)\b[0-9a-f]{32}(?::|%3a)[0-9a-z]{1,13}(?::|%3a)[a-z0-9_-]{20,}")
 # Keys whose values are bulky session descriptions.
 SDP_KEYS = frozenset({"sdp"})
 SDP_KEEP = 120
 STRING_KEEP = 1000
 LIST_KEEP = 50
 MAX_DEPTH = 6
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _scrub_pair(match: re.Match[str]) -> str:
@@ -40,14 +44,29 @@ def _scrub_pair(match: re.Match[str]) -> str:
 
 
 def scrub_secrets(text: str) -> str:
-    """``text`` with the values of secret ``name=value`` pairs and of Bearer credentials replaced."""
-    return _BEARER.sub(rf"\1{SCRUBBED}", _PAIR.sub(_scrub_pair, text))
+    """``text`` with the values of secret ``name=value`` pairs, Bearer credentials and session tokens replaced."""
+    return _SESSION_TOKEN.sub(SCRUBBED, _BEARER.sub(rf"\1{SCRUBBED}", _PAIR.sub(_scrub_pair, text)))
 
 
 def cut(text: str, keep: int) -> str:
+    """``text`` in at most ``keep`` characters, saying how much was cut."""
     if len(text) <= keep:
         return text
-    return f"{text[:keep]}… [{len(text) - keep} more characters cut]"
+    kept = keep
+    while True:
+        suffix = f"… [{len(text) - kept} more characters cut]"
+        if kept + len(suffix) <= keep:
+            return text[:kept] + suffix
+        kept = max(0, keep - len(suffix))
+        if kept == 0:
+            return text[:keep]
+
+
+def storable(text: str) -> str:
+    """``text`` with what no database column holds (NUL, lone surrogates) replaced by U+FFFD."""
+    if "\x00" not in text and not _SURROGATE.search(text):
+        return text
+    return _SURROGATE.sub("\ufffd", text.replace("\x00", "\ufffd"))
 
 
 def context_scrub(value: Any, *, depth: int = 0) -> Any:
@@ -57,15 +76,15 @@ def context_scrub(value: Any, *, depth: int = 0) -> Any:
     if value is None or isinstance(value, (bool, int, float)):
         return value
     if isinstance(value, str):
-        return cut(scrub_secrets(value), STRING_KEEP)
+        return cut(storable(scrub_secrets(value)), STRING_KEEP)
     if isinstance(value, dict):
         clean: dict[str, Any] = {}
         for key, item in value.items():
-            name = str(key)
+            name = storable(str(key))
             if SECRET_NAME.search(name):
                 clean[name] = SCRUBBED
             elif name in SDP_KEYS and isinstance(item, str):
-                clean[name] = cut(item, SDP_KEEP)
+                clean[name] = cut(storable(item), SDP_KEEP)
             else:
                 clean[name] = context_scrub(item, depth=depth + 1)
         return clean
@@ -74,9 +93,9 @@ def context_scrub(value: Any, *, depth: int = 0) -> Any:
         if len(value) > LIST_KEEP:
             items.append(f"[{len(value) - LIST_KEEP} more items cut]")
         return items
-    return cut(scrub_secrets(repr(value)), STRING_KEEP)
+    return cut(storable(scrub_secrets(repr(value))), STRING_KEEP)
 
 
 def text_scrub(text: str) -> str:
-    """A traceback or message with tokens and passwords removed."""
-    return scrub_secrets(text)
+    """A traceback or message with tokens and passwords removed, storable."""
+    return storable(scrub_secrets(text))

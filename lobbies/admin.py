@@ -6,8 +6,10 @@ from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 from django.utils.translation import ngettext
 
+from audit.actors import actor_from_request
+from audit.admin import AuditedAdminMixin
 from errors.admin import short_time
-from lobbies import services
+from lobbies import moderation, services
 from lobbies.events import emit_on_commit
 from lobbies.models import ChatMessage, GuestSession, Lobby, Participant, SeatWaiter, ServerInstance
 
@@ -40,7 +42,7 @@ class OpenFilter(admin.SimpleListFilter):
 
 
 @admin.register(Lobby)
-class LobbyAdmin(admin.ModelAdmin):
+class LobbyAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = ("name", "id", "people", "private", "has_password", "created", "empty", "closed")
     list_filter = (OpenFilter, "private", "created_at")
     search_fields = ("name", "description", "id")
@@ -77,7 +79,7 @@ class LobbyAdmin(admin.ModelAdmin):
     def close_lobbies(self, request: HttpRequest, queryset: QuerySet) -> None:
         closed = 0
         for lobby_id in queryset.values_list("pk", flat=True):
-            emitted = services.lobby_close(lobby_id=lobby_id)
+            emitted = moderation.lobby_close(lobby_id=lobby_id, by=actor_from_request(request))
             emit_on_commit(emitted)
             closed += bool(emitted)
         self.message_user(
@@ -86,7 +88,7 @@ class LobbyAdmin(admin.ModelAdmin):
 
 
 @admin.register(Participant)
-class ParticipantAdmin(admin.ModelAdmin):
+class ParticipantAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = ("name", "lobby", "session", "status", "muted", "is_bot", "joined_at", "disconnected_at")
     list_filter = ("status", "muted", "is_bot")
     search_fields = ("name", "session__id", "lobby__id", "lobby__name")
@@ -106,7 +108,7 @@ class ParticipantAdmin(admin.ModelAdmin):
     def remove_participants(self, request: HttpRequest, queryset: QuerySet) -> None:
         removed = 0
         for participant_id in queryset.values_list("pk", flat=True):
-            emitted = services.participant_kick(participant_id=participant_id)
+            emitted = moderation.participant_kick(participant_id=participant_id, by=actor_from_request(request))
             emit_on_commit(emitted)
             removed += bool(emitted)
         self.message_user(
@@ -116,7 +118,7 @@ class ParticipantAdmin(admin.ModelAdmin):
 
 
 @admin.register(GuestSession)
-class GuestSessionAdmin(admin.ModelAdmin):
+class GuestSessionAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = ("id", "name", "is_bot", "created_at")
     list_filter = ("is_bot", "created_at")
     search_fields = ("id", "name")
@@ -124,20 +126,20 @@ class GuestSessionAdmin(admin.ModelAdmin):
 
 
 @admin.register(ChatMessage)
-class ChatMessageAdmin(admin.ModelAdmin):
+class ChatMessageAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = ("lobby", "name", "text", "created_at")
     search_fields = ("lobby__id", "name", "text", "session_id")
     readonly_fields = ("lobby", "session_id", "name", "text", "created_at")
 
 
 @admin.register(ServerInstance)
-class ServerInstanceAdmin(admin.ModelAdmin):
+class ServerInstanceAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = ("id", "host", "pid", "started_at", "last_heartbeat")
     readonly_fields = ("id", "host", "pid", "started_at", "last_heartbeat")
 
 
 @admin.register(SeatWaiter)
-class SeatWaiterAdmin(admin.ModelAdmin):
+class SeatWaiterAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = ("lobby", "session", "queued_at", "notified_at", "disconnected_at")
     readonly_fields = ("lobby", "session", "channel_name", "instance_id", "queued_at", "notified_at",
                        "disconnected_at", "position_sent")

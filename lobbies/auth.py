@@ -19,11 +19,13 @@ def request_session_id(request: HttpRequest, *, required: bool) -> str | None:
     header = request.headers.get("Authorization", "")
     if not header:
         if required:
-            raise UnauthenticatedError("This call needs 'Authorization: Bearer <token>' from POST /api/sessions.")
+            raise UnauthenticatedError("This call needs 'Authorization: Bearer <token>' from POST /api/sessions.",
+                                       context={"token": "missing"})
         return None
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise UnauthenticatedError("Send the token as 'Authorization: Bearer <token>'.")
+        raise UnauthenticatedError("Send the token as 'Authorization: Bearer <token>'.",
+                                   context={"token": "malformed"})
     session_id = session_token_verify(token.strip())
     request.voicebot_session_id = session_id  # type: ignore[attr-defined]
     return session_id

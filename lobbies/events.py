@@ -95,6 +95,10 @@ def chat_posted(lobby_id: str, chat: dict[str, Any], *, sender_channel: str = ""
     )
 
 
+def lobby_updated(lobby_id: str, lobby: dict[str, Any]) -> Event:
+    return Event(group=lobby_group(lobby_id), message={"type": "lobby.updated", "lobby_id": lobby_id, "lobby": lobby})
+
+
 def lobby_closed(lobby_id: str) -> Event:
     return Event(group=lobby_group(lobby_id), message={"type": "lobby.closed", "lobby_id": lobby_id})
 

@@ -45,3 +45,24 @@ class KickedError(LobbyError):
     message = "A moderator removed you from this lobby."
     close_code = 4003
     http_status = 403
+
+
+class KickedRejoinError(KickedError):
+    """A session or address kicked from the lobby less than VOICEBOT_KICK_BAN seconds ago tries to join again."""
+
+    message = "You were removed from this lobby. You can join it again later."
+    recovery = Recovery.RETRY
+
+
+class LobbyLockedError(LobbyError):
+    code = "lobby_locked"
+    message = "This lobby is locked: its creator lets no one new in right now."
+    http_status = 403
+
+
+class PasswordCheckRequired(Exception):
+    """Not an error: ``lobby_join`` asks its caller to check the password off the database thread."""
+
+    def __init__(self, password_hash: str) -> None:
+        super().__init__("the lobby's password must be checked")
+        self.password_hash = password_hash

@@ -29,7 +29,7 @@ M = TypeVar("M", bound=Model)
 
 # The lobby's fields a join needs (its answer shows the lobby); the rest stay deferred.
 LOBBY_FIELDS = ("id", "name", "description", "private", "password_hash", "max_participants", "created_by_id",
-                "created_at", "empty_since")
+                "created_at", "empty_since", "locked")
 # A chat message's fields its answer shows.
 CHAT_FIELDS = ("id", "session_id", "name", "text", "created_at")
 # The participant's fields (attnames) the callers need; the rest stay deferred on the instance.

@@ -59,6 +59,7 @@ class Lobby(models.Model):
     # Since when the open lobby has had no participant (None while someone holds a
     # seat); an empty lobby closes VOICEBOT_EMPTY_LOBBY_CLOSE_AFTER seconds after it.
     empty_since = models.DateTimeField(null=True, blank=True, db_index=True)
+    locked = models.BooleanField(default=False, help_text="A locked lobby lets no one new in (resumes still).")
 
     class Meta:
         ordering = ["-created_at"]
@@ -118,6 +119,8 @@ class Participant(models.Model):
     epoch = models.CharField(max_length=32, default=new_session_id, editable=False)
     joined_at = models.DateTimeField(auto_now_add=True)
     disconnected_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # The client address it joined from (as the trusted proxies give it): a kick bars it too.
+    address = models.CharField(max_length=64, blank=True, editable=False)
 
     class Meta:
         ordering = ["joined_at", "id"]
@@ -129,16 +132,43 @@ class Participant(models.Model):
         return f"{self.name} in {self.lobby_id}"
 
 
+class LobbyBan(models.Model):
+    """A session and address kicked from a lobby, barred from joining it again until ``until``."""
+
+    lobby = models.ForeignKey(Lobby, on_delete=models.CASCADE, related_name="bans")
+    session_id = models.CharField(max_length=32, db_index=True)
+    address = models.CharField(max_length=64, blank=True, db_index=True)
+    until = models.DateTimeField(db_index=True)
+    # Who kicked: "staff ann", "session 4f1c0a9e" (the lobby's creator).
+    by = models.CharField(max_length=150, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-until"]
+
+    def __str__(self) -> str:
+        return f"{self.session_id[:8]} barred from {self.lobby_id} until {self.until:%Y-%m-%d %H:%M:%S}"
+
+
 class ChatMessage(models.Model):
     lobby = models.ForeignKey(Lobby, on_delete=models.CASCADE, related_name="chat_messages")
     session_id = models.CharField(max_length=32)
     name = models.CharField(max_length=NAME_MAX_LENGTH)
     text = models.TextField(max_length=CHAT_TEXT_MAX_LENGTH)
     created_at = models.DateTimeField(auto_now_add=True)
+    # The sender's idempotency key: a digest of the chat frame's ``id``, so
+    # that a frame sent again after ``recovery: "retry"`` is not stored twice.
+    client_key = models.CharField(max_length=64, blank=True, editable=False)
 
     class Meta:
         ordering = ["id"]
         indexes = [models.Index(fields=["lobby", "-id"], name="chat_lobby_newest")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["lobby", "session_id", "client_key"], condition=~models.Q(client_key=""),
+                name="chat_client_key_unique",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.name}: {self.text[:40]}"

@@ -16,6 +16,7 @@ def lobby_public(lobby: Lobby, *, participant_count: int) -> dict[str, Any]:
         "max_participants": lobby.max_participants,
         "participant_count": participant_count,
         "created_at": lobby.created_at.isoformat(),
+        "locked": lobby.locked,
     }
 
 
@@ -31,6 +32,8 @@ def participant_public(participant: Participant) -> dict[str, Any]:
 
 def chat_public(message: ChatMessage) -> dict[str, Any]:
     return {
+        # The same message broadcast again (a retried frame) has the same id.
+        "id": str(message.pk),
         "session_id": message.session_id,
         "name": message.name,
         "text": message.text,

@@ -6,22 +6,28 @@ them through ``resilience.database.db_call``.
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare
 
 from errors.exceptions import InvalidMessageError, NotJoinedError, UnauthenticatedError
 from lobbies import events, hot_sql, seats
 from lobbies.events import Event
 from lobbies.exceptions import (
     InvalidLobbyPasswordError,
+    KickedRejoinError,
     LobbyFullError,
+    LobbyLockedError,
     LobbyNotFoundError,
     NameTakenError,
+    PasswordCheckRequired,
 )
 from lobbies.models import (
     CHAT_HISTORY_LENGTH,
@@ -31,6 +37,7 @@ from lobbies.models import (
     ChatMessage,
     GuestSession,
     Lobby,
+    LobbyBan,
     Participant,
     new_session_id,
 )
@@ -42,9 +49,11 @@ from lobbies.validation import (
     lobby_name_clean,
     participant_name_clean,
     participant_name_key,
+    password_clean,
 )
 
 PASSWORD_MAX_LENGTH = 128
+JOIN_PASSWORD_MAX_LENGTH = 1024
 
 
 def session_create(*, name: Any = None, is_bot: bool = False) -> tuple[GuestSession, str]:
@@ -66,13 +75,11 @@ def lobby_create(
     clean_name = lobby_name_clean(name)
     clean_description = lobby_description_clean(description)
     if not GuestSession.objects.filter(pk=session_id).exists():
-        raise UnauthenticatedError("Your session no longer exists. Start a new session.")
+        raise UnauthenticatedError("Your session no longer exists. Start a new session.",
+                                   context={"token": "session_gone"})
     if not isinstance(private, bool):
         raise InvalidMessageError("'private' must be true or false.")
-    if password is not None and not isinstance(password, str):
-        raise InvalidMessageError("'password' must be a string.")
-    if password is not None and len(password) > PASSWORD_MAX_LENGTH:
-        raise InvalidMessageError(f"A lobby password is at most {PASSWORD_MAX_LENGTH} characters.")
+    password = password_clean(password, max_length=PASSWORD_MAX_LENGTH)
     if (
         not isinstance(max_participants, int)
         or isinstance(max_participants, bool)
@@ -116,24 +123,34 @@ def lobby_join(
     password: Any,
     channel_name: str,
     instance_id: str,
+    password_hash_verified: str | None = None,
+    defer_password_check: bool = False,
+    address: str = "",
 ) -> JoinResult:
     """Enter a lobby, or resume this session's place in it.
 
+    With ``defer_password_check`` the password is not hashed here (on the
+    database thread): a lobby with a password raises ``PasswordCheckRequired``
+    with its hash, and the caller checks the password elsewhere
+    (``lobbies.passwords``) and calls again with ``password_hash_verified``.
+
     A session that still holds a place in this lobby (reconnecting, or
     connected through a socket that is gone) resumes it: no password, its
-    name kept. A session in another lobby leaves that one first. Without a
-    ``name`` the session's default name (from POST /api/sessions) is used.
+    name kept. A new entry is refused to a session or address kicked from
+    this lobby lately (``kicked`` with a ``retry_after``), then by a locked
+    lobby (``lobby_locked``), then by a wrong password. A session in another
+    lobby leaves that one first. Without a ``name`` the session's default name (from POST /api/sessions) is used.
     The session that created a lobby needs no password to enter it.
 
     A full lobby (counting the sessions that wait for a seat ahead of this
     one, see ``lobbies.seats``) puts the session in its queue and raises
     LobbyFullError with its place.
     """
-    if password is not None and not isinstance(password, str):
-        raise InvalidMessageError("'password' must be a string.")
+    password = password_clean(password, max_length=JOIN_PASSWORD_MAX_LENGTH)
     outcome = _lobby_enter(
         lobby_id=lobby_id, session_id=session_id, name=name, password=password, channel_name=channel_name,
-        instance_id=instance_id,
+        instance_id=instance_id, password_hash_verified=password_hash_verified,
+        defer_password_check=defer_password_check, address=address,
     )
     if isinstance(outcome, LobbyFullError):
         # Raised once the transaction committed the session's place in the queue.
@@ -142,7 +159,8 @@ def lobby_join(
 
 
 def _lobby_enter(
-    *, lobby_id: str, session_id: str, name: Any, password: Any, channel_name: str, instance_id: str
+    *, lobby_id: str, session_id: str, name: Any, password: Any, channel_name: str, instance_id: str,
+    password_hash_verified: str | None, defer_password_check: bool, address: str,
 ) -> JoinResult | LobbyFullError:
     with transaction.atomic():
         lobby = hot_sql.lobby_open_locked(lobby_id=lobby_id)
@@ -169,12 +187,16 @@ def _lobby_enter(
                 raise UnauthenticatedError("Your session no longer exists. Start a new session.")
             # The name given to POST /api/sessions is the default when join names none.
             clean_name = participant_name_clean(session.name if name is None and session.name else name)
-            if (
-                lobby.has_password
-                and lobby.created_by_id != session_id
-                and not check_password(password or "", lobby.password_hash)
+            lobby_entry_check(lobby, session_id=session_id, address=address)
+            if lobby.has_password and lobby.created_by_id != session_id and not (
+                password_hash_verified is not None and constant_time_compare(password_hash_verified, lobby.password_hash)
             ):
-                raise InvalidLobbyPasswordError()
+                if not password:
+                    raise InvalidLobbyPasswordError()
+                if defer_password_check:
+                    raise PasswordCheckRequired(lobby.password_hash)
+                if not check_password(password, lobby.password_hash):
+                    raise InvalidLobbyPasswordError()
             queue = seats.seat_queue(lobby_id=lobby.id)
             ahead = queue.index(session_id) if session_id in queue else len(queue)
             if lobby.participants.count() + ahead >= lobby.max_participants:
@@ -182,9 +204,10 @@ def _lobby_enter(
                                           instance_id=instance_id, position=ahead + 1)
                 return LobbyFullError(position=ahead + 1)
             if existing is not None:
-                emitted.extend(_participant_remove(existing, reason="left"))
+                emitted.extend(participant_remove(existing, reason="left"))
             participant = _participant_add(
-                lobby, session=session, name=clean_name, channel_name=channel_name, instance_id=instance_id
+                lobby, session=session, name=clean_name, channel_name=channel_name, instance_id=instance_id,
+                address=address,
             )
             if session_id in queue:
                 seats.seat_waiter_leave(session_id=session_id)
@@ -203,8 +226,19 @@ def _lobby_enter(
     )
 
 
+def lobby_entry_check(lobby: Lobby, *, session_id: str, address: str) -> None:
+    """KickedError while this session or address is barred from the lobby; LobbyLockedError when it is locked."""
+    bans = LobbyBan.objects.filter(lobby=lobby, until__gt=timezone.now())
+    barred = Q(session_id=session_id) | Q(address=address) if address else Q(session_id=session_id)
+    until = bans.filter(barred).order_by("-until").values_list("until", flat=True).first()
+    if until is not None:
+        raise KickedRejoinError(retry_after=max(1.0, round((until - timezone.now()).total_seconds())))
+    if lobby.locked:
+        raise LobbyLockedError()
+
+
 def _participant_add(
-    lobby: Lobby, *, session: GuestSession, name: str, channel_name: str, instance_id: str
+    lobby: Lobby, *, session: GuestSession, name: str, channel_name: str, instance_id: str, address: str = ""
 ) -> Participant:
     key = participant_name_key(name)
     if lobby.participants.filter(name_key=key).exists():
@@ -219,13 +253,15 @@ def _participant_add(
                 is_bot=session.is_bot,
                 channel_name=channel_name,
                 instance_id=instance_id,
+                address=address[:64],
             )
     except IntegrityError:
         # Another socket took the name between the check and the insert.
         raise NameTakenError() from None
 
 
-def _participant_remove(participant: Participant, *, reason: str) -> list[Event]:
+def participant_remove(participant: Participant, *, reason: str) -> list[Event]:
+    """Delete a participant (locked by the caller's transaction); the event of its departure."""
     participant.delete()
     discard = (participant.channel_name,) if participant.channel_name else ()
     return [
@@ -260,7 +296,7 @@ def participant_leave(*, session_id: str, lobby_id: str, channel_name: str) -> l
         participant = _socket_participant(session_id=session_id, lobby_id=lobby_id, channel_name=channel_name)
         if participant is None:
             raise NotJoinedError()
-        return _participant_remove(participant, reason="left")
+        return participant_remove(participant, reason="left")
 
 
 def participant_disconnect(*, session_id: str, lobby_id: str, channel_name: str) -> list[Event]:
@@ -274,7 +310,7 @@ def participant_disconnect(*, session_id: str, lobby_id: str, channel_name: str)
             participant = _socket_participant(session_id=session_id, lobby_id=lobby_id, channel_name=channel_name)
             if participant is None:
                 return []
-            return _participant_remove(participant, reason="disconnected")
+            return participant_remove(participant, reason="disconnected")
         participant = hot_sql.participant_mark_reconnecting(
             session_id=session_id, lobby_id=lobby_id, channel_name=channel_name, now=timezone.now()
         )
@@ -310,19 +346,42 @@ def participant_set_muted(*, session_id: str, lobby_id: str, muted: bool) -> lis
     return [events.participant_updated(lobby_id, participant_public(participant), epoch=participant.epoch)]
 
 
+def idempotency_key(frame_id: str | None) -> str:
+    """The stored form of a frame's ``id`` (any string): its SHA-256 digest; empty without one."""
+    if not frame_id:
+        return ""
+    return hashlib.sha256(frame_id.encode("utf-8", "surrogatepass")).hexdigest()
+
+
 def chat_post(
     *, session_id: str, lobby_id: str, text: Any, sender_channel: str = "", frame_id: str | None = None
 ) -> list[Event]:
     """Store a chat message, keep the newest 50 of the lobby, broadcast it.
 
     The copy that reaches ``sender_channel`` answers the frame ``frame_id``.
+    A message sent again with the ``id`` of one already stored (the client
+    retrying after its broadcast failed) is not stored again: the stored one
+    is broadcast again.
     """
     clean_text = chat_text_clean(text)
+    key = idempotency_key(frame_id)
     with transaction.atomic():
         participant = _joined_participant(session_id=session_id, lobby_id=lobby_id)
-        message = ChatMessage.objects.create(
-            lobby_id=lobby_id, session_id=session_id, name=participant.name, text=clean_text
-        )
+        if key:
+            stored = ChatMessage.objects.filter(lobby_id=lobby_id, session_id=session_id, client_key=key).first()
+            if stored is not None:
+                return [events.chat_posted(lobby_id, chat_public(stored), sender_channel=sender_channel,
+                                           frame_id=frame_id)]
+        try:
+            with transaction.atomic():
+                message = ChatMessage.objects.create(
+                    lobby_id=lobby_id, session_id=session_id, name=participant.name, text=clean_text, client_key=key
+                )
+        except IntegrityError:
+            # The same frame, resent, was stored meanwhile by another socket of this session.
+            stored = ChatMessage.objects.get(lobby_id=lobby_id, session_id=session_id, client_key=key)
+            return [events.chat_posted(lobby_id, chat_public(stored), sender_channel=sender_channel,
+                                       frame_id=frame_id)]
         cutoff = (
             ChatMessage.objects.filter(lobby_id=lobby_id)
             .order_by("-id")
@@ -332,26 +391,3 @@ def chat_post(
         if oldest_kept is not None:
             ChatMessage.objects.filter(lobby_id=lobby_id, id__lte=oldest_kept).delete()
     return [events.chat_posted(lobby_id, chat_public(message), sender_channel=sender_channel, frame_id=frame_id)]
-
-
-def participant_kick(*, participant_id: int) -> list[Event]:
-    """Staff removed a participant: its socket closes with 4003."""
-    with transaction.atomic():
-        participant = Participant.objects.select_for_update().filter(pk=participant_id).first()
-        if participant is None:
-            return []
-        emitted = _participant_remove(participant, reason="kicked")
-        if participant.channel_name:
-            emitted.insert(0, events.participant_kicked(participant.lobby_id, participant.channel_name))
-    return emitted
-
-
-def lobby_close(*, lobby_id: str) -> list[Event]:
-    """Close a lobby: everyone in it is disconnected with 4004 and it is unlisted."""
-    with transaction.atomic():
-        updated = Lobby.objects.filter(pk=lobby_id, closed_at__isnull=True).update(closed_at=timezone.now())
-        if not updated:
-            return []
-        Participant.objects.filter(lobby_id=lobby_id).delete()
-        dismissed = seats.seat_waiters_dismiss(lobby_id=lobby_id)
-    return [events.lobby_closed(lobby_id), *dismissed]

@@ -21,10 +21,13 @@ def session_token_issue(*, session_id: str) -> str:
 def session_token_verify(token: str | None) -> str:
     """The session id the token was issued for, or UnauthenticatedError."""
     if not token:
-        raise UnauthenticatedError("A session token is required. Create a session with POST /api/sessions.")
+        raise UnauthenticatedError("A session token is required. Create a session with POST /api/sessions.",
+                                   context={"token": "missing"})
     try:
         return signing.TimestampSigner(salt=_SALT).unsign(token, max_age=settings.VOICEBOT_TOKEN_MAX_AGE)
     except signing.SignatureExpired:
-        raise UnauthenticatedError("Your session token has expired. Start a new session.") from None
+        raise UnauthenticatedError("Your session token has expired. Start a new session.",
+                                   context={"token": "expired"}) from None
     except signing.BadSignature:
-        raise UnauthenticatedError("That session token is not valid. Start a new session.") from None
+        raise UnauthenticatedError("That session token is not valid. Start a new session.",
+                                   context={"token": "forged"}) from None

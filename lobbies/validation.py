@@ -102,6 +102,11 @@ def lobby_search_clean(raw: str | None) -> str:
     return query
 
 
+def has_unstorable_characters(text: str) -> bool:
+    """NUL (PostgreSQL refuses it in text) or a lone surrogate (no UTF-8 encoding exists for it)."""
+    return "\x00" in text or any("\ud800" <= ch <= "\udfff" for ch in text)
+
+
 def chat_text_clean(raw: Any) -> str:
     if not isinstance(raw, str):
         raise InvalidMessageError("'text' must be a string.")
@@ -110,4 +115,19 @@ def chat_text_clean(raw: Any) -> str:
         raise InvalidMessageError(
             f"A chat message is 1 to {CHAT_TEXT_MAX_LENGTH} characters and not only spaces.{too_long}"
         )
+    if has_unstorable_characters(raw):
+        raise InvalidMessageError("A chat message cannot contain NUL characters or lone surrogates.")
+    return raw
+
+
+def password_clean(raw: Any, *, max_length: int) -> str | None:
+    """A lobby password as given (None or a string), checked for what can be hashed."""
+    if raw is None:
+        return None
+    if not isinstance(raw, str):
+        raise InvalidMessageError("'password' must be a string.")
+    if len(raw) > max_length:
+        raise InvalidMessageError(f"A lobby password is at most {max_length} characters.")
+    if has_unstorable_characters(raw):
+        raise InvalidMessageError("A lobby password cannot contain NUL characters or lone surrogates.")
     return raw

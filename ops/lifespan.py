@@ -13,6 +13,7 @@ import asyncio
 import logging
 from typing import Any
 
+from audit.recorder import audit_recorder_close
 from errors.recorder import recorder_close
 from ops.metrics import process_exit_mark
 
@@ -27,6 +28,7 @@ async def lifespan(scope: dict[str, Any], receive: Any, send: Any) -> None:
         elif message["type"] == "lifespan.shutdown":
             try:
                 await asyncio.to_thread(recorder_close)
+                await asyncio.to_thread(audit_recorder_close)
                 process_exit_mark()
             except Exception:  # noqa: BLE001 - the server must still finish stopping
                 logger.exception("shutdown work failed")

@@ -2,7 +2,10 @@
 
 The probe goes to each dependency itself, past its circuit breaker, and
 leaves the breaker alone: only real traffic opens or closes a breaker. It
-says which dependency fails; ``/readyz`` (ops.views) answers with it.
+says which dependency fails; ``/readyz`` (ops.views) answers with it. A
+dependency that answers the probe while its breaker is open is not ready
+either (``breaker_open``): this process refuses its calls until a trial call
+succeeds, and a probe that said otherwise would send traffic to be refused.
 """
 from __future__ import annotations
 
@@ -63,15 +66,21 @@ async def readiness_check() -> Readiness:
     database()
     layer_dependency()
     readiness = Readiness()
-    for name, check, failures, unavailable in (
-        (DATABASE, _check_database, DATABASE_ERRORS, database_unavailable),
-        (CHANNEL_LAYER, _check_channel_layer, LAYER_ERRORS, layer_unavailable),
+    for name, check, failures, unavailable, guarded in (
+        (DATABASE, _check_database, DATABASE_ERRORS, database_unavailable, database),
+        (CHANNEL_LAYER, _check_channel_layer, LAYER_ERRORS, layer_unavailable, layer_dependency),
     ):
         try:
             await check()
-            readiness.checks[name] = "ok"
         except (*failures, asyncio.TimeoutError) as exc:
             readiness.checks[name] = "unavailable"
             if readiness.failure is None:
                 readiness.failure = unavailable(exc)
+            continue
+        if guarded().state == "open":
+            readiness.checks[name] = "breaker_open"
+            if readiness.failure is None:
+                readiness.failure = unavailable()
+        else:
+            readiness.checks[name] = "ok"
     return readiness

@@ -24,6 +24,7 @@ from django.conf import settings
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 
+from errors.boundary import report_error
 from errors.consumers import ErrorBoundaryMixin
 from errors.exceptions import (
     AlreadyJoinedError,
@@ -36,19 +37,28 @@ from errors.exceptions import (
     UnknownMessageTypeError,
 )
 from errors.throttle import FixedWindow, rate_parse, window_for
-from lobbies import hot_sql, seats, services
-from lobbies.exceptions import LobbyFullError, LobbyNotFoundError
+from audit.actors import Actor
+from lobbies import hot_sql, moderation, seats, services
+from lobbies.exceptions import InvalidLobbyPasswordError, LobbyFullError, LobbyNotFoundError, PasswordCheckRequired
+from lobbies.passwords import lobby_password_verify
 from lobbies.events import Event, emit, lobby_group, session_group
 from lobbies.presence import INSTANCE_ID, presence_ensure_running
 from lobbies.presenters import chat_public, lobby_public, participant_public
 from ops.metrics import FRAMES_RELAYED, WEBSOCKETS_OPEN
-from resilience.channel_layer import channel_layer
+from resilience.channel_layer import channel_layer, layer_unavailable
 from resilience.database import db_call
-from signaling.dispatch import dispatch_from
-from signaling.exceptions import PeerNotFoundError
+from signaling.deferred import DeferredLayerWork
+from signaling.dispatch import ARRIVED, dispatch_from
+from signaling.exceptions import PeerNotFoundError, SendQueueFullError
 from signaling.inbox import Inbox, inbox_local
+from signaling.outbox import Outbox
 from signaling.roster import CONNECTED, LobbyEventsMixin, Peer
 from signaling.validation import ice_candidate_clean, session_description_clean
+
+# Seconds a socket closed for not reading gets to take its close frame.
+SEND_QUEUE_CLOSE_TIMEOUT = 1.0
+# Seconds a closing socket waits for the channel-layer work its frames started.
+DEFERRED_DRAIN_TIMEOUT = 2.0
 
 # Chat limits, kept in this process's memory (keys are per session).
 _limits_storage = MemoryStorage()
@@ -59,7 +69,8 @@ _chat_limiter = MovingWindowRateLimiter(_limits_storage)
 def _check_session(session_id: str, lobby_id: str) -> None:
     session_found, lobby_open = hot_sql.session_and_lobby_exist(session_id=session_id, lobby_id=lobby_id)
     if not session_found:
-        raise UnauthenticatedError("Your session no longer exists. Start a new session.")
+        raise UnauthenticatedError("Your session no longer exists. Start a new session.",
+                                   context={"token": "session_gone"})
     if not lobby_open:
         raise LobbyNotFoundError()
 
@@ -101,16 +112,54 @@ class LobbyConsumer(ErrorBoundaryMixin, LobbyEventsMixin, HandlerDispatchConsume
     lobby_id: str
     inbox: Inbox
     frame_window: FixedWindow | None = None  # this socket's frame limit (VOICEBOT_FRAME_RATE)
+    frame_arrived: float | None = None
 
     # --- Connection ---------------------------------------------------
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        # Everything the consumer sends goes through its outbox, which never
+        # waits for the client (see signaling.outbox).
+        self.outbox = Outbox(send, max_frames=settings.VOICEBOT_SEND_QUEUE_FRAMES,
+                             max_bytes=settings.VOICEBOT_SEND_QUEUE_BYTES)
+        self.deferred = DeferredLayerWork(self.deferred_failed)
         try:
-            await super().__call__(scope, receive, send)
+            await super().__call__(scope, receive, self.outbox.put)
         finally:
-            inbox = getattr(self, "inbox", None)
-            if inbox is not None:
-                inbox.close()
+            try:
+                await self.deferred.drain(timeout=DEFERRED_DRAIN_TIMEOUT)
+                await self.deferred.aclose()
+                # However the loop ended, the socket's place and groups are given
+                # up once (the disconnect hook always runs).
+                await self.depart(1006)
+            except Exception as exc:  # noqa: BLE001 - reported; the socket is gone either way
+                report_error(exc, transport="websocket", where="websocket.disconnect",
+                             lobby_id=getattr(self, "lobby_id", None), session_id=getattr(self, "session_id", None))
+            finally:
+                channel = getattr(self, "channel_name", None)
+                if channel:
+                    channel_layer().channel_forget(channel)
+                await self.outbox.aclose()
+                inbox = getattr(self, "inbox", None)
+                if inbox is not None:
+                    inbox.close()
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        # A client frame's arrival (signaling.dispatch), for its frame rate.
+        self.frame_arrived = message.get(ARRIVED)
+        await super().dispatch(message)
+        if self.outbox.overflowed and not self.socket_closed:
+            await self.close_unread()
+
+    async def close_unread(self) -> None:
+        """The client stopped reading and its outbox passed its bound: close it, leave as dropped."""
+        # Relays to it are dropped from now on: its peers did nothing wrong.
+        self.inbox.drop_all()
+        await self.handle_error(SendQueueFullError(), {"type": "websocket.send_queue"})
+        await self.depart(SendQueueFullError.close_code)
+        # A client that resumes reading gets the error and the close; one that
+        # never does is not waited for.
+        await self.outbox.drain(timeout=SEND_QUEUE_CLOSE_TIMEOUT)
+        raise StopConsumer()
 
     # Channels sets ``channel_receive`` once, to the layer's receive for this
     # socket's channel. The consumer reads its inbox instead, which hands out
@@ -151,7 +200,17 @@ class LobbyConsumer(ErrorBoundaryMixin, LobbyEventsMixin, HandlerDispatchConsume
         await self.layer.group_add(group, self.channel_name)
 
     async def disconnect(self, code: int) -> None:
+        # What the socket's last frames started goes out before it leaves.
+        await self.deferred.drain(timeout=DEFERRED_DRAIN_TIMEOUT)
+        await self.depart(code)
+
+    async def depart(self, code: int) -> None:
+        """The socket is gone: count it closed, hold or give up its place, leave its groups; once."""
+        if getattr(self, "departed", False):
+            return
+        self.departed = True
         if getattr(self, "counted_open", False):
+            self.counted_open = False
             WEBSOCKETS_OPEN.dec()
         if not getattr(self, "session_id", ""):
             return
@@ -191,22 +250,44 @@ class LobbyConsumer(ErrorBoundaryMixin, LobbyEventsMixin, HandlerDispatchConsume
             frame = json.loads(text_data)
         except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
             raise InvalidJsonError() from None
-        if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
+        if not isinstance(frame, dict):
             raise InvalidMessageError()
         frame_id = frame.get("id")
         if frame_id is not None and not isinstance(frame_id, str):
             raise InvalidMessageError("'id' must be a string.")
+        # Set before the type is checked: an error about the frame still names it.
         self.frame_id = frame_id
+        if not isinstance(frame.get("type"), str):
+            raise InvalidMessageError()
         handler = FRAME_HANDLERS.get(frame["type"])
         if handler is None:
             self.frame_type = "unknown"
             raise UnknownMessageTypeError(f"Unknown message type. Known types: {', '.join(FRAME_HANDLERS)}.")
         self.frame_type = frame["type"]
         self.frame_window = window_for(self.frame_window, FixedWindow, settings.VOICEBOT_FRAME_RATE)
-        wait = self.frame_window.hit()
+        # Counted when the frame arrived: frames that waited while this server
+        # was held up (a stalled dependency) are not a burst of the client's.
+        wait = self.frame_window.hit(self.frame_arrived)
         if wait is not None:
             raise RateLimitedError(retry_after=max(0.1, round(wait, 2)))
         await handler(self, frame)
+
+    def defer(self, work: Any) -> None:
+        """Run ``work()`` (channel-layer work of this frame) after the work queued before it, off the frame loop."""
+        if self.deferred.full():
+            raise layer_unavailable()
+        self.deferred.submit(work, frame_type=self.frame_type, frame_id=self.frame_id)
+
+    async def deferred_failed(self, exc: BaseException, frame_type: str | None, frame_id: str | None) -> None:
+        """Deferred work failed: told as the error of the frame that started it."""
+        current = self.frame_type, self.frame_id
+        self.frame_type, self.frame_id = frame_type, frame_id
+        try:
+            # Never suspends (the outbox takes frames at once), so the frame
+            # loop cannot run in between and see these values.
+            await self.handle_error(exc, {"type": "websocket.receive"})
+        finally:
+            self.frame_type, self.frame_id = current
 
     def require_joined(self) -> None:
         if not self.joined:
@@ -226,14 +307,7 @@ class LobbyConsumer(ErrorBoundaryMixin, LobbyEventsMixin, HandlerDispatchConsume
         # Listen before reading the roster, so that no change falls between.
         await self.layer.group_add(group, self.channel_name)
         try:
-            result = await db_call(services.lobby_join)(
-                lobby_id=self.lobby_id,
-                session_id=self.session_id,
-                name=frame.get("name"),
-                password=frame.get("password"),
-                channel_name=self.channel_name,
-                instance_id=INSTANCE_ID,
-            )
+            result = await self.lobby_join(frame)
         except LobbyFullError as full:
             await self.layer.group_discard(group, self.channel_name)
             if full.position is not None:
@@ -247,6 +321,7 @@ class LobbyConsumer(ErrorBoundaryMixin, LobbyEventsMixin, HandlerDispatchConsume
         self.joined = True
         self.waiting = False
         self.epoch = result.participant.epoch
+        self.moderator = result.lobby.created_by_id == self.session_id
         self.roster = {
             p.session_id: Peer(channel=p.channel_name, status=p.status, epoch=p.epoch) for p in result.others
         }
@@ -259,6 +334,8 @@ class LobbyConsumer(ErrorBoundaryMixin, LobbyEventsMixin, HandlerDispatchConsume
                 "participants": [participant_public(p) for p in result.others],
                 "chat_history": [chat_public(m) for m in result.chat_history],
                 "resumed": result.resumed,
+                # This session created the lobby: it may kick, lock and close it.
+                "can_moderate": self.moderator,
             }
         )
         # The newcomer offers to everyone connected (impolite side).
@@ -267,6 +344,30 @@ class LobbyConsumer(ErrorBoundaryMixin, LobbyEventsMixin, HandlerDispatchConsume
                 await self.send_frame(
                     {"type": "add_peer", "peer_id": peer_id, "should_create_offer": True, "polite": False}
                 )
+
+    async def lobby_join(self, frame: dict[str, Any]) -> services.JoinResult:
+        """The join; a lobby password is checked off the database thread, within its limits."""
+        fields = {
+            "lobby_id": self.lobby_id, "session_id": self.session_id, "name": frame.get("name"),
+            "password": frame.get("password"), "channel_name": self.channel_name, "instance_id": INSTANCE_ID,
+            "defer_password_check": True, "address": self.client_address,
+        }
+        try:
+            return await db_call(services.lobby_join)(**fields)
+        except PasswordCheckRequired as needed:
+            verified = await lobby_password_verify(
+                password=fields["password"], password_hash=needed.password_hash,
+                session_id=self.session_id, address=self.client_address,
+            )
+        try:
+            return await db_call(services.lobby_join)(**fields, password_hash_verified=verified)
+        except PasswordCheckRequired:  # the lobby's password changed in between
+            raise InvalidLobbyPasswordError() from None
+
+    @property
+    def client_address(self) -> str:
+        client = self.scope.get("client")
+        return client[0] if client else "unknown"
 
     async def frame_leave(self, frame: dict[str, Any]) -> None:
         self.require_joined()
@@ -279,22 +380,20 @@ class LobbyConsumer(ErrorBoundaryMixin, LobbyEventsMixin, HandlerDispatchConsume
 
     async def frame_set_name(self, frame: dict[str, Any]) -> None:
         self.require_joined()
-        await emit(
-            await db_call(services.participant_rename)(
-                session_id=self.session_id, lobby_id=self.lobby_id, name=frame.get("name")
-            )
+        emitted = await db_call(services.participant_rename)(
+            session_id=self.session_id, lobby_id=self.lobby_id, name=frame.get("name")
         )
+        self.defer(functools.partial(emit, emitted))
 
     async def frame_set_muted(self, frame: dict[str, Any]) -> None:
         self.require_joined()
         muted = frame.get("muted")
         if not isinstance(muted, bool):
             raise InvalidMessageError("'muted' must be true or false.")
-        await emit(
-            await db_call(services.participant_set_muted)(
-                session_id=self.session_id, lobby_id=self.lobby_id, muted=muted
-            )
+        emitted = await db_call(services.participant_set_muted)(
+            session_id=self.session_id, lobby_id=self.lobby_id, muted=muted
         )
+        self.defer(functools.partial(emit, emitted))
 
     async def frame_chat(self, frame: dict[str, Any]) -> None:
         self.require_joined()
@@ -305,12 +404,35 @@ class LobbyConsumer(ErrorBoundaryMixin, LobbyEventsMixin, HandlerDispatchConsume
                 "You are sending chat messages too fast. Wait a moment.",
                 retry_after=max(0.1, round(reset_at - time.time(), 2)),
             )
-        await emit(
-            await db_call(services.chat_post)(
-                session_id=self.session_id, lobby_id=self.lobby_id, text=frame.get("text"),
-                sender_channel=self.channel_name, frame_id=self.frame_id,
-            )
+        emitted = await db_call(services.chat_post)(
+            session_id=self.session_id, lobby_id=self.lobby_id, text=frame.get("text"),
+            sender_channel=self.channel_name, frame_id=self.frame_id,
         )
+        self.defer(functools.partial(emit, emitted))
+
+    # --- Moderation by the lobby's creator -------------------------------
+
+    @property
+    def actor(self) -> Actor:
+        return Actor(session_id=self.session_id, address=self.client_address)
+
+    async def frame_kick(self, frame: dict[str, Any]) -> None:
+        self.require_joined()
+        await emit(await db_call(moderation.lobby_member_kick)(
+            lobby_id=self.lobby_id, session_id=self.session_id, peer_id=frame.get("peer_id"), by=self.actor
+        ))
+
+    async def frame_lock_lobby(self, frame: dict[str, Any]) -> None:
+        self.require_joined()
+        await emit(await db_call(moderation.lobby_set_locked)(
+            lobby_id=self.lobby_id, session_id=self.session_id, locked=frame.get("locked"), by=self.actor
+        ))
+
+    async def frame_close_lobby(self, frame: dict[str, Any]) -> None:
+        self.require_joined()
+        await emit(await db_call(moderation.lobby_close)(
+            lobby_id=self.lobby_id, session_id=self.session_id, by=self.actor
+        ))
 
     async def frame_ping(self, frame: dict[str, Any]) -> None:
         await self.reply({"type": "pong"})
@@ -347,7 +469,9 @@ class LobbyConsumer(ErrorBoundaryMixin, LobbyEventsMixin, HandlerDispatchConsume
         if inbox is not None:
             inbox.put(message)
         else:
-            await self.layer.send(channel, message)
+            # Through Redis, after this socket's earlier layer work: later
+            # relays to peers of this process do not wait for it.
+            self.defer(functools.partial(self.layer.send, channel, message))
         FRAMES_RELAYED.inc()
 
 
@@ -359,5 +483,8 @@ FRAME_HANDLERS = {
     "relay_session_description": LobbyConsumer.frame_relay_session_description,
     "relay_ice_candidate": LobbyConsumer.frame_relay_ice_candidate,
     "chat": LobbyConsumer.frame_chat,
+    "kick": LobbyConsumer.frame_kick,
+    "lock_lobby": LobbyConsumer.frame_lock_lobby,
+    "close_lobby": LobbyConsumer.frame_close_lobby,
     "ping": LobbyConsumer.frame_ping,
 }

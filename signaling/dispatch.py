@@ -5,17 +5,29 @@ task per source after every message: a task, a wait future and its callbacks
 per frame, a large part of what relaying one frame cost. Here each source
 has one pump task for the consumer's life, feeding a small bounded box
 that the loop reads; a full box makes the pumps wait, so a slow consumer
-still pushes back on its socket. A failure of a source is raised from the
+still pushes back on its socket. Client frames are stamped with the time
+they were read (``ARRIVED``), and the box holds up to a backlog of them
+(``FRAME_BACKLOG_*``), so that a frame rate counts when frames came, not when a
+held-up server got round to them. A failure of a source is raised from the
 loop, as Channels does.
 """
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-# Messages taken from the sources but not yet dispatched, at most.
+# Channel-layer messages taken but not yet dispatched, at most.
 QUEUE_SIZE = 8
+# Client frames taken but not yet dispatched, at most (count and text size):
+# frames are read as they arrive, so that each is stamped with its arrival
+# and a server that was held up (a dependency stalled) does not count a backlog
+# it caused against the client's frame rate.
+FRAME_BACKLOG_FRAMES = 512
+FRAME_BACKLOG_BYTES = 1024 * 1024
+# The key of a client frame's arrival time (time.monotonic()) in its message.
+ARRIVED = "voicebot_arrived"
 
 
 class _SourceFailed:
@@ -25,23 +37,44 @@ class _SourceFailed:
         self.exc = exc
 
 
+def _frame_size(item: Any) -> int | None:
+    """The size a client frame counts for in the backlog; None for anything else."""
+    if isinstance(item, dict) and item.get("type") == "websocket.receive":
+        text = item.get("text")
+        data = item.get("bytes")
+        return len(text) if text is not None else len(data or b"")
+    return None
+
+
 class _Mailbox:
     """A bounded first-in first-out box for one consumer.
 
     What ``asyncio.Queue`` does here, in a list and a future or two: a Queue
     holds three deques and an Event, about 3 KB, and every socket has one.
+    Client frames and the other messages have bounds of their own.
     """
 
-    __slots__ = ("loop", "items", "getter", "waiting")
+    __slots__ = ("loop", "items", "getter", "waiting", "frames", "frame_bytes", "others")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         self.items: list[Any] = []
         self.getter: asyncio.Future[None] | None = None
         self.waiting: list[asyncio.Future[None]] = []  # pumps waiting for room
+        self.frames = 0
+        self.frame_bytes = 0
+        self.others = 0
+
+    def _full(self, size: int | None) -> bool:
+        if size is None:
+            return self.others >= QUEUE_SIZE
+        return self.frames > 0 and (
+            self.frames >= FRAME_BACKLOG_FRAMES or self.frame_bytes + size > FRAME_BACKLOG_BYTES
+        )
 
     async def put(self, item: Any) -> None:
-        while len(self.items) >= QUEUE_SIZE:
+        size = _frame_size(item)
+        while self._full(size):
             room = self.loop.create_future()
             self.waiting.append(room)
             try:
@@ -49,6 +82,11 @@ class _Mailbox:
             finally:
                 if room in self.waiting:
                     self.waiting.remove(room)
+        if size is None:
+            self.others += 1
+        else:
+            self.frames += 1
+            self.frame_bytes += size
         self.items.append(item)
         if self.getter is not None and not self.getter.done():
             self.getter.set_result(None)
@@ -61,7 +99,13 @@ class _Mailbox:
             finally:
                 self.getter = None
         item = self.items.pop(0)
-        if self.waiting:
+        size = _frame_size(item)
+        if size is None:
+            self.others -= 1
+        else:
+            self.frames -= 1
+            self.frame_bytes -= size
+        while self.waiting:
             room = self.waiting.pop(0)
             if not room.done():
                 room.set_result(None)
@@ -78,7 +122,10 @@ async def dispatch_from(
     async def pump(source: Callable[[], Awaitable[dict[str, Any]]]) -> None:
         try:
             while True:
-                await box.put(await source())
+                message = await source()
+                if message.get("type") == "websocket.receive":
+                    message[ARRIVED] = time.monotonic()
+                await box.put(message)
         except asyncio.CancelledError:
             raise
         except BaseException as exc:  # noqa: BLE001 - handed to the loop, which raises it

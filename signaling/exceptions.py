@@ -1,5 +1,5 @@
 """Errors of the signaling relay."""
-from errors.exceptions import WebRTCError
+from errors.exceptions import PolicyViolationError, WebRTCError
 
 
 class PeerNotFoundError(WebRTCError):
@@ -22,3 +22,9 @@ class InvalidIceCandidateError(WebRTCError):
         "That ICE candidate is invalid: it needs a string 'candidate', and 'sdpMid', "
         "'sdpMLineIndex' and 'usernameFragment' must be strings, a whole number and strings, or null."
     )
+
+
+class SendQueueFullError(PolicyViolationError):
+    """The client stopped reading: more waited to be sent to it than VOICEBOT_SEND_QUEUE_* allow."""
+
+    message = "This connection stopped reading its messages and fell too far behind; it was closed."

@@ -33,7 +33,7 @@ _inboxes: dict[str, Inbox] = {}
 class Inbox:
     """One consumer's messages: those put here by this process, then the channel layer's."""
 
-    __slots__ = ("channel", "loop", "_local", "_layer_receive", "_layer_task", "_waiter", "_closed")
+    __slots__ = ("channel", "loop", "_local", "_layer_receive", "_layer_task", "_waiter", "_closed", "_dropping")
 
     def __init__(
         self, channel: str, layer_receive: Callable[[], Awaitable[dict[str, Any]]] | None
@@ -47,6 +47,7 @@ class Inbox:
         self._layer_task: asyncio.Future[dict[str, Any]] | None = None
         self._waiter: asyncio.Future[None] | None = None
         self._closed = False
+        self._dropping = False
         _inboxes[channel] = self
 
     def put(self, message: dict[str, Any]) -> None:
@@ -58,6 +59,8 @@ class Inbox:
 
     def deliver(self, message: dict[str, Any]) -> None:
         """``put`` as a channel layer's send does it: a full inbox is ChannelFull."""
+        if self._dropping:
+            return
         if self._local is None:
             self._local = deque()
         elif len(self._local) >= settings.VOICEBOT_CHANNEL_CAPACITY:
@@ -88,6 +91,11 @@ class Inbox:
                 await self._waiter
             finally:
                 self._waiter = None
+
+    def drop_all(self) -> None:
+        """The socket is being closed: what is delivered from now on is dropped, its senders not refused."""
+        self._dropping = True
+        self._local = None
 
     def close(self) -> None:
         """The socket is gone: no more deliveries; its pending layer receive is cancelled."""

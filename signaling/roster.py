@@ -100,6 +100,10 @@ class LobbyEventsMixin:
             await self.layer.group_discard(lobby_group(self.lobby_id), self.channel_name)
             raise KickedError()
 
+    async def lobby_updated(self, event: dict[str, Any]) -> None:
+        if self.joined:
+            await self.send_frame({"type": "lobby_updated", "lobby": event["lobby"]})
+
     async def lobby_closed(self, event: dict[str, Any]) -> None:
         self.roster_clear()
         raise LobbyNotFoundError("This lobby has been closed.")

@@ -22,7 +22,7 @@ def session_description_clean(raw: Any) -> dict[str, str]:
     if not isinstance(raw, dict):
         raise InvalidSessionDescriptionError("'description' must be an object with 'type' and 'sdp'.")
     kind = raw.get("type")
-    if kind not in DESCRIPTION_TYPES:
+    if not isinstance(kind, str) or kind not in DESCRIPTION_TYPES:
         raise InvalidSessionDescriptionError(
             "'description.type' must be one of offer, answer, pranswer, rollback."
         )

@@ -133,6 +133,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "errors",
+    "audit",
     "lobbies",
     "signaling",
     "ops",
@@ -141,6 +142,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "web.security_headers.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -169,6 +171,12 @@ TEMPLATES = [
             ],
         },
     },
+]
+
+# Browser origins, besides this server's own pages, whose pages may open
+# lobby sockets: exact "scheme://host[:port]" values, comma-separated.
+VOICEBOT_ALLOWED_ORIGINS = [
+    item.strip() for item in os.environ.get("VOICEBOT_ALLOWED_ORIGINS", "").split(",") if item.strip()
 ]
 
 # --- Database -------------------------------------------------------------
@@ -277,8 +285,25 @@ VOICEBOT_MAX_FRAME_BYTES = 64 * 1024
 VOICEBOT_BAD_FRAME_LIMIT = os.environ.get("VOICEBOT_BAD_FRAME_LIMIT", "50/10 seconds")
 # Frames of any kind one socket may send (beyond it: rate_limited).
 VOICEBOT_FRAME_RATE = os.environ.get("VOICEBOT_FRAME_RATE", "400/1 second")
+# What may wait to be sent to one socket (a client that does not read), in
+# frames and in bytes; past either the socket is closed with 4008.
+VOICEBOT_SEND_QUEUE_FRAMES = env_int("VOICEBOT_SEND_QUEUE_FRAMES", 2000)
+VOICEBOT_SEND_QUEUE_BYTES = env_int("VOICEBOT_SEND_QUEUE_BYTES", 8 * 1024 * 1024)
 # Chat messages one participant may send.
 VOICEBOT_CHAT_RATE = os.environ.get("VOICEBOT_CHAT_RATE", "10/10 seconds")
+# Addresses (or networks, e.g. 10.0.0.0/8) of reverse proxies whose
+# X-Forwarded-For and X-Forwarded-Proto are believed; empty: none, the peer's
+# address is the client's. Every per-address limit follows the address this gives.
+VOICEBOT_TRUSTED_PROXIES = [
+    item.strip() for item in os.environ.get("VOICEBOT_TRUSTED_PROXIES", "").split(",") if item.strip()
+]
+# Wrong lobby passwords one session, and one client address, may try; past
+# either a join with a password answers rate_limited (nothing is hashed).
+VOICEBOT_PASSWORD_RATE = os.environ.get("VOICEBOT_PASSWORD_RATE", "5/1 minute")
+VOICEBOT_PASSWORD_ADDRESS_RATE = os.environ.get("VOICEBOT_PASSWORD_ADDRESS_RATE", "20/1 minute")
+# Seconds a participant kicked from a lobby (by staff or its creator), and its
+# address, may not join that lobby again (0: at once).
+VOICEBOT_KICK_BAN = env_float("VOICEBOT_KICK_BAN", 600.0)
 # Guest sessions one client address may create.
 VOICEBOT_SESSION_RATE = os.environ.get("VOICEBOT_SESSION_RATE", "60/1 minute")
 # Lobbies one session, and one client address, may create.
@@ -305,6 +330,7 @@ LOGGING = {
     "disable_existing_loggers": False,
     "filters": {
         "scrub_secrets": {"()": "ops.logging.ScrubSecretsFilter"},
+        "client_faults": {"()": "ops.logging.ClientFaultFilter"},
     },
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
@@ -326,7 +352,7 @@ LOGGING = {
         # query string: the filter scrubs tokens on the loggers themselves.
         "uvicorn.access": {"handlers": ["console"], "level": LOG_LEVEL, "filters": ["scrub_secrets"],
                            "propagate": False},
-        "uvicorn.error": {"handlers": ["console"], "level": LOG_LEVEL, "filters": ["scrub_secrets"],
+        "uvicorn.error": {"handlers": ["console"], "level": LOG_LEVEL, "filters": ["client_faults", "scrub_secrets"],
                           "propagate": False},
     },
 }
@@ -353,6 +379,11 @@ VOICEBOT_ERROR_SPILL_PATH = os.environ.get("VOICEBOT_ERROR_SPILL_PATH", "") or s
 VOICEBOT_ERROR_SAMPLE_RATE = os.environ.get("VOICEBOT_ERROR_SAMPLE_RATE", "60/minute")
 # Seconds the process may spend at exit storing what waits before spilling it.
 VOICEBOT_ERROR_SHUTDOWN_TIMEOUT = env_float("VOICEBOT_ERROR_SHUTDOWN_TIMEOUT", 5.0)
+# Security audit events (audit/): rows stored per kind and client address
+# (beyond it they are counted into one row), and events kept in memory while
+# the database is down.
+VOICEBOT_AUDIT_SAMPLE_RATE = os.environ.get("VOICEBOT_AUDIT_SAMPLE_RATE", "30/minute")
+VOICEBOT_AUDIT_BUFFER_SIZE = env_int("VOICEBOT_AUDIT_BUFFER_SIZE", 10000)
 # Retries of a failed database connection or channel-layer group change:
 # attempts in all, and the exponential backoff's first and largest delay.
 VOICEBOT_RETRY_ATTEMPTS = env_int("VOICEBOT_RETRY_ATTEMPTS", 3)

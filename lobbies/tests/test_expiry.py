@@ -9,7 +9,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from lobbies import services
+from lobbies import moderation, services
 from lobbies.expiry import chat_prune_closed, lobby_expiry_sweep
 from lobbies.models import ChatMessage, Lobby, Participant
 
@@ -105,7 +105,7 @@ def test_closed_lobbies_keep_their_chat_for_the_retention_and_open_ones_keep_the
     for lobby_id in (closed_id, open_id):
         ann = join(lobby_id, new_session()[0], "Ann")
         services.chat_post(session_id=ann.session_id, lobby_id=lobby_id, text="hello")
-    services.lobby_close(lobby_id=closed_id)
+    moderation.lobby_close(lobby_id=closed_id)
     closed_at = Lobby.objects.get(pk=closed_id).closed_at
 
     assert chat_prune_closed(now=closed_at + timedelta(seconds=3599)) == 0

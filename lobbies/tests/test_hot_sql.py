@@ -10,7 +10,7 @@ from django.db import connection, connections
 from django.utils import timezone
 
 import lobbies.apps
-from lobbies import hot_sql, services
+from lobbies import hot_sql, moderation, services
 from lobbies.models import Lobby, Participant
 
 pytestmark = pytest.mark.django_db
@@ -31,7 +31,7 @@ def test_admission_tells_a_missing_session_from_a_missing_or_closed_lobby(
     assert hot_sql.session_and_lobby_exist(session_id=session_id, lobby_id="no-such-lobby") == (True, False)
     # Quotes and SQL in ids are plain values.
     assert hot_sql.session_and_lobby_exist(session_id="' OR 1=1 --", lobby_id="x'; DROP") == (False, False)
-    services.lobby_close(lobby_id=lobby_id)
+    moderation.lobby_close(lobby_id=lobby_id)
     assert hot_sql.session_and_lobby_exist(session_id=session_id, lobby_id=lobby_id) == (True, False)
 
 
@@ -93,7 +93,7 @@ def test_the_lobby_read_matches_the_orm_and_skips_closed_lobbies(new_lobby: Call
         stored.id, "Hot", True, True, 5, stored.created_at)
     assert read.created_at.tzinfo is not None
     assert hot_sql.lobby_open_locked(lobby_id="no-such-lobby") is None
-    services.lobby_close(lobby_id=lobby_id)
+    moderation.lobby_close(lobby_id=lobby_id)
     assert hot_sql.lobby_open_locked(lobby_id=lobby_id) is None
 
 
@@ -156,9 +156,9 @@ def test_a_join_a_resume_and_a_disconnect_take_a_fixed_number_of_queries(
     join(lobby_id, new_session("Dee")[0], "chan-d")
     session_id, _ = new_session("Eve")
     # Inside the test's transaction each service's atomic block is a SAVEPOINT and its RELEASE: two more.
-    # lobby (locked), resume attempt, own place elsewhere, session, the line of waiters, seats, name, insert
-    # (its own savepoint and release), others, history
-    with django_assert_num_queries(2 + 12):
+    # lobby (locked), resume attempt, own place elsewhere, session, bars of kicked sessions, the line of
+    # waiters, seats, name, insert (its own savepoint and release), others, history
+    with django_assert_num_queries(2 + 13):
         join(lobby_id, session_id, "chan-e")
     # the conditional UPDATE ... RETURNING
     with django_assert_num_queries(2 + 1):

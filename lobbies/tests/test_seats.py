@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from lobbies import services
+from lobbies import moderation, services
 from lobbies.events import Event
 from lobbies.exceptions import LobbyFullError
 from lobbies.models import Participant, SeatWaiter, ServerInstance
@@ -162,7 +162,7 @@ def test_closing_a_lobby_tells_its_waiters_and_empties_its_queue(
     lobby_id, _, _ = full_lobby
     refused_position(lobby_id, new_session()[0], "chan.1")
 
-    emitted = services.lobby_close(lobby_id=lobby_id)
+    emitted = moderation.lobby_close(lobby_id=lobby_id)
 
     assert sent(emitted) == [("lobby.closed", None, {}), ("lobby.closed", "chan.1", {})]
     assert not SeatWaiter.objects.exists()

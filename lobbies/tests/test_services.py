@@ -9,7 +9,7 @@ from django.test import override_settings
 from django.utils import timezone
 
 from errors.exceptions import InvalidMessageError, NotJoinedError, UnauthenticatedError
-from lobbies import services
+from lobbies import moderation, services
 from lobbies.events import Event
 from lobbies.exceptions import (
     InvalidLobbyPasswordError,
@@ -319,7 +319,7 @@ def test_joining_an_unknown_lobby_is_lobby_not_found(new_session: NewSession) ->
 
 def test_joining_a_closed_lobby_is_lobby_not_found(new_lobby: NewLobby, new_session: NewSession) -> None:
     lobby_id = new_lobby()
-    services.lobby_close(lobby_id=lobby_id)
+    moderation.lobby_close(lobby_id=lobby_id)
 
     with pytest.raises(LobbyNotFoundError):
         join_result(lobby_id, new_session()[0], "Ann")
@@ -520,8 +520,27 @@ def test_chat_is_stored_and_announced_with_the_senders_name(
                                                                               " hello ")
     assert event.group == f"lobby.{lobby_id}"
     assert event.message == {"type": "lobby.chat", "lobby_id": lobby_id, "chat": {
-        "session_id": ann.session_id, "name": "Ann", "text": " hello ", "ts": stored.created_at.isoformat()},
+        "id": str(stored.pk), "session_id": ann.session_id, "name": "Ann", "text": " hello ",
+        "ts": stored.created_at.isoformat()},
         "sender_channel": "", "frame_id": None}
+
+
+def test_chat_sent_again_with_the_same_id_is_announced_again_but_stored_once(
+    new_lobby: NewLobby, new_session: NewSession, join: Join
+) -> None:
+    lobby_id = new_lobby()
+    ann = join(lobby_id, new_session()[0], "Ann")
+    bob = join(lobby_id, new_session()[0], "Bob")
+
+    [first] = services.chat_post(session_id=ann.session_id, lobby_id=lobby_id, text="hi", frame_id="c-1")
+    [again] = services.chat_post(session_id=ann.session_id, lobby_id=lobby_id, text="hi", frame_id="c-1")
+    # Another sender's id is their own; an id with a lone surrogate is a key like any other.
+    services.chat_post(session_id=bob.session_id, lobby_id=lobby_id, text="hi", frame_id="c-1")
+    services.chat_post(session_id=bob.session_id, lobby_id=lobby_id, text="hi", frame_id="\ud800" * 500)
+
+    assert first.message == again.message
+    assert ChatMessage.objects.count() == 3
+    assert {len(key) for key in ChatMessage.objects.values_list("client_key", flat=True)} == {64}
 
 
 def test_chat_keeps_the_newest_50_messages_of_each_lobby(
@@ -560,60 +579,3 @@ def test_chat_before_joining_is_not_joined(new_lobby: NewLobby, new_session: New
         services.chat_post(session_id=new_session()[0], lobby_id=lobby_id, text="hi")
 
     assert ChatMessage.objects.count() == 0
-
-
-# --- Staff actions --------------------------------------------------------------------
-
-
-def test_kick_closes_the_socket_and_tells_the_lobby(new_lobby: NewLobby, new_session: NewSession, join: Join) -> None:
-    lobby_id = new_lobby()
-    ann = join(lobby_id, new_session()[0], "Ann", channel_name="chan.ann")
-
-    kicked, left = services.participant_kick(participant_id=ann.pk)
-
-    assert not Participant.objects.filter(pk=ann.pk).exists()
-    assert kicked.channel == "chan.ann" and kicked.group is None
-    assert kicked.message == {"type": "participant.kicked", "lobby_id": lobby_id}
-    assert left.group == f"lobby.{lobby_id}" and left.discard == ("chan.ann",)
-    assert left.message == {"type": "lobby.participant_left", "lobby_id": lobby_id,
-                            "session_id": ann.session_id, "reason": "kicked", "epoch": ann.epoch}
-
-
-def test_kick_of_a_reconnecting_participant_only_tells_the_lobby(
-    new_lobby: NewLobby, new_session: NewSession, join: Join
-) -> None:
-    lobby_id = new_lobby()
-    ann = join(lobby_id, new_session()[0], "Ann", channel_name="chan.ann")
-    services.participant_disconnect(session_id=ann.session_id, lobby_id=lobby_id, channel_name="chan.ann")
-
-    [left] = services.participant_kick(participant_id=ann.pk)
-
-    assert left.message["reason"] == "kicked" and left.discard == ()
-
-
-def test_kick_of_a_participant_that_is_gone_does_nothing() -> None:
-    assert services.participant_kick(participant_id=987654) == []
-
-
-def test_close_unlists_the_lobby_and_removes_everyone(
-    new_lobby: NewLobby, new_session: NewSession, join: Join
-) -> None:
-    lobby_id = new_lobby()
-    join(lobby_id, new_session()[0], "Ann")
-    join(lobby_id, new_session()[0], "Bob")
-
-    [event] = services.lobby_close(lobby_id=lobby_id)
-
-    assert Lobby.objects.get(pk=lobby_id).closed_at is not None
-    assert Participant.objects.filter(lobby_id=lobby_id).count() == 0
-    assert event.group == f"lobby.{lobby_id}"
-    assert event.message == {"type": "lobby.closed", "lobby_id": lobby_id}
-
-
-def test_closing_a_closed_lobby_does_nothing(new_lobby: NewLobby) -> None:
-    lobby_id = new_lobby()
-    services.lobby_close(lobby_id=lobby_id)
-    closed_at = Lobby.objects.get(pk=lobby_id).closed_at
-
-    assert services.lobby_close(lobby_id=lobby_id) == []
-    assert Lobby.objects.get(pk=lobby_id).closed_at == closed_at

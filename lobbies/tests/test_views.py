@@ -18,7 +18,7 @@ from lobbies.tokens import session_token_verify
 pytestmark = pytest.mark.django_db
 
 LOBBY_FIELDS = {"id", "name", "description", "private", "has_password", "max_participants", "participant_count",
-                "created_at"}
+                "created_at", "locked"}
 PARTICIPANT_FIELDS = {"session_id", "name", "is_bot", "muted", "status"}
 
 
@@ -214,7 +214,7 @@ def test_lobby_create_answers_the_lobby_with_defaults(api: Api, new_session: Cal
     assert set(body) == LOBBY_FIELDS
     assert body | {"id": None, "created_at": None} == {
         "id": None, "name": "Friday call", "description": "", "private": False, "has_password": False,
-        "max_participants": 8, "participant_count": 0, "created_at": None,
+        "max_participants": 8, "participant_count": 0, "created_at": None, "locked": False,
     }
     stored = Lobby.objects.get(pk=body["id"])
     assert stored.created_by_id == session_id
@@ -286,6 +286,8 @@ def test_lobby_create_accepts_the_max_participants_bounds(
         {"name": "Room", "password": 1234},
         {"name": "Room", "password": ["a"]},
         {"name": "Room", "password": "p" * 129},
+        {"name": "Room", "password": "\ud800"},
+        {"name": "Room", "password": "x\udc00y"},
         {"name": "Room", "max_participants": 1},
         {"name": "Room", "max_participants": 17},
         {"name": "Room", "max_participants": 0},
@@ -298,7 +300,7 @@ def test_lobby_create_accepts_the_max_participants_bounds(
     ids=[
         "no-name", "null-name", "number-name", "list-name", "empty-name", "blank-name", "65-char-name",
         "bell-in-name", "isolate-in-name", "private-string", "private-int", "private-null", "password-number",
-        "password-list", "password-129", "max-1", "max-17", "max-0", "max-negative", "max-string", "max-float",
+        "password-list", "password-129", "password-lone-surrogate", "password-lone-low-surrogate", "max-1", "max-17", "max-0", "max-negative", "max-string", "max-float",
         "max-bool", "max-null",
     ],
 )
@@ -589,3 +591,31 @@ def test_unknown_api_path_is_not_found(api: Api, stored_errors: StoredErrors, pa
 
     assert body["category"] == "validation"
     stored_errors.event(body)
+
+
+def test_a_token_pasted_into_an_api_path_is_neither_logged_nor_stored(
+    api: Api, new_session: Callable[..., tuple[str, str]], stored_errors: StoredErrors, caplog: Any
+) -> None:
+    _, token = new_session()
+
+    response = api.get(f"/api/{token}")
+
+    body = assert_error_body(response, status=404, code="not_found")
+    event = stored_errors.event(body)
+    secret = token.split(":")[-1]
+    assert secret not in event.path and secret not in json.dumps(event.context)
+    assert "[scrubbed]" in event.path
+    assert all(secret not in record.getMessage() for record in caplog.records)
+
+
+def test_an_api_path_of_any_length_or_content_is_stored_within_its_column(
+    api: Api, stored_errors: StoredErrors
+) -> None:
+    from errors.models import ErrorEvent
+
+    response = api.get("/api/" + "x" * 2000 + "%00end")
+
+    body = assert_error_body(response, status=404, code="not_found")
+    event = stored_errors.event(body)
+    assert len(event.path) <= ErrorEvent._meta.get_field("path").max_length
+    assert "more characters cut" in event.path and "\x00" not in json.dumps(event.context)

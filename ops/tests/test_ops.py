@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from typing import Any
 
 import pytest
@@ -11,7 +12,7 @@ from django.test import AsyncClient, Client, override_settings
 from errors.testing import stored_events_sync
 from ops.access_log import ScrubbedAccessLog
 from errors.scrubbing import scrub_secrets, text_scrub
-from ops.logging import ScrubSecretsFilter
+from ops.logging import ClientFaultFilter, ScrubSecretsFilter
 
 TOKEN = "0123456789abcdef0123456789abcdef:1v2Xyz:AbCdEf-GhIjKl_MnOpQrStUvWxYz0123456789"
 ERROR_BODY_FIELDS = {"code", "message", "category", "severity", "recovery", "correlation_id", "in_reply_to",
@@ -52,6 +53,26 @@ def test_readyz_answers_ok_when_every_dependency_answers() -> None:
     assert response.json() == {"status": "ok", "checks": {"database": "ok", "channel_layer": "ok"}}
     breakers = dict(item.split("=") for item in response["Circuit-Breakers"].split(", "))
     assert breakers["database"] == "closed" and breakers["channel_layer"] == "closed"
+
+
+@pytest.mark.django_db
+def test_readyz_is_not_ready_while_a_breaker_is_open_although_the_dependency_answers() -> None:
+    from resilience.channel_layer import layer_dependency
+
+    breaker = layer_dependency().breaker
+    for _ in range(breaker.failure_threshold):
+        breaker.record_failure(OSError("timed out"))
+    try:
+        response = Client().get("/readyz")
+    finally:
+        breaker.reset()
+
+    assert response.status_code == 503
+    body = response.json()
+    assert body["checks"] == {"database": "ok", "channel_layer": "breaker_open"}
+    assert body["code"] == "service_unavailable" and body["category"] == "network" and body["retry_after"] > 0
+    assert "channel_layer=open" in response["Circuit-Breakers"]
+    assert Client().get("/readyz").status_code == 200
 
 
 @pytest.mark.django_db
@@ -238,3 +259,29 @@ def test_the_log_filter_and_the_event_scrubber_share_one_list_of_secrets() -> No
     ScrubSecretsFilter().filter(record)
     assert record.getMessage() == text_scrub(traceback) == (
         "Traceback ...\nRuntimeError: provider refused api_key=[scrubbed] for token=[scrubbed]")
+
+
+@pytest.mark.parametrize(
+    ("line", "scrubbed"),
+    [
+        (f"GET /ws/lobby/abc/?access_token={TOKEN} HTTP/1.1", "GET /ws/lobby/abc/?access_token=[scrubbed] HTTP/1.1"),
+        (f"GET /api/{TOKEN} HTTP/1.1", "GET /api/[scrubbed] HTTP/1.1"),
+        (f"GET /api/lobbies/{TOKEN.replace(':', '%3A')}/ 404", "GET /api/lobbies/[scrubbed]/ 404"),
+        ("GET /api/lobbies/0123456789abcdef0123456789abcdef 404", "GET /api/lobbies/0123456789abcdef0123456789abcdef 404"),
+    ],
+    ids=["access-token-parameter", "token-in-path", "encoded-token-in-path", "bare-session-id-is-kept"],
+)
+def test_scrub_secrets_removes_tokens_under_other_names_and_outside_parameters(line: str, scrubbed: str) -> None:
+    assert scrub_secrets(line) == scrubbed
+
+
+def test_uvicorns_invalid_utf8_traceback_becomes_a_warning_without_traceback() -> None:
+    try:
+        b"\xff".decode()
+    except UnicodeDecodeError:
+        record = logging.LogRecord("uvicorn.error", logging.ERROR, __file__, 1,
+                                   "Invalid UTF-8 sequence received from client.", None, sys.exc_info())
+    assert ClientFaultFilter().filter(record)
+    assert (record.levelno, record.levelname, record.exc_info) == (logging.WARNING, "WARNING", None)
+    other = logging.LogRecord("uvicorn.error", logging.ERROR, __file__, 1, "Exception in ASGI application", None, None)
+    assert ClientFaultFilter().filter(other) and other.levelno == logging.ERROR

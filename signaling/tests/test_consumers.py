@@ -9,7 +9,7 @@ import pytest
 from channels.db import database_sync_to_async
 
 from errors.testing import stored_events
-from lobbies import events, services
+from lobbies import events, moderation, services
 from lobbies.events import emit
 from lobbies.models import ChatMessage, GuestSession, Lobby, Participant
 
@@ -129,11 +129,57 @@ async def test_allowed_origin_and_missing_origin_are_accepted(ws, settings):
     settings.ALLOWED_HOSTS = ["voice.example.org"]
     lobby_id = await make_lobby()
     _, token = await make_session()
-    browser = await ws(lobby_id, token, origin="https://voice.example.org")
+    browser = await ws(lobby_id, token, origin="https://voice.example.org", host="voice.example.org", scheme="wss")
     await still_open(browser)
     _, token2 = await make_session()
     bot = await ws(lobby_id, token2)
     await still_open(bot)
+
+
+@pytest.mark.parametrize(
+    ("origin", "host", "scheme"),
+    [
+        ("http://127.0.0.1:9999", "127.0.0.1:8000", "ws"),  # another port of the same host
+        ("http://127.0.0.1", "127.0.0.1:8000", "ws"),
+        ("https://127.0.0.1:8000", "127.0.0.1:8000", "ws"),  # another scheme
+        ("http://127.0.0.1:8000", "127.0.0.1:8000", "wss"),
+        ("http://localhost:8000", "127.0.0.1:8000", "ws"),  # another allowed host than the socket's
+        ("null", "127.0.0.1:8000", "ws"),  # a sandboxed page
+        ("http://127.0.0.1:8000", None, "ws"),
+    ],
+    ids=["other-port", "default-port", "https-page-ws-socket", "http-page-wss-socket", "other-host", "null",
+         "no-host-header"],
+)
+async def test_browser_origin_must_be_this_servers_scheme_host_and_port(ws, settings, origin, host, scheme):
+    settings.ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
+    lobby_id = await make_lobby()
+    _, token = await make_session()
+    await ws(lobby_id, token, origin=origin, host=host, scheme=scheme, expect_accept=False)
+
+
+@pytest.mark.parametrize(
+    ("origin", "host", "scheme"),
+    [
+        ("http://127.0.0.1:8000", "127.0.0.1:8000", "ws"),
+        ("http://LOCALHOST:8000", "localhost:8000", "ws"),
+        ("https://voice.example.org", "voice.example.org:443", "wss"),
+        ("http://voice.example.org:80", "voice.example.org", "ws"),
+    ],
+)
+async def test_browser_origin_of_this_server_is_accepted(ws, settings, origin, host, scheme):
+    settings.ALLOWED_HOSTS = ["127.0.0.1", "localhost", "voice.example.org"]
+    lobby_id = await make_lobby()
+    _, token = await make_session()
+    await still_open(await ws(lobby_id, token, origin=origin, host=host, scheme=scheme))
+
+
+async def test_extra_allowed_origins_are_matched_exactly(ws, settings):
+    settings.VOICEBOT_ALLOWED_ORIGINS = ["https://app.example.org"]
+    lobby_id = await make_lobby()
+    _, token = await make_session()
+    await still_open(await ws(lobby_id, token, origin="https://app.example.org", host="127.0.0.1:8000"))
+    _, token2 = await make_session()
+    await ws(lobby_id, token2, origin="https://app.example.org:444", host="127.0.0.1:8000", expect_accept=False)
 
 
 async def test_unknown_websocket_path_is_refused(ws):
@@ -155,6 +201,7 @@ async def test_unknown_websocket_path_is_refused(ws):
         ('{"type": 7}', "invalid_message"),
         ('{"type": "dance"}', "unknown_message_type"),
         ('{"type": "ping", "id": 5}', "invalid_message"),
+        ('{"type": ["ping"]}', "invalid_message"),
     ],
 )
 async def test_bad_text_frame_gets_typed_error_and_socket_stays_open(ws, raw, code):
@@ -172,6 +219,16 @@ async def test_binary_frame_is_invalid_message(ws):
     client = await ws(lobby_id, token)
     await client.send_raw(data=b"\x00\x01binary")
     await assert_error(await client.receive(), "invalid_message")
+    await still_open(client)
+
+
+@pytest.mark.parametrize("frame", [{"id": "c-2"}, {"type": 7, "id": "c-2"}, {"type": None, "id": "c-2"}])
+async def test_frame_without_string_type_still_answers_its_id(ws, frame):
+    lobby_id = await make_lobby()
+    _, token = await make_session()
+    client = await ws(lobby_id, token)
+    await client.send(frame)
+    await assert_error(await client.receive(), "invalid_message", in_reply_to="c-2")
     await still_open(client)
 
 
@@ -457,7 +514,9 @@ async def test_rollback_needs_no_sdp(joined_pair):
 @pytest.mark.parametrize(
     "description",
     [None, "v=0", {"type": "bogus", "sdp": "v=0"}, {"type": "offer"}, {"type": "offer", "sdp": 5},
-     {"type": "offer", "sdp": "hello"}, {"sdp": "v=0"}],
+     {"type": "offer", "sdp": "hello"}, {"sdp": "v=0"},
+     # Unhashable types: a set lookup would raise TypeError (internal_error).
+     {"type": [], "sdp": "v=0"}, {"type": {}, "sdp": "v=0"}, {"type": ["offer"], "sdp": "v=0"}],
 )
 async def test_invalid_session_description_is_refused_and_not_relayed(joined_pair, description):
     _, a, b = joined_pair
@@ -519,12 +578,27 @@ async def test_chat_reaches_everyone_including_sender(joined_pair):
         assert "T" in frame["ts"]
 
 
-@pytest.mark.parametrize("text", ["", "   ", "x" * 2001, 5, None])
+@pytest.mark.parametrize("text", ["", "   ", "x" * 2001, 5, None, "\ud800", "lone \udfff low", "nul \x00 inside"],
+                         ids=["empty", "blank", "2001", "number", "null", "lone-high-surrogate", "lone-low-surrogate",
+                              "nul"])
 async def test_invalid_chat_text_is_invalid_message(joined_pair, text):
     _, a, b = joined_pair
     await a.send({"type": "chat", "text": text})
     await assert_error(await a.receive(), "invalid_message")
     await b.nothing_more()
+    assert await database_sync_to_async(ChatMessage.objects.count)() == 0
+
+
+@pytest.mark.parametrize("password", ["\ud800", "p" * 5000])
+async def test_join_with_unhashable_or_huge_password_is_refused_with_a_typed_error(ws, password):
+    lobby_id = await make_lobby(password="pw")
+    _, token = await make_session()
+    client = await ws(lobby_id, token)
+    await client.send({"type": "join", "name": "Ann", "password": password})
+    frame = await client.receive()
+    assert frame["code"] in ("invalid_message", "invalid_lobby_password"), frame
+    await assert_error(frame, frame["code"])
+    await still_open(client)
 
 
 async def test_chat_history_keeps_the_newest_50(ws, settings):
@@ -777,7 +851,7 @@ async def test_joining_another_lobby_leaves_the_first(ws):
 async def test_kicked_participant_is_told_and_closed_4003(joined_pair):
     _, a, b = joined_pair
     participant_id = await database_sync_to_async(lambda: Participant.objects.get(session_id=b.session_id).pk)()
-    await emit(await database_sync_to_async(services.participant_kick)(participant_id=participant_id))
+    await emit(await database_sync_to_async(moderation.participant_kick)(participant_id=participant_id))
     await assert_error(await b.receive(), "kicked")
     await b.expect_closed(4003)
     await a.receive_type("remove_peer")
@@ -786,7 +860,7 @@ async def test_kicked_participant_is_told_and_closed_4003(joined_pair):
 
 async def test_closed_lobby_closes_every_socket_4004(joined_pair):
     lobby_id, a, b = joined_pair
-    await emit(await database_sync_to_async(services.lobby_close)(lobby_id=lobby_id))
+    await emit(await database_sync_to_async(moderation.lobby_close)(lobby_id=lobby_id))
     for client in (a, b):
         await assert_error(await client.receive(), "lobby_not_found")
         await client.expect_closed(4004)
@@ -893,3 +967,97 @@ async def test_the_in_memory_layer_delivers_into_the_inbox_and_an_idle_socket_wa
     assert [(await a.receive_type("chat"))["text"] for _ in range(2)] == ["1", "2"]
     assert a_channel not in layer.channels
     await a.nothing_more()
+
+
+# --- Idempotent resends ------------------------------------------------------------
+
+
+async def test_chat_resent_with_its_id_after_a_failed_broadcast_is_stored_once(joined_pair, monkeypatch):
+    from resilience.channel_layer import channel_layer
+
+    _, a, b = joined_pair
+    layer = channel_layer().layer
+    real_group_send = layer.group_send
+    failures = iter([True])
+
+    async def group_send_failing_once(group, message):
+        if message["type"] == "lobby.chat" and next(failures, False):
+            raise OSError("the channel layer dropped the connection")
+        return await real_group_send(group, message)
+
+    monkeypatch.setattr(layer, "group_send", group_send_failing_once)
+    await a.send({"type": "chat", "text": "only once", "id": "c-7"})
+    failed = await a.receive_type("error")
+    await assert_error(failed, "service_unavailable", recovery="retry", in_reply_to="c-7")
+    await b.nothing_more()
+    # The client resends the same frame, as recovery "retry" says.
+    await a.send({"type": "chat", "text": "only once", "id": "c-7"})
+    seen = [await client.receive_type("chat") for client in (a, b)]
+    assert {frame["text"] for frame in seen} == {"only once"} and seen[0]["id"] == seen[1]["id"]
+    stored = await database_sync_to_async(lambda: list(ChatMessage.objects.values_list("text", flat=True)))()
+    assert stored == ["only once"]
+    # A new id is a new message, the same text or not.
+    await a.send({"type": "chat", "text": "only once", "id": "c-8"})
+    assert (await b.receive_type("chat"))["id"] != seen[0]["id"]
+    assert await database_sync_to_async(ChatMessage.objects.count)() == 2
+
+
+async def test_chat_without_id_is_never_deduplicated(joined_pair):
+    _, a, b = joined_pair
+    for _ in range(2):
+        await a.send({"type": "chat", "text": "again"})
+        await b.receive_type("chat")
+    assert await database_sync_to_async(ChatMessage.objects.count)() == 2
+
+
+# --- A stalled dependency ---------------------------------------------------------------
+
+
+async def test_frames_that_waited_out_a_stalled_dependency_do_not_count_as_a_burst(joined_pair, settings, monkeypatch):
+    import asyncio
+
+    from resilience.channel_layer import channel_layer
+
+    settings.VOICEBOT_FRAME_RATE = "30/1 second"
+    _, a, b = joined_pair
+    layer = channel_layer().layer
+    real_group_send = layer.group_send
+
+    async def stalled_group_send(group, message):
+        if message["type"] == "lobby.participant_updated":
+            await asyncio.sleep(2)  # the channel layer stalls
+        return await real_group_send(group, message)
+
+    monkeypatch.setattr(layer, "group_send", stalled_group_send)
+    await a.send({"type": "set_muted", "muted": True})
+    # During the stall the client goes on at 20 frames a second, within its rate.
+    for i in range(40):
+        await a.send({"type": "ping", "id": f"p{i}"})
+        await asyncio.sleep(0.05)
+    frames = [await a.receive() for _ in range(41)]
+    assert sorted(f["type"] for f in frames) == ["participant_updated"] + ["pong"] * 40, [
+        f for f in frames if f["type"] == "error"][:1]
+
+
+async def test_relays_to_a_peer_of_this_process_do_not_wait_for_a_stalled_broadcast(joined_pair, monkeypatch):
+    import asyncio
+
+    from resilience.channel_layer import channel_layer
+
+    _, a, b = joined_pair
+    layer = channel_layer().layer
+    real_group_send = layer.group_send
+
+    async def stalled_group_send(group, message):
+        if message["type"] == "lobby.participant_updated":
+            await asyncio.sleep(2)  # the channel layer stalls
+        return await real_group_send(group, message)
+
+    monkeypatch.setattr(layer, "group_send", stalled_group_send)
+    await a.send({"type": "set_muted", "muted": True})
+    await asyncio.sleep(0.1)
+    await a.send({"type": "relay_ice_candidate", "peer_id": b.session_id, "candidate": CANDIDATE})
+    # The relay needs no channel layer: Bob has it while the broadcast still waits.
+    assert (await b.receive(timeout=1.5))["type"] == "ice_candidate"
+    assert (await b.receive(timeout=5))["type"] == "participant_updated"
+    assert (await a.receive(timeout=5))["type"] == "participant_updated"

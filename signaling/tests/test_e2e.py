@@ -141,9 +141,32 @@ async def test_foreign_origin_is_refused_with_403(server: LiveServer) -> None:
     with pytest.raises(InvalidStatus) as refused:
         await connect(url, origin="http://evil.example", open_timeout=10)
     assert refused.value.response.status_code == 403
+    # The same host on another port (or scheme) is another origin.
+    for other in (f"http://127.0.0.1:{server.port + 1}", f"https://127.0.0.1:{server.port}"):
+        with pytest.raises(InvalidStatus) as refused:
+            await connect(url, origin=other, open_timeout=10)
+        assert refused.value.response.status_code == 403
     async with connect(url, origin=f"http://127.0.0.1:{server.port}", open_timeout=10) as socket:
         await socket.send(json.dumps({"type": "ping", "id": "p"}))
         assert json.loads(await asyncio.wait_for(socket.recv(), 10)) == {"type": "pong", "in_reply_to": "p"}
+
+
+async def test_invalid_utf8_text_frame_closes_1007_and_logs_no_traceback(server: LiveServer) -> None:
+    owner = post(server, "/api/sessions", {})
+    lobby = post(server, "/api/lobbies", {"name": "Encodings"}, token=owner["token"])
+    url = f"ws://127.0.0.1:{server.port}/ws/lobby/{lobby['id']}/?token={owner['token']}"
+    logged_before = len(server.log_tail(limit=10**9))
+    for _ in range(3):
+        async with connect(url, open_timeout=10) as socket:
+            await socket.send(b"\xff\xfe not utf-8", text=True)
+            with pytest.raises(ConnectionClosed) as closed:
+                await asyncio.wait_for(socket.recv(), 10)
+            if server.server_name == "uvicorn":  # type: ignore[attr-defined]
+                assert closed.value.rcvd is not None and closed.value.rcvd.code == 1007
+            # daphne (autobahn) drops the connection without a close frame.
+    await asyncio.sleep(0.5)
+    logged = server.log_tail(limit=10**9)[logged_before:]
+    assert "Traceback" not in logged and " ERROR " not in logged, logged
 
 
 async def test_oversized_frames_on_a_real_server(server: LiveServer) -> None:

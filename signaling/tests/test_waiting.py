@@ -6,7 +6,7 @@ import asyncio
 from channels.db import database_sync_to_async
 from channels.testing import HttpCommunicator
 
-from lobbies import presence, services
+from lobbies import moderation, presence, services
 from lobbies.events import emit
 from lobbies.models import Lobby, SeatWaiter
 from lobbies.presence import presence_stop, presence_tick
@@ -80,7 +80,7 @@ async def test_waiters_of_a_lobby_that_closes_are_told_and_closed_4004(ws):
     cyd = await refused(ws, lobby_id, "Cyd", 1)
 
     await until(ann, "add_peer")
-    await emit(await database_sync_to_async(services.lobby_close)(lobby_id=lobby_id))
+    await emit(await database_sync_to_async(moderation.lobby_close)(lobby_id=lobby_id))
 
     for client in (ann, cyd):
         await assert_error(await client.receive(), "lobby_not_found")

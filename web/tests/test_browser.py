@@ -311,3 +311,37 @@ async def test_a_full_lobby_puts_people_in_line_and_seats_them_in_order(open_pag
     finally:
         for socket in sockets:
             await socket.close()
+
+
+async def test_the_creator_removes_a_guest_locks_and_closes_the_lobby_from_the_page(open_page: Any) -> None:
+    ann = await open_page("ann")
+    lobby_id = await create_lobby(ann, "Ann's room")
+    await join(ann, "Ann")
+    await wait_in_room(ann, 1)
+    bob = await open_page("bob")
+    await bob.goto(f"/lobby/{lobby_id}/")
+    await join(bob, "Bob")
+    await wait_in_room(ann, 2)
+    # Only the creator has the controls.
+    assert await bob.get_by_role("button", name="Lock lobby").count() == 0
+    assert await bob.get_by_role("button", name="Remove Ann from the lobby").count() == 0
+
+    # Locked: a newcomer is told so. (All pages here share one address, so the
+    # lock comes before the kick: a kick bars the kicked one's address too.)
+    await ann.get_by_role("button", name="Lock lobby").click()
+    await ann.get_by_role("button", name="Unlock lobby").wait_for()
+    cyd = await open_page("cyd")
+    await cyd.goto(f"/lobby/{lobby_id}/")
+    await cyd.get_by_label("Your name").fill("Cyd")
+    await cyd.get_by_role("button", name="Join with microphone").click()
+    await cyd.locator(".notice", has_text="locked").first.wait_for()
+    await ann.get_by_role("button", name="Unlock lobby").click()
+    await ann.get_by_role("button", name="Lock lobby").wait_for()
+
+    ann.on("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
+    await ann.get_by_role("button", name="Remove Bob from the lobby").click()
+    await bob.locator(".notice", has_text="removed you").first.wait_for()
+    await wait_in_room(ann, 1)
+
+    await ann.get_by_role("button", name="Close lobby").click()
+    await ann.locator(".notice", has_text="closed").first.wait_for()

@@ -95,5 +95,10 @@ def serve_uvicorn(*, host: str, port: int, workers: int, access_log: bool) -> No
         log_config=None,
         log_level=None,
         access_log=access_log,
+        # Forwarded headers are believed only from VOICEBOT_TRUSTED_PROXIES,
+        # by the application (voicebot_site.asgi); uvicorn's own default
+        # believes them from 127.0.0.1, which any local client can abuse.
+        proxy_headers=False,
+        server_header=False,
         timeout_graceful_shutdown=10,
     )

@@ -103,6 +103,30 @@ test("lines refused by the rate limit are sent again after the wait, in the orde
   assert.ok(timers.now >= 10000, "the second window was waited for");
 });
 
+test("a line sent again after a retry keeps its frame id, and a new line gets a new one", async () => {
+  const { timers, server, outbox } = await setup({ limit: 1, windowMs: 2000 });
+  const socket = FakeSocket.opened.at(-1);
+  const ids = [];
+  const send = socket.send.bind(socket);
+  socket.send = (text) => {
+    const frame = JSON.parse(text);
+    if (frame.type === "chat") {
+      ids.push([frame.text, frame.id]);
+    }
+    send(text);
+  };
+
+  const delivered = ["first", "second"].map((text) => outbox.send(text));
+  await runFor(timers, 10000, () => outbox.pending === 0);
+  await Promise.all(delivered);
+
+  const seconds = ids.filter(([text]) => text === "second").map(([, id]) => id);
+  assert.ok(seconds.length >= 2, "the second line was refused, then sent again");
+  assert.equal(new Set(seconds).size, 1, "with the same id each time");
+  assert.notEqual(ids[0][1], seconds[0]);
+  assert.deepEqual(server.stored.map((message) => message.text), ["first", "second"]);
+});
+
 test("while a line waits for the rate limit the outbox says until when, and then that nothing waits", async () => {
   const { timers, outbox, changes } = await setup({ limit: 2, windowMs: 5000 });
 

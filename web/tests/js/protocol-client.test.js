@@ -24,6 +24,7 @@ function setup({ failUrl = 0 } = {}) {
     pingIntervalMs: 15000,
     pongTimeoutMs: 5000,
     timers,
+    idPrefix: "c-",
   });
   const events = [];
   for (const type of ["state", "frame", "servererror", "drop", "open", "connecterror"]) {
@@ -32,6 +33,21 @@ function setup({ failUrl = 0 } = {}) {
   const socket = () => FakeSocket.opened.at(-1);
   return { connection, timers, reasons, events, socket };
 }
+
+test("a resent frame keeps its id; ids of two pages differ", async () => {
+  const { connection, socket } = setup();
+  connection.connect();
+  await flush();
+  socket().accept();
+  const id = connection.send({ type: "chat", text: "once" });
+  assert.equal(connection.send({ type: "chat", text: "once" }, { resendOf: id }), id);
+  assert.deepEqual(socket().sent.map((frame) => frame.id), [id, id]);
+  assert.equal(connection.send({ type: "ping" }), "c-2");
+  const pageA = new LobbyConnection({ socketUrl: async () => "ws://test/" });
+  const pageB = new LobbyConnection({ socketUrl: async () => "ws://test/" });
+  assert.notEqual(pageA.idPrefix, pageB.idPrefix);
+  assert.match(pageA.idPrefix, /^c[0-9a-z]+-$/);
+});
 
 test("frames are numbered, frames arrive in order, and errors name the request they answer", async () => {
   const { connection, events, socket } = setup();

@@ -60,3 +60,11 @@ test("the level of samples is their root mean square", () => {
   assert.ok(Math.abs(rmsLevel([0.5, -0.5]) - 0.5) < 1e-9);
   assert.equal(rmsLevel([]), 0);
 });
+
+test("the creator's controls ask for a kick, a lock and an unlock with the protocol's frames", async () => {
+  const { kickFrame, lockFrame, lockButtonState } = await import("../../static/web/js/moderation.js");
+  assert.deepEqual(kickFrame("abc"), { type: "kick", peer_id: "abc" });
+  assert.deepEqual(lockFrame(1), { type: "lock_lobby", locked: true });
+  assert.deepEqual(lockButtonState(false), { label: "Lock lobby", pressed: false, next: true });
+  assert.deepEqual(lockButtonState(true), { label: "Unlock lobby", pressed: true, next: false });
+});

@@ -119,7 +119,11 @@ export class ChatOutbox extends EventTarget {
       line.maybeSent = true;
       let answer;
       try {
-        answer = await this.connection.request({ type: "chat", text: line.text }, { timeoutMs: null });
+        // Sent again with the id it first had: the server stores a chat frame's id with the
+        // line, so a line stored before its broadcast failed is not stored twice.
+        answer = await this.connection.request({ type: "chat", text: line.text }, {
+          timeoutMs: null, resendOf: line.frameId ?? null, onSent: (id) => { line.frameId = id; },
+        });
       } catch (error) {
         this.stillWanted(line);
         if (error.code === "network_unreachable") {

@@ -31,6 +31,7 @@ const MESSAGES = {
   rate_limited: () => "You are sending too fast.",
   unauthenticated: () => "Your session has expired.",
   forbidden: () => "You are not allowed to do that.",
+  lobby_locked: () => "This lobby is locked: its creator lets no one new in right now.",
   policy_violation: () => "The server closed the connection after too many bad messages.",
   session_replaced: () => "This lobby is open in another tab or window with the same session, so this one stepped aside.",
   // The server and the network.

@@ -11,6 +11,7 @@ import { ChatOutbox } from "./chat-outbox.js";
 import { errorLine, errorText, microphoneErrorText, recoveryPlan, recoveryText } from "./error-messages.js";
 import { LobbyView } from "./lobby-view.js";
 import { Microphone } from "./microphone.js";
+import { ModerationControls } from "./moderation.js";
 import { Notices } from "./notices.js";
 import { PeerMesh } from "./peer-mesh.js";
 import { LobbyConnection } from "./protocol-client.js";
@@ -63,6 +64,8 @@ const connection = new LobbyConnection({
 });
 
 const outbox = new ChatOutbox({ connection });
+const moderation = new ModerationControls({ root: document, send: (frame) => connection.send(frame) });
+view.onParticipantsRendered = (list, selfId) => moderation.decorate(list, selfId);
 
 const mesh = new PeerMesh({
   iceServers: config.iceServers,
@@ -178,6 +181,7 @@ function onJoined(frame) {
   state.participants = new Map([[frame.self.session_id, frame.self], ...frame.participants.map((p) => [p.session_id, p])]);
   state.speaking.clear();
   frame.participants.forEach((participant) => controls.applyVolume(participant));
+  moderation.setup({ canModerate: frame.can_moderate, locked: frame.lobby.locked });
   view.showRoom();
   view.renderParticipants(state.participants, state.selfId);
   // With the room shown, so that the log opens at the newest line.
@@ -279,8 +283,16 @@ const FRAME_HANDLERS = {
   ice_candidate({ peer_id: peerId, candidate }) {
     mesh.handleCandidate(peerId, candidate);
   },
+  lobby_updated({ lobby: updated }) {
+    moderation.lobbyUpdated(updated);
+    notices.show(updated.locked ? "The lobby is locked: no one new can join." : "The lobby is open to newcomers again.",
+      { kind: "info", key: "lock", timeoutMs: 5000 });
+  },
   chat(message) {
-    view.appendChat(message);
+    // A line resent after a failed broadcast may arrive twice: show it once.
+    if (!view.hasChat(message.id)) {
+      view.appendChat(message);
+    }
   },
   waiting_for_seat({ position }) {
     if (!state.wantJoined || state.joined || !Number.isInteger(position)) {
@@ -339,7 +351,8 @@ function resend(request, delayMs) {
         return;
       }
     }
-    const id = connection.send(frame);
+    // The same id: a chat line whose broadcast failed after it was stored is not stored twice.
+    const id = connection.send(frame, { resendOf: request.id });
     if (id !== null) {
       state.resends.set(id, attempt);
     }

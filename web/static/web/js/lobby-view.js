@@ -151,6 +151,8 @@ export class LobbyView {
     existing.forEach((li) => li.remove());
     this.participants.replaceChildren(...items);
     this.peopleCount.textContent = `(${ordered.length})`;
+    // A hook for what others add to each participant (the creator's controls).
+    this.onParticipantsRendered?.(this.participants, selfId);
   }
 
   participantItem(sessionId) {
@@ -271,10 +273,17 @@ export class LobbyView {
     this.chatLog.scrollTop = this.chatLog.scrollHeight;
   }
 
+  hasChat(id) {
+    return typeof id === "string" && [...this.chatLog.children].some((li) => li.dataset.chatId === id);
+  }
+
   appendChat(message) {
     const li = document.createElement("li");
     li.className = "chat-message";
     li.dataset.sessionId = message.session_id;
+    if (typeof message.id === "string") {
+      li.dataset.chatId = message.id;
+    }
     if (message.session_id === this.selfId) {
       li.classList.add("own");
     }

@@ -37,6 +37,9 @@ export class LobbyConnection extends EventTarget {
     pingIntervalMs = 15000,
     pongTimeoutMs = 10000,
     timers = globalThis,
+    // Frame ids are the server's idempotency keys (a chat frame resent with its
+    // id is stored once): unique to this page, so that a reload never reuses one.
+    idPrefix = `c${Math.random().toString(36).slice(2, 10)}-`,
   }) {
     super();
     this.socketUrl = socketUrl;
@@ -48,6 +51,7 @@ export class LobbyConnection extends EventTarget {
     this.socket = null;
     this.state = "idle";
     this.nextId = 0;
+    this.idPrefix = idPrefix;
     this.sent = new Map();
     this.requests = new Map();
     this.retryTimer = null;
@@ -161,13 +165,19 @@ export class LobbyConnection extends EventTarget {
     return Boolean(this.socket) && this.socket.readyState === 1;
   }
 
-  /** Sends a frame with a new `id`; returns the id, or null when the socket is not open. */
-  send(frame) {
+  /**
+   * Sends a frame with a new `id` (or, to resend a frame after `recovery: "retry"`, the `id` it
+   * had: the server then does not do it twice); returns the id, or null when the socket is not open.
+   */
+  send(frame, { resendOf = null } = {}) {
     if (!this.isOpen) {
       return null;
     }
-    this.nextId += 1;
-    const id = `c-${this.nextId}`;
+    let id = resendOf;
+    if (id === null) {
+      this.nextId += 1;
+      id = `${this.idPrefix}${this.nextId}`;
+    }
     const { id: _previous, ...fields } = frame;
     const numbered = { ...fields, id };
     this.sent.set(id, numbered);
@@ -183,9 +193,12 @@ export class LobbyConnection extends EventTarget {
    * `network_unreachable` when the socket closes first). `timeoutMs: null` waits as long as the
    * socket lives (its heartbeat notices a dead one).
    */
-  request(frame, { timeoutMs = 10000 } = {}) {
+  request(frame, { timeoutMs = 10000, resendOf = null, onSent = null } = {}) {
     return new Promise((resolve, reject) => {
-      const id = this.send(frame);
+      const id = this.send(frame, { resendOf });
+      if (id !== null && onSent !== null) {
+        onSent(id);
+      }
       if (id === null) {
         reject(new ProtocolError({ code: "network_unreachable", recovery: "reconnect" }));
         return;

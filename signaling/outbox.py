@@ -1,0 +1,119 @@
+"""What a socket has yet to send: a bounded queue in front of the server's send.
+
+An ASGI server's ``send`` waits while the client does not read (uvicorn waits
+for its transport to drain). A consumer that awaited it would stop reading its
+inbox, its inbox would fill, and the peers relaying to it would be refused.
+Instead the consumer hands every message to its ``Outbox``, which returns at
+once; one writer task per socket feeds the server in order. What waits is
+bounded in frames and in bytes (``VOICEBOT_SEND_QUEUE_FRAMES``,
+``VOICEBOT_SEND_QUEUE_BYTES``): past either, the outbox drops what waits and
+reports ``overflowed``, and the consumer closes the socket (policy_violation,
+4008) and leaves its lobby as a dropped socket does.
+
+A send that fails because the client is gone (uvicorn's ``ClientDisconnected``
+is an ``OSError``) ends the writer quietly: the server delivers the socket's
+``websocket.disconnect`` next, and the consumer's disconnect handling runs.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+logger = logging.getLogger("voicebot.signaling")
+
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+def message_size(message: dict[str, Any]) -> int:
+    """Bytes a message takes on the wire, near enough (text counted in characters)."""
+    text = message.get("text")
+    if text is not None:
+        return len(text)
+    data = message.get("bytes")
+    return len(data) if data is not None else 0
+
+
+class Outbox:
+    __slots__ = ("_send", "max_frames", "max_bytes", "_queue", "_bytes", "_writer", "_wake",
+                 "gone", "overflowed", "closed")
+
+    def __init__(self, send: Send, *, max_frames: int, max_bytes: int) -> None:
+        self._send = send
+        self.max_frames = max_frames
+        self.max_bytes = max_bytes
+        self._queue: deque[dict[str, Any]] = deque()
+        self._bytes = 0
+        self._writer: asyncio.Task[None] | None = None
+        self._wake: asyncio.Future[None] | None = None
+        self.gone = False  # the client is gone: nothing more is sent
+        self.overflowed = False  # the bound was passed: what waited was dropped
+        self.closed = False  # a websocket.close was handed over
+
+    @property
+    def waiting(self) -> tuple[int, int]:
+        """(frames, bytes) waiting to be sent."""
+        return len(self._queue), self._bytes
+
+    async def put(self, message: dict[str, Any]) -> None:
+        """Queue ``message`` (the consumer's ``base_send``); never waits for the client."""
+        if self.gone or self.closed:
+            return
+        if message["type"] == "websocket.close":
+            self.closed = True
+        self._queue.append(message)
+        self._bytes += message_size(message)
+        if not self.overflowed and (len(self._queue) > self.max_frames or self._bytes > self.max_bytes):
+            self._overflow()
+        if self._writer is None:
+            self._writer = asyncio.ensure_future(self._write())
+        elif self._wake is not None and not self._wake.done():
+            self._wake.set_result(None)
+
+    def _overflow(self) -> None:
+        logger.warning("socket send queue over its bound (%d frames, %d bytes waiting): the client does not read",
+                       len(self._queue), self._bytes)
+        self.overflowed = True
+        self._queue.clear()
+        self._bytes = 0
+
+    async def _write(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            while self._queue:
+                message = self._queue.popleft()
+                self._bytes -= message_size(message)
+                try:
+                    await self._send(message)
+                except OSError:
+                    # The client went away; its websocket.disconnect is on its way.
+                    self.gone = True
+                    self._queue.clear()
+                    self._bytes = 0
+                    return
+            if self.closed:
+                return
+            self._wake = loop.create_future()
+            try:
+                await self._wake
+            finally:
+                self._wake = None
+
+    async def drain(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for what waits to be sent; True when it was."""
+        writer = self._writer
+        if writer is None or writer.done() or not self.closed:
+            return not self._queue
+        done, _ = await asyncio.wait([writer], timeout=timeout)
+        return bool(done)
+
+    async def aclose(self) -> None:
+        """The consumer is finished: stop the writer (whatever waits is dropped)."""
+        self.gone = True
+        self._queue.clear()
+        writer = self._writer
+        if writer is not None and not writer.done():
+            writer.cancel()
+            await asyncio.gather(writer, return_exceptions=True)
