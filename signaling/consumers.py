@@ -51,6 +51,7 @@ from signaling.deferred import DeferredLayerWork
 from signaling.dispatch import ARRIVED, dispatch_from
 from signaling.exceptions import PeerNotFoundError, SendQueueFullError
 from signaling.inbox import Inbox, inbox_local
+from signaling.layers import ChannelGone
 from signaling.outbox import Outbox
 from signaling.roster import CONNECTED, LobbyEventsMixin, Peer
 from signaling.validation import ice_candidate_clean, session_description_clean
@@ -471,8 +472,20 @@ class LobbyConsumer(ErrorBoundaryMixin, LobbyEventsMixin, HandlerDispatchConsume
         else:
             # Through Redis, after this socket's earlier layer work: later
             # relays to peers of this process do not wait for it.
-            self.defer(functools.partial(self.layer.send, channel, message))
+            self.defer(functools.partial(self.relay_remote, channel, message))
         FRAMES_RELAYED.inc()
+
+
+    async def relay_remote(self, channel: str, message: dict[str, Any]) -> None:
+        try:
+            await self.layer.send(channel, message)
+        except ChannelGone:
+            # The peer's server process died: the presence sweep will say so;
+            # meanwhile the sender is told instead of its relays vanishing.
+            raise PeerNotFoundError(
+                "That participant's connection was lost; it will be back or leave shortly.",
+                context={"reason": "server_process_gone"},
+            ) from None
 
 
 FRAME_HANDLERS = {

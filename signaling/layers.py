@@ -21,16 +21,25 @@ process reads what it sends. On the receiving side channels-redis takes one
 message per four round trips; this layer takes every waiting message (up to
 ``RECEIVE_BATCH``) in one script, with the same backup set that puts them
 back should the receive be cancelled before they reach their sockets.
+
+A relay to a process that died would go into its queue in Redis and be lost
+without a word until the presence sweep notices the process gone (two
+heartbeats). So every process that has sockets on this layer keeps a
+timestamp in Redis saying until when it is alive (``ALIVE_FOR`` seconds ahead,
+renewed every ``ALIVE_EVERY``), and the send script refuses, in the same
+round trip, a message to the process channel of one whose timestamp has
+passed: the sender is told (``ChannelGone``). A process that never wrote one
+(plain channels-redis) is sent to as before.
 """
 from __future__ import annotations
 
 import asyncio
 import time
 from collections import deque
+from importlib.metadata import version
 from typing import Any
 
-from importlib.metadata import version
-
+import redis.exceptions
 from channels.exceptions import ChannelFull
 from channels.layers import InMemoryChannelLayer
 from channels_redis.core import RedisChannelLayer
@@ -45,9 +54,20 @@ TESTED_WITH = {"channels": "4.3.2", "channels-redis": "4.3.0"}
 # Messages one receive from Redis takes at most.
 RECEIVE_BATCH = 256
 
-# KEYS[1]: the channel's sorted set. ARGV: message, score (now), drop scores
-# up to this, capacity, expiry in seconds. Returns 0 when the channel is full.
+# A process says it is alive until this many seconds ahead, every ALIVE_EVERY seconds.
+ALIVE_FOR = 3.0
+ALIVE_EVERY = 1.0
+# How long Redis keeps a process's alive stamp after its last renewal.
+ALIVE_KEPT = 86400
+
+# KEYS[1]: the channel's sorted set, KEYS[2]: the receiving process's alive
+# stamp. ARGV: message, score (now), drop scores up to this, capacity, expiry
+# in seconds. Returns 0 when the channel is full, -1 when its process is gone.
 _SEND = """
+local alive = redis.call('GET', KEYS[2])
+if alive and tonumber(alive) < tonumber(ARGV[2]) then
+    return -1
+end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], 0, ARGV[3])
 if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[4]) then
     return 0
@@ -175,7 +195,55 @@ class LocalChannelLayer(InMemoryChannelLayer):
         self._expiring.clear()
 
 
+class ChannelGone(Exception):
+    """The channel belongs to a server process that stopped saying it is alive (it died)."""
+
+
 class RelayRedisChannelLayer(RedisChannelLayer):
+    alive_for = ALIVE_FOR
+    alive_every = ALIVE_EVERY
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._alive_key: str | None = None
+        self._alive_task: asyncio.Task[None] | None = None
+
+    def alive_key(self, channel: str) -> str:
+        """Where the process owning a process-specific ``channel`` keeps its alive stamp."""
+        return f"{self.prefix}alive:{self.non_local_name(channel)}"
+
+    async def new_channel(self, prefix: str = "specific") -> str:
+        """A channel of this process, which says it is alive from now on (see the module doc)."""
+        channel = await super().new_channel(prefix)
+        task = self._alive_task
+        if task is None or task.done() or task.get_loop() is not asyncio.get_running_loop():
+            self._alive_key = self.alive_key(channel)
+            await self._alive_stamp()
+            self._alive_task = asyncio.ensure_future(self._alive_renew())
+        return channel
+
+    async def _alive_stamp(self) -> None:
+        # On every host: a send's script reads it on the host of the channel it sends to.
+        assert self._alive_key is not None
+        until = time.time() + self.alive_for
+        for index in range(self.ring_size):
+            await self.connection(index).set(self._alive_key, until, ex=ALIVE_KEPT)
+
+    async def _alive_renew(self) -> None:
+        while True:
+            await asyncio.sleep(self.alive_every)
+            try:
+                await self._alive_stamp()
+            except (OSError, asyncio.TimeoutError, redis.exceptions.RedisError):
+                pass  # Redis is down: the sockets' own calls report it; renewed once it answers
+
+    async def close_pools(self) -> None:
+        task, self._alive_task = self._alive_task, None
+        if task is not None and task.get_loop() is asyncio.get_running_loop():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        await super().close_pools()
+
     async def send(self, channel: str, message: dict[str, Any]) -> None:
         assert isinstance(message, dict), "message is not a dict"
         assert self.require_valid_channel_name(channel), "Channel name not valid"
@@ -184,15 +252,19 @@ class RelayRedisChannelLayer(RedisChannelLayer):
             # A process-specific channel: its process's list, the full name inside.
             message = {**message, "__asgi_channel__": channel}
             key = self.prefix + self.non_local_name(channel)
+            alive = self.alive_key(channel)
             index = self.consistent_hash(channel)
         else:
             key = self.prefix + channel
+            alive = f"{self.prefix}alive:"  # never written: a plain channel has no process
             index = next(self._send_index_generator)
         now = time.time()
         added = await self.connection(index).eval(
-            _SEND, 1, key, self.serialize(message), now, int(now) - int(self.expiry),
+            _SEND, 2, key, alive, self.serialize(message), now, int(now) - int(self.expiry),
             self.get_capacity(channel), int(self.expiry),
         )
+        if added == -1:
+            raise ChannelGone(channel)
         if not added:
             raise ChannelFull()
 

@@ -224,7 +224,17 @@ if VOICEBOT_REDIS_LAYER not in ("queues", "pubsub"):
 # wait but a failure (MaxConnectionsError) once 100 calls are in flight, which
 # a busy process reaches; connections are opened as calls need them.
 VOICEBOT_REDIS_MAX_CONNECTIONS = env_int("VOICEBOT_REDIS_MAX_CONNECTIONS", 1000)
-_REDIS_HOSTS = [{"address": REDIS_URL, "max_connections": VOICEBOT_REDIS_MAX_CONNECTIONS}]
+# Seconds a Redis call may wait for its answer. channels-redis's receive blocks in
+# Redis for 5 s when nothing comes; redis-py's own default of 5 s cut those idle
+# waits short as timeouts, and an idle process's breaker opened on them.
+VOICEBOT_REDIS_SOCKET_TIMEOUT = env_float("VOICEBOT_REDIS_SOCKET_TIMEOUT", 10.0)
+if VOICEBOT_REDIS_SOCKET_TIMEOUT <= 5.0:
+    raise ImproperlyConfigured(
+        "VOICEBOT_REDIS_SOCKET_TIMEOUT must be above 5 seconds (channels-redis waits 5 s in Redis for a message); "
+        f"got {VOICEBOT_REDIS_SOCKET_TIMEOUT:g}."
+    )
+_REDIS_HOSTS = [{"address": REDIS_URL, "max_connections": VOICEBOT_REDIS_MAX_CONNECTIONS,
+                 "socket_timeout": VOICEBOT_REDIS_SOCKET_TIMEOUT}]
 if REDIS_URL and VOICEBOT_REDIS_LAYER == "pubsub":
     CHANNEL_LAYERS = {
         "default": {

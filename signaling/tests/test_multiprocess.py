@@ -8,17 +8,20 @@ both processes).
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
+import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from channels.exceptions import ChannelFull
 from channels_redis.core import RedisChannelLayer
+from django.conf import settings as django_settings
 
-from signaling import layers
-from signaling.layers import LocalChannelLayer, RelayRedisChannelLayer
+from resilience.channel_layer import GuardedChannelLayer
+from signaling.layers import ChannelGone, RelayRedisChannelLayer
 from signaling.tests.test_e2e import CANDIDATE, OFFER, Peer, post
 from web.tests.live_server import LiveServer, ServerBackends
 
@@ -241,3 +244,104 @@ async def test_crashed_process_hands_its_participants_to_the_grace_period(
     assert (await cyd.receive("session_description"))["peer_id"] == dee.session_id
     await close_all(cyd, dee)
 
+
+
+async def test_a_send_to_a_process_that_stopped_saying_it_is_alive_is_refused(relay_layers, monkeypatch) -> None:
+    ours, theirs = relay_layers
+    receiver = RelayRedisChannelLayer(hosts=ours.hosts, prefix=ours.prefix, capacity=100)
+    monkeypatch.setattr(receiver, "alive_for", 0.3)
+    monkeypatch.setattr(receiver, "alive_every", 0.1)
+    try:
+        channel = await receiver.new_channel()
+        await ours.send(channel, {"type": "peer.relay", "n": 1})
+        assert (await receiver.receive(channel))["n"] == 1
+        # The receiving process dies as SIGKILL leaves it: its stamp is no longer renewed.
+        assert receiver._alive_task is not None
+        receiver._alive_task.cancel()
+        await asyncio.sleep(0.4)
+        with pytest.raises(ChannelGone):
+            await ours.send(channel, {"type": "peer.relay", "n": 2})
+    finally:
+        await receiver.close_pools()
+    # A plain channels-redis process writes no stamp: it is sent to as before.
+    plain = await theirs.new_channel()
+    await ours.send(plain, {"type": "peer.relay", "n": 3})
+    assert (await theirs.receive(plain))["n"] == 3
+
+
+def test_redis_calls_wait_longer_than_channels_redis_blocks_in_a_receive() -> None:
+    """redis-py's default 5 s read timeout raced channels-redis's 5 s blocking receive: idle processes
+    saw timeouts that opened their channel-layer breaker (seen about 40 s after a peer process died)."""
+    assert django_settings.VOICEBOT_REDIS_SOCKET_TIMEOUT > RedisChannelLayer.brpop_timeout
+
+
+async def test_an_idle_receive_through_several_blocking_waits_is_no_failure(redis_url: str) -> None:
+    layer = RelayRedisChannelLayer(
+        hosts=[{"address": redis_url, "socket_timeout": django_settings.VOICEBOT_REDIS_SOCKET_TIMEOUT}],
+        prefix=f"voicebot-idle-{uuid.uuid4().hex[:8]}",
+    )
+    guarded = GuardedChannelLayer(layer)
+    failures = guarded.dependency.breaker.failures_total
+    channel = await layer.new_channel()
+    try:
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(guarded.receive(channel), 11)  # two of channels-redis's 5 s waits
+        assert guarded.dependency.breaker.failures_total == failures
+    finally:
+        await layer.close_pools()
+
+
+@pytest.fixture(scope="module")
+def slow_sweep_servers(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[tuple[LiveServer, LiveServer]]:
+    """Two processes whose sweep would take a minute to notice a dead one."""
+    workdir = tmp_path_factory.mktemp("slow-sweep")
+    backends = ServerBackends(workdir)
+    started: list[LiveServer] = []
+    try:
+        backends.prepare()
+        env = backends.open_inside()
+        env.setdefault("REDIS_URL", redis_url)
+        env["VOICEBOT_HEARTBEAT_INTERVAL"] = "30"
+        for name in ("one", "two"):
+            live = LiveServer(env, workdir / f"server-{name}.log", server="uvicorn")
+            started.append(live)
+            live.start()
+        yield started[0], started[1]
+    finally:
+        for live in started:
+            live.stop()
+        backends.close()
+
+
+async def test_relays_to_a_killed_process_are_refused_within_seconds_and_no_breaker_opens(
+    slow_sweep_servers: tuple[LiveServer, LiveServer],
+) -> None:
+    one, two = slow_sweep_servers
+    lobby_id = new_lobby(two, "Killed")
+    ann, bob = Peer(one, lobby_id, "Ann"), Peer(two, lobby_id, "Bob")
+    await join(ann, [])
+    await join(bob, [ann])
+    await bob.send({"type": "relay_ice_candidate", "peer_id": ann.session_id, "candidate": CANDIDATE})
+    assert (await ann.receive("ice_candidate"))["peer_id"] == bob.session_id
+
+    assert one.process is not None
+    os.killpg(one.process.pid, signal.SIGKILL)
+    one.process.wait(10)
+    killed_at = asyncio.get_running_loop().time()
+    refused = None
+    for n in range(100):
+        await bob.send({"type": "relay_ice_candidate", "peer_id": ann.session_id, "candidate": CANDIDATE,
+                        "id": f"r{n}"})
+        try:
+            refused = json.loads(await asyncio.wait_for(bob.socket.recv(), 0.1))  # type: ignore[union-attr]
+            break
+        except asyncio.TimeoutError:
+            continue
+    assert refused is not None and refused["code"] == "peer_not_found", refused
+    assert refused["in_reply_to"].startswith("r")
+    assert asyncio.get_running_loop().time() - killed_at < 5.0  # the sweep would have taken 60 s
+    # Bob's process sits idle now: its receives block in Redis, time after time, and are no failures.
+    await asyncio.sleep(12)
+    with urllib.request.urlopen(f"{two.url}/readyz", timeout=5) as response:
+        assert "channel_layer=closed" in response.headers["Circuit-Breakers"]
+    await close_all(bob)
