@@ -101,6 +101,15 @@ class Participant(models.Model):
         CONNECTED = "connected"
         RECONNECTING = "reconnecting"
 
+    class BotState(models.TextChoices):
+        """What a bot participant is doing (its ``bot.state``); empty for a person."""
+
+        STARTING = "starting"
+        LISTENING = "listening"
+        THINKING = "thinking"
+        SPEAKING = "speaking"
+        UNAVAILABLE = "unavailable"
+
     lobby = models.ForeignKey(Lobby, on_delete=models.CASCADE, related_name="participants")
     # A session is in at most one lobby at a time.
     session = models.OneToOneField(GuestSession, on_delete=models.CASCADE, related_name="participant")
@@ -118,6 +127,10 @@ class Participant(models.Model):
     epoch = models.CharField(max_length=32, default=new_session_id, editable=False)
     joined_at = models.DateTimeField(auto_now_add=True)
     disconnected_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # A bot's kind, profile id and state (its ``bot`` object); empty for a person.
+    bot_kind = models.CharField(max_length=32, blank=True)
+    bot_profile = models.CharField(max_length=64, blank=True)
+    bot_state = models.CharField(max_length=16, choices=BotState.choices, blank=True)
 
     class Meta:
         ordering = ["joined_at", "id"]
@@ -135,6 +148,9 @@ class ChatMessage(models.Model):
     name = models.CharField(max_length=NAME_MAX_LENGTH)
     text = models.TextField(max_length=CHAT_TEXT_MAX_LENGTH)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Sent by a bot; a transcript names the session that spoke.
+    is_bot = models.BooleanField(default=False)
+    transcript_speaker_id = models.CharField(max_length=32, blank=True)
 
     class Meta:
         ordering = ["id"]

@@ -14,7 +14,7 @@ from django.contrib.auth.hashers import check_password, make_password
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from errors.exceptions import InvalidMessageError, NotJoinedError, UnauthenticatedError
+from errors.exceptions import ForbiddenError, InvalidMessageError, NotJoinedError, UnauthenticatedError
 from lobbies import events, hot_sql, seats
 from lobbies.events import Event
 from lobbies.exceptions import (
@@ -105,7 +105,8 @@ class JoinResult:
 
     @property
     def participant_count(self) -> int:
-        return len(self.others) + 1
+        """Seats held: bots hold none."""
+        return sum(not p.is_bot for p in self.others) + (not self.participant.is_bot)
 
 
 def lobby_join(
@@ -116,8 +117,13 @@ def lobby_join(
     password: Any,
     channel_name: str,
     instance_id: str,
+    bot_kind: str = "",
+    bot_profile: str = "",
 ) -> JoinResult:
     """Enter a lobby, or resume this session's place in it.
+
+    A bot's session enters with its ``bot_kind`` and ``bot_profile`` (its
+    state starts as ``starting``); a bot takes no seat.
 
     A session that still holds a place in this lobby (reconnecting, or
     connected through a socket that is gone) resumes it: no password, its
@@ -175,16 +181,18 @@ def _lobby_enter(
                 and not check_password(password or "", lobby.password_hash)
             ):
                 raise InvalidLobbyPasswordError()
-            queue = seats.seat_queue(lobby_id=lobby.id)
+            # A bot takes no seat (and waits for none).
+            queue = [] if session.is_bot else seats.seat_queue(lobby_id=lobby.id)
             ahead = queue.index(session_id) if session_id in queue else len(queue)
-            if lobby.participants.count() + ahead >= lobby.max_participants:
+            if not session.is_bot and lobby.participants.filter(is_bot=False).count() + ahead >= lobby.max_participants:
                 seats.seat_waiter_enqueue(lobby_id=lobby.id, session_id=session_id, channel_name=channel_name,
                                           instance_id=instance_id, position=ahead + 1)
                 return LobbyFullError(position=ahead + 1)
             if existing is not None:
                 emitted.extend(_participant_remove(existing, reason="left"))
             participant = _participant_add(
-                lobby, session=session, name=clean_name, channel_name=channel_name, instance_id=instance_id
+                lobby, session=session, name=clean_name, channel_name=channel_name, instance_id=instance_id,
+                bot_kind=bot_kind, bot_profile=bot_profile,
             )
             if session_id in queue:
                 seats.seat_waiter_leave(session_id=session_id)
@@ -204,7 +212,8 @@ def _lobby_enter(
 
 
 def _participant_add(
-    lobby: Lobby, *, session: GuestSession, name: str, channel_name: str, instance_id: str
+    lobby: Lobby, *, session: GuestSession, name: str, channel_name: str, instance_id: str,
+    bot_kind: str = "", bot_profile: str = "",
 ) -> Participant:
     key = participant_name_key(name)
     if lobby.participants.filter(name_key=key).exists():
@@ -219,6 +228,9 @@ def _participant_add(
                 is_bot=session.is_bot,
                 channel_name=channel_name,
                 instance_id=instance_id,
+                bot_kind=bot_kind if session.is_bot else "",
+                bot_profile=bot_profile if session.is_bot else "",
+                bot_state=Participant.BotState.STARTING if session.is_bot else "",
             )
     except IntegrityError:
         # Another socket took the name between the check and the insert.
@@ -311,17 +323,23 @@ def participant_set_muted(*, session_id: str, lobby_id: str, muted: bool) -> lis
 
 
 def chat_post(
-    *, session_id: str, lobby_id: str, text: Any, sender_channel: str = "", frame_id: str | None = None
+    *, session_id: str, lobby_id: str, text: Any, transcript: Any = None, sender_channel: str = "",
+    frame_id: str | None = None,
 ) -> list[Event]:
     """Store a chat message, keep the newest 50 of the lobby, broadcast it.
 
     The copy that reaches ``sender_channel`` answers the frame ``frame_id``.
+    A bot's message is marked ``is_bot``; only a bot may post a ``transcript``
+    (``{"speaker_session_id": str}``), naming a participant of the lobby (the
+    bot itself included).
     """
     clean_text = chat_text_clean(text)
     with transaction.atomic():
         participant = _joined_participant(session_id=session_id, lobby_id=lobby_id)
+        speaker = _transcript_speaker(participant, transcript)
         message = ChatMessage.objects.create(
-            lobby_id=lobby_id, session_id=session_id, name=participant.name, text=clean_text
+            lobby_id=lobby_id, session_id=session_id, name=participant.name, text=clean_text,
+            is_bot=participant.is_bot, transcript_speaker_id=speaker,
         )
         cutoff = (
             ChatMessage.objects.filter(lobby_id=lobby_id)
@@ -332,6 +350,49 @@ def chat_post(
         if oldest_kept is not None:
             ChatMessage.objects.filter(lobby_id=lobby_id, id__lte=oldest_kept).delete()
     return [events.chat_posted(lobby_id, chat_public(message), sender_channel=sender_channel, frame_id=frame_id)]
+
+
+def _transcript_speaker(participant: Participant, transcript: Any) -> str:
+    """The speaker a chat message transcribes ("" for typed chat); only bots post transcripts."""
+    if transcript is None:
+        return ""
+    if not participant.is_bot:
+        raise ForbiddenError("Only a bot posts transcripts.")
+    if not isinstance(transcript, dict) or not isinstance(transcript.get("speaker_session_id"), str):
+        raise InvalidMessageError("'transcript' must be an object with a string 'speaker_session_id'.")
+    speaker = transcript["speaker_session_id"]
+    if not Participant.objects.filter(lobby_id=participant.lobby_id, session_id=speaker).exists():
+        raise InvalidMessageError("'transcript.speaker_session_id' must name a participant of this lobby.")
+    return speaker
+
+
+def participant_set_bot_state(*, session_id: str, lobby_id: str, state: Any) -> tuple[Participant, list[Event]]:
+    """A bot says what it is doing; everyone gets ``participant_updated`` when it changed."""
+    if state not in Participant.BotState.values:
+        raise InvalidMessageError(f"'state' must be one of {', '.join(Participant.BotState.values)}.")
+    with transaction.atomic():
+        participant = _joined_participant(session_id=session_id, lobby_id=lobby_id, lock=True)
+        if not participant.is_bot:
+            raise ForbiddenError("Only a bot has a bot state.")
+        if participant.bot_state == state:
+            return participant, []
+        participant.bot_state = state
+        participant.save(update_fields=["bot_state"])
+    return participant, [events.participant_updated(lobby_id, participant_public(participant), epoch=participant.epoch)]
+
+
+def participant_remove(*, session_id: str, lobby_id: str, reason: str = "left") -> list[Event]:
+    """Take a session's place in a lobby away (a bot removed by a participant); nothing when it has none."""
+    with transaction.atomic():
+        participant = Participant.objects.select_for_update().filter(session_id=session_id, lobby_id=lobby_id).first()
+        if participant is None:
+            return []
+        emitted = _participant_remove(participant, reason=reason)
+        if participant.channel_name:
+            emitted.append(events.participant_removed(
+                lobby_id, participant.channel_name, session_id=session_id, epoch=participant.epoch, reason=reason
+            ))
+    return emitted
 
 
 def participant_kick(*, participant_id: int) -> list[Event]:

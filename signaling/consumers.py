@@ -24,9 +24,12 @@ from django.conf import settings
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 
+from bots import selectors as bot_selectors
+from bots import services as bot_services
 from errors.consumers import ErrorBoundaryMixin
 from errors.exceptions import (
     AlreadyJoinedError,
+    ForbiddenError,
     InvalidJsonError,
     InvalidMessageError,
     MessageTooLargeError,
@@ -56,12 +59,14 @@ _chat_limiter = MovingWindowRateLimiter(_limits_storage)
 
 
 
-def _check_session(session_id: str, lobby_id: str) -> None:
-    session_found, lobby_open = hot_sql.session_and_lobby_exist(session_id=session_id, lobby_id=lobby_id)
-    if not session_found:
+def _check_session(session_id: str, lobby_id: str) -> bool:
+    """Whether the session is a bot's; unauthenticated or lobby_not_found when it may not connect."""
+    is_bot, lobby_open = hot_sql.session_admission(session_id=session_id, lobby_id=lobby_id)
+    if is_bot is None:
         raise UnauthenticatedError("Your session no longer exists. Start a new session.")
     if not lobby_open:
         raise LobbyNotFoundError()
+    return is_bot
 
 
 class HandlerDispatchConsumer(AsyncWebsocketConsumer):
@@ -101,6 +106,7 @@ class LobbyConsumer(ErrorBoundaryMixin, LobbyEventsMixin, HandlerDispatchConsume
     lobby_id: str
     inbox: Inbox
     frame_window: FixedWindow | None = None  # this socket's frame limit (VOICEBOT_FRAME_RATE)
+    is_bot: bool = False  # a bot's session (bot-only frames are refused from others)
 
     # --- Connection ---------------------------------------------------
 
@@ -138,7 +144,7 @@ class LobbyConsumer(ErrorBoundaryMixin, LobbyEventsMixin, HandlerDispatchConsume
         self.layer = channel_layer()
         if not self.session_id:
             raise self.scope.get("voicebot_auth_error") or UnauthenticatedError()
-        await db_call(_check_session)(self.session_id, self.lobby_id)
+        self.is_bot = await db_call(_check_session)(self.session_id, self.lobby_id)
         await self.accept()
         self.socket_accepted = True
         self.counted_open = True
@@ -226,6 +232,9 @@ class LobbyConsumer(ErrorBoundaryMixin, LobbyEventsMixin, HandlerDispatchConsume
         # Listen before reading the roster, so that no change falls between.
         await self.layer.group_add(group, self.channel_name)
         try:
+            bot = await db_call(bot_selectors.bot_identity)(session_id=self.session_id) if self.is_bot else None
+            if self.is_bot and bot is None:
+                raise UnauthenticatedError("This bot was removed from its lobby.")
             result = await db_call(services.lobby_join)(
                 lobby_id=self.lobby_id,
                 session_id=self.session_id,
@@ -233,6 +242,8 @@ class LobbyConsumer(ErrorBoundaryMixin, LobbyEventsMixin, HandlerDispatchConsume
                 password=frame.get("password"),
                 channel_name=self.channel_name,
                 instance_id=INSTANCE_ID,
+                bot_kind=bot.kind if bot else "",
+                bot_profile=bot.profile_id if bot else "",
             )
         except LobbyFullError as full:
             await self.layer.group_discard(group, self.channel_name)
@@ -298,17 +309,31 @@ class LobbyConsumer(ErrorBoundaryMixin, LobbyEventsMixin, HandlerDispatchConsume
 
     async def frame_chat(self, frame: dict[str, Any]) -> None:
         self.require_joined()
-        limit = rate_parse(settings.VOICEBOT_CHAT_RATE)
+        # A bot (a captioner's transcripts of everyone) may say more than a person types.
+        limit = rate_parse(settings.VOICEBOT_BOT_CHAT_RATE if self.is_bot else settings.VOICEBOT_CHAT_RATE)
         if not _chat_limiter.hit(limit, "chat", self.session_id):
             reset_at, _ = _chat_limiter.get_window_stats(limit, "chat", self.session_id)
             raise RateLimitedError(
                 "You are sending chat messages too fast. Wait a moment.",
                 retry_after=max(0.1, round(reset_at - time.time(), 2)),
             )
+        if "transcript" in frame and not self.is_bot:
+            raise ForbiddenError("Only a bot posts transcripts.")
         await emit(
             await db_call(services.chat_post)(
                 session_id=self.session_id, lobby_id=self.lobby_id, text=frame.get("text"),
                 sender_channel=self.channel_name, frame_id=self.frame_id,
+                transcript=frame.get("transcript"),
+            )
+        )
+
+    async def frame_set_bot_state(self, frame: dict[str, Any]) -> None:
+        if not self.is_bot:
+            raise ForbiddenError("Only a bot has a bot state.")
+        self.require_joined()
+        await emit(
+            await db_call(bot_services.bot_state_set)(
+                session_id=self.session_id, lobby_id=self.lobby_id, state=frame.get("state")
             )
         )
 
@@ -360,4 +385,5 @@ FRAME_HANDLERS = {
     "relay_ice_candidate": LobbyConsumer.frame_relay_ice_candidate,
     "chat": LobbyConsumer.frame_chat,
     "ping": LobbyConsumer.frame_ping,
+    "set_bot_state": LobbyConsumer.frame_set_bot_state,
 }

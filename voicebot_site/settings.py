@@ -135,6 +135,7 @@ INSTALLED_APPS = [
     "errors",
     "lobbies",
     "signaling",
+    "bots",
     "ops",
     "web",
 ]
@@ -297,6 +298,33 @@ try:
     VOICEBOT_ICE_SERVERS = json.loads(os.environ.get("VOICEBOT_ICE_SERVERS", "[]"))
 except ValueError:
     raise ImproperlyConfigured("VOICEBOT_ICE_SERVERS must be a JSON list of RTCIceServer objects.") from None
+
+# --- Bots -----------------------------------------------------------------
+# Bots one lobby may have at once (they take no seat of max_participants).
+VOICEBOT_BOTS_PER_LOBBY = env_int("VOICEBOT_BOTS_PER_LOBBY", 3)
+# Bots one worker process runs at once (manage.py runbots --capacity overrides it).
+VOICEBOT_BOT_WORKER_CAPACITY = env_int("VOICEBOT_BOT_WORKER_CAPACITY", 4)
+# Worker processes `manage.py serve` starts beside the server (--bot-workers overrides it).
+VOICEBOT_BOT_WORKERS = env_int("VOICEBOT_BOT_WORKERS", 1)
+# The server a standalone worker joins lobbies on (serve tells its own workers).
+VOICEBOT_BOT_SERVER_URL = os.environ.get("VOICEBOT_BOT_SERVER_URL", "http://127.0.0.1:8000")
+# A worker renews its heartbeat and its bots' leases this often; a bot whose
+# lease ran out (its worker died) is taken by another worker. Heartbeat and
+# lease together must stay well inside the reconnect grace period, so that
+# the bot's session resumes in time: the defaults bring a killed worker's bot
+# back after at most about lease + claim interval + a join (8 s of 20).
+VOICEBOT_BOT_HEARTBEAT_INTERVAL = env_float("VOICEBOT_BOT_HEARTBEAT_INTERVAL", 2.0)
+VOICEBOT_BOT_LEASE = env_float("VOICEBOT_BOT_LEASE", 6.0)
+# How often a worker with room looks for bots to take.
+VOICEBOT_BOT_CLAIM_INTERVAL = env_float("VOICEBOT_BOT_CLAIM_INTERVAL", 1.0)
+# Chat messages (transcripts included) one bot may send.
+VOICEBOT_BOT_CHAT_RATE = os.environ.get("VOICEBOT_BOT_CHAT_RATE", "60/10 seconds")
+# Comma-separated IP addresses a worker's WebRTC connections offer as host
+# candidates; empty: every address of the machine but loopback (aioice's own
+# choice). Set 127.0.0.1 where browsers and workers share one host with no
+# other interface (a loopback-only network namespace).
+VOICEBOT_BOT_ICE_ADDRESSES = [a.strip() for a in os.environ.get("VOICEBOT_BOT_ICE_ADDRESSES", "").split(",")
+                              if a.strip()]
 
 # --- Logging --------------------------------------------------------------
 LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").upper()

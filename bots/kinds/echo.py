@@ -1,0 +1,23 @@
+"""The echo bot: each participant hears their own voice back, a moment later, and no one else's."""
+from __future__ import annotations
+
+import numpy as np
+
+from bots.kinds.base import BotBehaviour
+from bots.models import BotKind
+from lobbies.models import Participant
+
+# How long after speaking a participant hears it back: long enough to tell
+# the echo from the voice, well inside the second the protocol allows.
+ECHO_DELAY = 0.3
+
+
+class EchoBot(BotBehaviour):
+    kind = BotKind.ECHO
+
+    async def started(self) -> None:
+        self.context.set_state(Participant.BotState.LISTENING)
+
+    def audio_received(self, peer_id: str, pcm: np.ndarray) -> None:
+        # Into that participant's own outgoing audio only.
+        self.context.audio.play(peer_id, pcm, delay=ECHO_DELAY)
