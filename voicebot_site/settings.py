@@ -317,6 +317,8 @@ VOICEBOT_BOT_HEARTBEAT_INTERVAL = env_float("VOICEBOT_BOT_HEARTBEAT_INTERVAL", 2
 VOICEBOT_BOT_LEASE = env_float("VOICEBOT_BOT_LEASE", 6.0)
 # How often a worker with room looks for bots to take.
 VOICEBOT_BOT_CLAIM_INTERVAL = env_float("VOICEBOT_BOT_CLAIM_INTERVAL", 1.0)
+# A bot's state is "starting" from its join until its peer connections are up, at most this long.
+VOICEBOT_BOT_START_TIMEOUT = env_float("VOICEBOT_BOT_START_TIMEOUT", 30.0)
 # Chat messages (transcripts included) one bot may send.
 VOICEBOT_BOT_CHAT_RATE = os.environ.get("VOICEBOT_BOT_CHAT_RATE", "60/10 seconds")
 # Comma-separated IP addresses a worker's WebRTC connections offer as host
@@ -350,6 +352,8 @@ LOGGING = {
         "daphne": {"handlers": ["console"], "level": "WARNING", "propagate": False},
         # faster-whisper logs every transcription's length at INFO.
         "faster_whisper": {"handlers": ["console"], "level": "WARNING", "propagate": False},
+        # aioice logs every ICE check of every bot's peer connection at INFO.
+        "aioice": {"handlers": ["console"], "level": "WARNING", "propagate": False},
         # uvicorn logs each request and each WebSocket handshake with its
         # query string: the filter scrubs tokens on the loggers themselves.
         "uvicorn.access": {"handlers": ["console"], "level": LOG_LEVEL, "filters": ["scrub_secrets"],

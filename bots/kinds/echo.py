@@ -9,7 +9,7 @@ from lobbies.models import Participant
 
 # How long after speaking a participant hears it back: long enough to tell
 # the echo from the voice, well inside the second the protocol allows.
-ECHO_DELAY = 0.3
+ECHO_DELAY = 0.25
 
 
 class EchoBot(BotBehaviour):
