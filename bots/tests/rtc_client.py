@@ -278,7 +278,13 @@ class RtcParticipant:
                 raise AssertionError(f"{self.name}: not connected to {peer_id[:8]} within {deadline:.0f} s ({state})")
             await asyncio.sleep(0.1)
 
-    async def close(self) -> None:
+    async def close(self, *, leave: bool = True) -> None:
+        """Leaves the lobby (unless ``leave`` is false: the place is then held for the grace period) and closes."""
+        if leave and self.socket is not None:
+            try:
+                await self.send({"type": "leave"})
+            except Exception:  # noqa: BLE001 - the socket may be gone already
+                pass
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
