@@ -292,6 +292,7 @@ class RtcParticipant:
             await self._close_pc(peer_id)
         if self.socket is not None:
             await self.socket.close()
+            self.socket = None
 
 
 def echo_delay(track: ToneTrack, heard: Heard, frequency: float, *, after: float) -> float | None:

@@ -97,6 +97,7 @@ async def test_a_killed_workers_bot_resumes_through_another_and_a_clean_stop_han
         assert await holder(bot_stack, bot_id) == workers[third.pid]
         assert second.pid not in workers
         await hears_itself(ann, bot_id)
+        await ann.close()
         await asyncio.to_thread(third.stop)
     finally:
         await ann.close()
@@ -109,7 +110,12 @@ async def test_two_workers_share_the_bots_and_never_run_one_twice(bot_stack: Bot
     try:
         for person in people:
             await person.join()
-        bots = [await bot_in(person) for person in people]
+        try:
+            bots = [await bot_in(person) for person in people]
+        except AssertionError:
+            raise AssertionError(await asyncio.to_thread(
+                bot_stack.rows, "SELECT b.id, b.worker_id, b.lease_until, w.last_heartbeat, l.closed_at FROM bots_bot b "
+                "LEFT JOIN bots_botworker w ON w.id = b.worker_id JOIN lobbies_lobby l ON l.id = b.lobby_id")) from None
         await asyncio.sleep(2 * 2.0 + 0.5)  # two heartbeats: both workers' stats are current
         rows = await asyncio.to_thread(
             bot_stack.rows, "SELECT pid, stats FROM bots_botworker WHERE pid IN (%s, %s)",

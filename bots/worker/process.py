@@ -56,6 +56,8 @@ class BotWorkerProcess:
         self.kinds = {kind: kind_unavailable_reason(kind) for kind in KINDS}
         self.runnable = [kind for kind, reason in self.kinds.items() if reason is None]
         self.renewed_at = time.monotonic()
+        # Database writes of bots that ended (forget, hand back), awaited before the worker stops.
+        self.writes: set[asyncio.Task[Any]] = set()
         self.cpu_start = time.process_time()
 
     # --- The loop -------------------------------------------------------------
@@ -76,6 +78,7 @@ class BotWorkerProcess:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await self.stop_all()
+            await asyncio.gather(*self.writes, return_exceptions=True)
             released = await db_call(services.worker_stop)(worker_id=self.worker_id)
             logger.info("bot worker %s stopped; %d bots handed back", self.worker_id, released)
 
@@ -133,8 +136,7 @@ class BotWorkerProcess:
             runner = BotRunner(assignment, server_url=self.server_url)
         except Exception as exc:  # noqa: BLE001 - a bot that cannot start is handed back
             report_error(exc, transport="internal", where="bots.worker.start")
-            asyncio.get_running_loop().create_task(
-                db_call(services.bot_release)(worker_id=self.worker_id, bot_id=assignment.bot_id))
+            self.write(services.bot_release, bot_id=assignment.bot_id, worker_id=self.worker_id)
             return
         task = asyncio.get_running_loop().create_task(runner.run(), name=f"bot-{assignment.bot_id}")
         self.running[assignment.bot_id] = Running(runner, task)
@@ -152,12 +154,22 @@ class BotWorkerProcess:
             outcome = None
         else:
             outcome = task.result()
-        loop = asyncio.get_running_loop()
         if outcome == FINISHED:
-            loop.create_task(db_call(services.bot_finish)(bot_id=bot_id))
+            self.write(services.bot_finish, bot_id=bot_id)
         elif outcome is None:
             # Crashed: let any worker (this one included) start it afresh.
-            loop.create_task(db_call(services.bot_release)(worker_id=self.worker_id, bot_id=bot_id))
+            self.write(services.bot_release, bot_id=bot_id, worker_id=self.worker_id)
+
+    def write(self, service: Any, **kwargs: Any) -> None:
+        async def guarded() -> None:
+            try:
+                await db_call(service)(**kwargs)
+            except Exception as exc:  # noqa: BLE001 - the lease runs out and another round fixes it
+                report_error(exc, transport="internal", where=f"bots.worker.{service.__name__}")
+
+        task = asyncio.get_running_loop().create_task(guarded())
+        self.writes.add(task)
+        task.add_done_callback(self.writes.discard)
 
     async def stop_one(self, bot_id: int, *, hand_back: bool) -> None:
         entry = self.running.pop(bot_id, None)
