@@ -179,9 +179,12 @@ def bot_claim(*, worker_id: str, limit: int, kinds: list[str], now: datetime | N
         candidates = Bot.objects.filter(_free(now), kind__in=kinds, lobby__closed_at__isnull=True).order_by(
             "created_at", "id"
         )
-        if connection.features.has_select_for_update_skip_locked:
+        # Rows locked here are this worker's to take: lock no more than it takes.
+        # Without skip_locked (SQLite), look a little further, some may be gone.
+        skip_locked = connection.features.has_select_for_update_skip_locked
+        if skip_locked:
             candidates = candidates.select_for_update(skip_locked=True, of=("self",))
-        for pk in list(candidates.values_list("pk", flat=True)[: limit * 4]):
+        for pk in list(candidates.values_list("pk", flat=True)[: limit if skip_locked else limit * 4]):
             if len(won) >= limit:
                 break
             # Only while it is still free: of two workers, one wins.

@@ -99,3 +99,17 @@ def bot_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BotStack]:
                 stack.stop()
     finally:
         backends.close()
+
+
+# The JSON API client and the stored-error checks of the lobbies tests.
+from lobbies.tests.conftest import api, join, session_rate_limit_reset, stored_errors  # noqa: E402,F401
+
+
+@pytest.fixture
+def live_worker(db: None) -> str:
+    """A worker row whose heartbeat is fresh (no process: what the server sees of a running worker)."""
+    from bots.kinds.catalog import KINDS, kind_unavailable_reason
+    from bots.services import worker_heartbeat
+
+    worker_heartbeat(worker_id="w" * 32, capacity=4, kinds={kind: kind_unavailable_reason(kind) for kind in KINDS})
+    return "w" * 32
