@@ -18,6 +18,7 @@ skip locked rows (Postgres), workers also pick their candidates with
 from __future__ import annotations
 
 import os
+import re
 import socket
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -39,6 +40,8 @@ from lobbies.models import NAME_MAX_LENGTH, GuestSession, Lobby, Participant
 from lobbies.validation import participant_name_key
 from signaling.exceptions import PeerNotFoundError
 
+# What a profile id can be (a slug); anything else names no profile.
+PROFILE_ID = re.compile(r"[-a-zA-Z0-9_]{1,64}")
 # Workers silent for this many leases are forgotten (their rows deleted).
 FORGET_WORKER_AFTER_LEASES = 10
 
@@ -55,7 +58,7 @@ def _kind_clean(kind: Any) -> str:
 def _profile_clean(profile: Any, kind: str) -> BotProfile | None:
     if profile is None:
         return None
-    if not isinstance(profile, str) or len(profile) > 64:
+    if not isinstance(profile, str) or not PROFILE_ID.fullmatch(profile):
         raise InvalidMessageError("'profile' must be the id of a bot profile (GET /api/bots lists them).")
     found = BotProfile.objects.filter(pk=profile).first()
     if found is None:

@@ -6,6 +6,7 @@ them through ``resilience.database.db_call``.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +46,8 @@ from lobbies.validation import (
 )
 
 PASSWORD_MAX_LENGTH = 128
+# What a session id can be (new_session_id: 32 hexadecimal digits); anything else names no one.
+SESSION_ID = re.compile(r"[0-9a-f]{32}")
 
 
 def session_create(*, name: Any = None, is_bot: bool = False) -> tuple[GuestSession, str]:
@@ -361,7 +364,7 @@ def _transcript_speaker(participant: Participant, transcript: Any) -> str:
     if not isinstance(transcript, dict) or not isinstance(transcript.get("speaker_session_id"), str):
         raise InvalidMessageError("'transcript' must be an object with a string 'speaker_session_id'.")
     speaker = transcript["speaker_session_id"]
-    if not Participant.objects.filter(lobby_id=participant.lobby_id, session_id=speaker).exists():
+    if not SESSION_ID.fullmatch(speaker) or not Participant.objects.filter(lobby_id=participant.lobby_id, session_id=speaker).exists():
         raise InvalidMessageError("'transcript.speaker_session_id' must name a participant of this lobby.")
     return speaker
 

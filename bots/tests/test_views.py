@@ -150,6 +150,7 @@ def test_a_bot_cannot_add_bots(api: Api, live_worker: str, room: tuple[str, str,
     {"kind": "echo\x00"}, {"kind": "\ud800"}, {"kind": "e" * 100_00},
     {"kind": "echo", "profile": "nope"}, {"kind": "echo", "profile": 7}, {"kind": "echo", "profile": ""},
     {"kind": "echo", "profile": "x" * 65}, {"kind": "echo", "profile": "wrong-kind"},
+    {"kind": "echo", "profile": "\ud800"}, {"kind": "echo", "profile": "par\x00rot"}, {"kind": "echo", "profile": ["a"]},
 ])
 def test_an_unknown_kind_or_profile_is_invalid_message(
     api: Api, live_worker: str, room: tuple[str, str, str], stored_errors: StoredErrors, body: Any
