@@ -56,6 +56,8 @@ export class LobbyView {
     // Called with (sessionId, name, volume 0-100) when the person moves someone's volume slider.
     this.onVolume = () => {};
     this.volumeOf = () => 100;
+    // (li, participant) => void: a hook run after each participant row is filled.
+    this.onParticipantRendered = null;
   }
 
   /** The status pill ({state, text} from room-status.js). */
@@ -205,6 +207,9 @@ export class LobbyView {
         volume.querySelector("input").value = String(remembered);
         volume.querySelector(".volume-value").textContent = `${remembered}%`;
       }
+    }
+    if (this.onParticipantRendered) {
+      this.onParticipantRendered(li, participant);
     }
   }
 
