@@ -10,6 +10,9 @@ from lobbies.models import Participant
 # How long after speaking a participant hears it back: long enough to tell
 # the echo from the voice, well inside the second the protocol allows.
 ECHO_DELAY = 0.25
+# Echo still waiting past this (the worker fell behind) is dropped rather than
+# played late: the echo stays within the second the protocol allows.
+MAX_BACKLOG = 0.6
 
 
 class EchoBot(BotBehaviour):
@@ -20,4 +23,6 @@ class EchoBot(BotBehaviour):
 
     def audio_received(self, peer_id: str, pcm: np.ndarray) -> None:
         # Into that participant's own outgoing audio only.
-        self.context.audio.play(peer_id, pcm, delay=ECHO_DELAY)
+        audio = self.context.audio
+        if audio.queued(peer_id) < MAX_BACKLOG:
+            audio.play(peer_id, pcm, delay=ECHO_DELAY)
