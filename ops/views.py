@@ -1,16 +1,20 @@
 """Operational endpoints: /livez, /readyz, /metrics."""
 from __future__ import annotations
 
+import asyncio
 import math
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from bots.selectors import workers_alive
 from errors.boundary import error_body, report_error
 from ops.metrics import metrics_text
-from resilience.readiness import readiness_check
+from resilience.failures import DATABASE_ERRORS
+from resilience.readiness import CHECK_TIMEOUT, readiness_check
 from resilience.registry import breaker_snapshots
 
 
@@ -52,7 +56,7 @@ def _bot_workers() -> str:
 async def _bot_workers_header() -> str:
     """The bot workers alive, each with the bots it carries of its capacity: ``id@host:pid=2/4, ...``."""
     try:
-        return await asyncio.wait_for(sync_to_async(_bot_workers, thread_sensitive=False)(), READY_CHECK_TIMEOUT)
+        return await asyncio.wait_for(sync_to_async(_bot_workers, thread_sensitive=False)(), CHECK_TIMEOUT)
     except (*DATABASE_ERRORS, asyncio.TimeoutError):
         return "unknown"
 

@@ -36,6 +36,9 @@ from errors.boundary import report_error
 from errors.exceptions import VoiceBotError
 from lobbies.models import Participant
 from lobbies.tokens import session_token_issue
+from resilience.errors import DependencyUnavailableError
+from resilience.guard import Dependency, failures_of
+from resilience.registry import dependency
 
 logger = logging.getLogger("voicebot.bots")
 
@@ -48,6 +51,15 @@ REPLACED_CODE = 4009
 RECONNECT_DELAYS = (0.2, 0.5, 1.0, 2.0, 4.0)
 JOIN_NAME_TRIES = 5
 STARTING = Participant.BotState.STARTING.value
+# Seconds a bot waits for the server to accept its socket.
+OPEN_TIMEOUT = 10.0
+# The server's WebSocket, as every bot of this worker reaches it: one breaker for all,
+# so that a server that is down is not knocked on by each bot in turn.
+BOT_SERVER = "bot_server"
+
+
+def bot_server() -> Dependency:
+    return dependency(BOT_SERVER, classify=failures_of(OSError, InvalidHandshake, TimeoutError))
 
 
 def lobby_socket_url(server_url: str, lobby_id: str, token: str) -> str:
@@ -82,6 +94,7 @@ class BotRunner:
         self.starting = False
         self.starting_timer: asyncio.TimerHandle | None = None
         self.tasks: set[asyncio.Task[Any]] = set()
+        self.wait_hint = 0.0
 
     # --- The BotContext a behaviour uses --------------------------------------
 
@@ -112,12 +125,13 @@ class BotRunner:
         failures = 0
         try:
             while True:
+                self.wait_hint = 0.0
                 outcome = await self.connect_once()
                 if outcome is not None:
                     return outcome
                 delay = RECONNECT_DELAYS[min(failures, len(RECONNECT_DELAYS) - 1)]
                 failures += 1
-                await asyncio.sleep(delay * (0.8 + 0.4 * random.random()))
+                await asyncio.sleep(max(self.wait_hint, delay * (0.8 + 0.4 * random.random())))
         finally:
             await self.shutdown()
 
@@ -125,7 +139,9 @@ class BotRunner:
         """One socket's life; its outcome, or None to open another."""
         code: int | None = None
         try:
-            async with websockets.connect(self.url, open_timeout=10, max_size=2**20, close_timeout=2) as socket:
+            async with bot_server().attempt(timeout=OPEN_TIMEOUT):
+                opened = await websockets.connect(self.url, open_timeout=None, max_size=2**20, close_timeout=2)
+            async with opened as socket:
                 self.socket = socket
                 await self.send_join()
                 async for text in socket:
@@ -135,6 +151,9 @@ class BotRunner:
             code = socket.close_code
         except ConnectionClosed as closed:
             code = closed.rcvd.code if closed.rcvd is not None else None
+        except DependencyUnavailableError as exc:
+            # The worker's breaker for the server is open: wait as long as it says.
+            self.wait_hint = exc.retry_after or 1.0
         except (OSError, InvalidHandshake, asyncio.TimeoutError) as exc:
             logger.info("bot %s cannot reach the server: %s", self.session_id[:8], exc)
         finally:

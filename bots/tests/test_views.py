@@ -254,3 +254,17 @@ def test_removing_errors_in_order(api: Api, live_worker: str, new_session: Calla
                       status=404, code="peer_not_found")
     assert_error_body(api.get(path, token=token), status=405, code="method_not_allowed")
     assert Bot.objects.filter(session_id=bot_id).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_readyz_names_the_live_workers_and_what_they_carry(api: Api, live_worker: str,
+                                                           room: tuple[str, str, str]) -> None:
+    assert add(api, room[0], room[2]).status_code == 202
+    Bot.objects.update(worker_id=live_worker)
+    BotWorker.objects.create(id="d" * 32, host="gone", pid=1, capacity=4, started_at=timezone.now(),
+                             last_heartbeat=timezone.now() - timedelta(minutes=5))
+    response = api.get("/readyz")
+    worker = BotWorker.objects.get(pk=live_worker)
+    assert response["Bot-Workers"] == f"{live_worker}@{worker.host}:{worker.pid}=1/4"
+    BotWorker.objects.all().delete()
+    assert api.get("/readyz")["Bot-Workers"] == "none"

@@ -31,7 +31,7 @@ from bots.kinds.catalog import KINDS, kind_unavailable_reason
 from bots.runtime.ice import ice_addresses_apply
 from bots.runtime.runner import FINISHED, BotRunner
 from errors.boundary import report_error
-from errors.resilience import db_call
+from resilience.database import db_call
 
 logger = logging.getLogger("voicebot.bots")
 

@@ -59,7 +59,6 @@ class Command(BaseCommand):
         if workers > 1:
             # One /metrics for all the workers (prometheus_client multiprocess mode).
             multiprocess_dir_prepare(Path(os.environ.get(MULTIPROCESS_DIR) or settings.VAR_DIR / "metrics"))
-        self.stdout.write(f"VoiceBot serving on http://{host}:{port}/ ({server})")
         if bot_workers < 0:
             raise CommandError("--bot-workers must be 0 or more.")
         self.stdout.write(f"VoiceBot serving on http://{host}:{port}/ ({server}, {bot_workers} bot workers)")
