@@ -93,7 +93,3 @@ class BotIdentity:
 def bot_identity(*, session_id: str) -> BotIdentity | None:
     row = Bot.objects.filter(session_id=session_id).values_list("kind", "profile_id").first()
     return None if row is None else BotIdentity(kind=row[0], profile_id=row[1] or "")
-
-
-def bots_of_worker(*, worker_id: str) -> list[Bot]:
-    return list(Bot.objects.filter(worker_id=worker_id).select_related("lobby"))

@@ -20,7 +20,6 @@ import json
 import logging
 import random
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import websockets
 from django.conf import settings
@@ -31,41 +30,18 @@ from bots.kinds.base import BotBehaviour
 from bots.kinds.catalog import behaviour_class
 from bots.runtime.audio import AudioMixer
 from bots.runtime.peers import PeerLink, ice_servers_of
+from bots.runtime.server import FINISHED, GONE_CODES, LOST, OPEN_TIMEOUT, REPLACED_CODE, bot_server, lobby_socket_url
+from bots.runtime.state import BotStateKeeper
 from bots.services import BotAssignment
 from errors.boundary import report_error
 from errors.exceptions import VoiceBotError
-from lobbies.models import Participant
 from lobbies.tokens import session_token_issue
 from resilience.errors import DependencyUnavailableError
-from resilience.guard import Dependency, failures_of
-from resilience.registry import dependency
 
 logger = logging.getLogger("voicebot.bots")
 
-FINISHED = "finished"
-LOST = "lost"
-# Close codes after which the bot is gone for good: its session was removed,
-# staff kicked it, its lobby closed.
-GONE_CODES = {4001, 4003, 4004}
-REPLACED_CODE = 4009
 RECONNECT_DELAYS = (0.2, 0.5, 1.0, 2.0, 4.0)
 JOIN_NAME_TRIES = 5
-STARTING = Participant.BotState.STARTING.value
-# Seconds a bot waits for the server to accept its socket.
-OPEN_TIMEOUT = 10.0
-# The server's WebSocket, as every bot of this worker reaches it: one breaker for all,
-# so that a server that is down is not knocked on by each bot in turn.
-BOT_SERVER = "bot_server"
-
-
-def bot_server() -> Dependency:
-    return dependency(BOT_SERVER, classify=failures_of(OSError, InvalidHandshake, TimeoutError))
-
-
-def lobby_socket_url(server_url: str, lobby_id: str, token: str) -> str:
-    parts = urlsplit(server_url)
-    scheme = {"https": "wss", "wss": "wss"}.get(parts.scheme, "ws")
-    return urlunsplit((scheme, parts.netloc, f"/ws/lobby/{lobby_id}/", f"token={token}", ""))
 
 
 class BotRunner:
@@ -89,10 +65,7 @@ class BotRunner:
         self.joined = False
         self.name = assignment.name
         self.name_tries = 0
-        self.state_wanted = Participant.BotState.LISTENING.value
-        self.state_sent: str | None = None
-        self.starting = False
-        self.starting_timer: asyncio.TimerHandle | None = None
+        self.state = BotStateKeeper(on_timeout=self.state_refresh)
         self.tasks: set[asyncio.Task[Any]] = set()
         self.wait_hint = 0.0
 
@@ -105,7 +78,7 @@ class BotRunner:
         await self.send(frame)
 
     def set_state(self, state: str) -> None:
-        self.state_wanted = state
+        self.state.wanted = state
         self.state_refresh()
 
     def report(self, exc: BaseException, where: str) -> None:
@@ -167,8 +140,7 @@ class BotRunner:
         return None
 
     async def shutdown(self) -> None:
-        if self.starting_timer is not None:
-            self.starting_timer.cancel()
+        self.state.stop()
         await self.links_close()
         for task in list(self.tasks):
             task.cancel()
@@ -210,18 +182,12 @@ class BotRunner:
     # --- State --------------------------------------------------------------
 
     def state_refresh(self) -> None:
-        if self.starting and all(link.state == "connected" for link in self.links.values()) and all(
-            p["session_id"] in self.links for p in self.participants.values() if p["status"] == "connected"
-        ):
-            self.starting = False
-        state = STARTING if self.starting else self.state_wanted
-        if self.joined and state != self.state_sent:
-            self.state_sent = state
+        if not self.joined:
+            return
+        state = self.state.refresh((link.state for link in self.links.values()), self.links,
+                                   self.participants.values())
+        if state is not None:
             self.spawn(self.send({"type": "set_bot_state", "state": state}))
-
-    def starting_over(self) -> None:
-        self.starting = False
-        self.state_refresh()
 
     # --- Frames -------------------------------------------------------------
 
@@ -276,13 +242,7 @@ class BotRunner:
         self.participants = {p["session_id"]: p for p in frame["participants"]}
         if not self.humans():
             return await self.leave_for_good()
-        # ``starting`` from the join until every peer connection is up, at most the start timeout.
-        self.starting = True
-        self.state_sent = None
-        if self.starting_timer is not None:
-            self.starting_timer.cancel()
-        self.starting_timer = asyncio.get_running_loop().call_later(settings.VOICEBOT_BOT_START_TIMEOUT,
-                                                                    self.starting_over)
+        self.state.joined()
         self.state_refresh()
         logger.info("bot %s (%s) %s lobby %s", self.session_id[:8], self.assignment.kind,
                     "resumed its place in" if frame.get("resumed") else "joined", self.lobby_id)

@@ -29,7 +29,8 @@ from django.conf import settings
 from bots import services
 from bots.kinds.catalog import KINDS, kind_unavailable_reason
 from bots.runtime.ice import ice_addresses_apply
-from bots.runtime.runner import FINISHED, BotRunner
+from bots.runtime.runner import BotRunner
+from bots.runtime.server import FINISHED
 from errors.boundary import report_error
 from resilience.database import db_call
 
