@@ -178,10 +178,12 @@ def bot_claim(*, worker_id: str, limit: int, kinds: list[str], now: datetime | N
     now = now or timezone.now()
     lease_until = now + timedelta(seconds=settings.VOICEBOT_BOT_LEASE)
     won: list[int] = []
+    free = Bot.objects.filter(_free(now), kind__in=kinds, lobby__closed_at__isnull=True)
+    # Most rounds find nothing: a read, without the write transaction (SQLite's write lock).
+    if not free.exists():
+        return []
     with transaction.atomic():
-        candidates = Bot.objects.filter(_free(now), kind__in=kinds, lobby__closed_at__isnull=True).order_by(
-            "created_at", "id"
-        )
+        candidates = free.order_by("created_at", "id")
         # Rows locked here are this worker's to take: lock no more than it takes.
         # Without skip_locked (SQLite), look a little further, some may be gone.
         skip_locked = connection.features.has_select_for_update_skip_locked

@@ -32,6 +32,7 @@ logger = logging.getLogger("voicebot.bots")
 # remote description, at most; beyond them the newest are dropped.
 INBOX_SIZE = 64
 PENDING_CANDIDATES = 64
+REPORTED_FAILURES = {10**n for n in range(10)}
 
 SendDescription = Callable[[str, dict[str, Any]], Awaitable[None]]
 SendCandidate = Callable[[str, dict[str, Any]], Awaitable[None]]
@@ -70,6 +71,7 @@ class PeerLink:
         self.pending: list[dict[str, Any]] = []
         self.state = "new"
         self.frames_received = 0
+        self.audio_failures = 0
         self.receivers: set[asyncio.Task[None]] = set()
         self.pc = self._new_connection()
         self.task = asyncio.get_running_loop().create_task(self._run(), name=f"peer-{peer_id[:8]}")
@@ -194,4 +196,8 @@ class PeerLink:
                 try:
                     self.on_audio(self.peer_id, mono.to_ndarray().reshape(-1))
                 except Exception as exc:  # noqa: BLE001 - a behaviour's failure must not stop the audio
-                    self.report(exc, "audio_received")
+                    # A behaviour failing on every frame (50 a second) is reported at the
+                    # 1st, 10th, 100th... failure, not flooding the log.
+                    self.audio_failures += 1
+                    if self.audio_failures in REPORTED_FAILURES:
+                        self.report(exc, "audio_received")
