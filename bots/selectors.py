@@ -77,7 +77,7 @@ def bot_caller_check(*, lobby_id: str, session_id: str) -> Lobby:
     lobby = Lobby.objects.filter(pk=lobby_id, closed_at__isnull=True).first()
     if lobby is None:
         raise LobbyNotFoundError()
-    if not Participant.objects.filter(lobby=lobby, session_id=session_id, is_bot=False).exists():
+    if not Participant.objects.filter(lobby=lobby, session_id=session_id).exists():
         raise ForbiddenError("Only a participant of this lobby can add or remove its bots. Join it first.")
     return lobby
 

@@ -15,6 +15,7 @@ import pytest
 from django.core import signing
 from websockets.asyncio.client import connect
 
+from web.tests.chromium import ARTIFACTS
 from web.tests.lobby_pages import create_lobby, eventually, join, participant, wait_in_room
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
@@ -71,6 +72,8 @@ async def test_a_page_adds_an_echo_bot_hears_itself_and_removes_it(open_page: An
     await echo.and_(ann.locator("[data-bot-state=listening]")).wait_for(timeout=30_000)
     assert (await echo.locator(".badge-bot-state").text_content()) == "Listening"
     await ann.locator("#people-count", has_text="(2)").wait_for()
+    ARTIFACTS.mkdir(exist_ok=True)
+    await ann.screenshot(path=str(ARTIFACTS / "screenshot-lobby-bot.png"))
 
     # Chromium's fake microphone beeps; the bot plays the beeps back to this page.
     async def hears_the_bot() -> Any:
