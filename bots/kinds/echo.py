@@ -9,10 +9,10 @@ from lobbies.models import Participant
 
 # How long after speaking a participant hears it back: long enough to tell
 # the echo from the voice, well inside the second the protocol allows.
-ECHO_DELAY = 0.25
+ECHO_DELAY = 0.2
 # Echo still waiting past this (the worker fell behind) is dropped rather than
 # played late: the echo stays within the second the protocol allows.
-MAX_BACKLOG = 0.6
+MAX_BACKLOG = 0.45
 
 
 class EchoBot(BotBehaviour):
