@@ -97,7 +97,12 @@ async def test_a_killed_workers_bot_resumes_through_another_and_a_clean_stop_han
         assert await holder(bot_stack, bot_id) == workers[third.pid]
         assert second.pid not in workers
         await hears_itself(ann, bot_id)
+        # Ann leaves: the bot leaves after her, and is forgotten (before the next test's workers start).
         await ann.close()
+        end = time.monotonic() + 15
+        while bot_id in await asyncio.to_thread(bot_stack.holders):
+            assert time.monotonic() < end, "the bot stayed after the last person left"
+            await asyncio.sleep(0.2)
         await asyncio.to_thread(third.stop)
     finally:
         await ann.close()
