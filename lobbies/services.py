@@ -199,7 +199,7 @@ def _lobby_enter(
             )
             if session_id in queue:
                 seats.seat_waiter_leave(session_id=session_id)
-            if lobby.empty_since is not None:
+            if lobby.empty_since is not None and not session.is_bot:
                 Lobby.objects.filter(pk=lobby.id).update(empty_since=None)
             emitted.append(
                 events.participant_joined(
