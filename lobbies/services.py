@@ -142,7 +142,7 @@ def lobby_join(
         raise InvalidMessageError("'password' must be a string.")
     outcome = _lobby_enter(
         lobby_id=lobby_id, session_id=session_id, name=name, password=password, channel_name=channel_name,
-        instance_id=instance_id,
+        instance_id=instance_id, bot_kind=bot_kind, bot_profile=bot_profile,
     )
     if isinstance(outcome, LobbyFullError):
         # Raised once the transaction committed the session's place in the queue.
@@ -151,7 +151,8 @@ def lobby_join(
 
 
 def _lobby_enter(
-    *, lobby_id: str, session_id: str, name: Any, password: Any, channel_name: str, instance_id: str
+    *, lobby_id: str, session_id: str, name: Any, password: Any, channel_name: str, instance_id: str,
+    bot_kind: str, bot_profile: str,
 ) -> JoinResult | LobbyFullError:
     with transaction.atomic():
         lobby = hot_sql.lobby_open_locked(lobby_id=lobby_id)

@@ -197,6 +197,8 @@ async def test_a_bot_joins_a_full_lobby_and_takes_no_seat(ws: Callable[..., Any]
     cleo_id, cleo_token = await database_sync_to_async(new_session)()
     cleo = await ws(lobby_id, cleo_token, session_id=cleo_id)
     await cleo.send({"type": "join", "name": "Cleo"})
+    # Two people in two seats: the bot took none, Cleo waits for one.
+    assert (await cleo.receive_type("waiting_for_seat"))["position"] == 1
     assert (await cleo.receive_type("error"))["code"] == "lobby_full"
     await bot.send({"type": "set_bot_state", "state": "listening"})
     assert (await people[0].receive_type("participant_updated"))["participant"]["bot"]["state"] == "listening"
