@@ -86,6 +86,12 @@ def participant_kicked(lobby_id: str, channel: str) -> Event:
     return Event(channel=channel, message={"type": "participant.kicked", "lobby_id": lobby_id})
 
 
+def participant_removed(lobby_id: str, channel: str, *, session_id: str, epoch: str, reason: str) -> Event:
+    """To the socket whose place someone else took away (a removed bot): it is told, and stays open."""
+    return Event(channel=channel, message={"type": "participant.removed", "lobby_id": lobby_id,
+                                           "session_id": session_id, "epoch": epoch, "reason": reason})
+
+
 def chat_posted(lobby_id: str, chat: dict[str, Any], *, sender_channel: str = "", frame_id: str | None = None) -> Event:
     """``sender_channel`` and ``frame_id`` let the sender's copy answer its frame (``in_reply_to``)."""
     return Event(

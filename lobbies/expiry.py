@@ -27,7 +27,8 @@ logger = logging.getLogger("voicebot.lobbies")
 
 
 def _occupied() -> Exists:
-    return Exists(Participant.objects.filter(lobby_id=OuterRef("pk")))
+    # People keep a lobby open; a bot alone leaves it anyway.
+    return Exists(Participant.objects.filter(lobby_id=OuterRef("pk"), is_bot=False))
 
 
 def lobby_expiry_sweep(*, now: datetime | None = None) -> list[Event]:

@@ -31,11 +31,11 @@ M = TypeVar("M", bound=Model)
 LOBBY_FIELDS = ("id", "name", "description", "private", "password_hash", "max_participants", "created_by_id",
                 "created_at", "empty_since", "locked")
 # A chat message's fields its answer shows.
-CHAT_FIELDS = ("id", "session_id", "name", "text", "created_at")
+CHAT_FIELDS = ("id", "session_id", "name", "text", "created_at", "is_bot", "transcript_speaker_id")
 # The participant's fields (attnames) the callers need; the rest stay deferred on the instance.
 # (Each result is read by its columns' names, so their order here is free.)
 PARTICIPANT_FIELDS = ("id", "lobby_id", "session_id", "name", "is_bot", "muted", "status",
-                      "channel_name", "instance_id", "epoch")
+                      "channel_name", "instance_id", "epoch", "bot_kind", "bot_profile", "bot_state")
 
 
 @cache
@@ -55,7 +55,7 @@ def _statements(vendor: str) -> dict[str, str]:
     returning = columns(Participant, PARTICIPANT_FIELDS)
     return {
         "admission": (
-            f"SELECT (SELECT COUNT(*) FROM {session} WHERE {column(GuestSession, 'id')} = %s),"
+            f"SELECT (SELECT {column(GuestSession, 'is_bot')} FROM {session} WHERE {column(GuestSession, 'id')} = %s),"
             f" (SELECT COUNT(*) FROM {lobby} WHERE {column(Lobby, 'id')} = %s"
             f" AND {column(Lobby, 'closed_at')} IS NULL)"
         ),
@@ -165,12 +165,13 @@ def participants_others(*, lobby_id: str, participant_id: int) -> list[Participa
         return _instances(Participant, cursor, cursor.fetchall())
 
 
-def session_and_lobby_exist(*, session_id: str, lobby_id: str) -> tuple[bool, bool]:
-    """Whether the session exists, and whether the lobby exists and is open: one query."""
+def session_admission(*, session_id: str, lobby_id: str) -> tuple[bool | None, bool]:
+    """Whether the session is a bot's (None when there is no such session), and whether
+    the lobby exists and is open: one query."""
     with connection.cursor() as cursor:
         cursor.execute(_statements(connection.vendor)["admission"], [session_id, lobby_id])
-        sessions, lobbies = cursor.fetchone()
-    return bool(sessions), bool(lobbies)
+        is_bot, lobbies = cursor.fetchone()
+    return (None if is_bot is None else bool(is_bot)), bool(lobbies)
 
 
 def participant_mark_reconnecting(

@@ -102,6 +102,15 @@ class Participant(models.Model):
         CONNECTED = "connected"
         RECONNECTING = "reconnecting"
 
+    class BotState(models.TextChoices):
+        """What a bot participant is doing (its ``bot.state``); empty for a person."""
+
+        STARTING = "starting"
+        LISTENING = "listening"
+        THINKING = "thinking"
+        SPEAKING = "speaking"
+        UNAVAILABLE = "unavailable"
+
     lobby = models.ForeignKey(Lobby, on_delete=models.CASCADE, related_name="participants")
     # A session is in at most one lobby at a time.
     session = models.OneToOneField(GuestSession, on_delete=models.CASCADE, related_name="participant")
@@ -121,6 +130,10 @@ class Participant(models.Model):
     disconnected_at = models.DateTimeField(null=True, blank=True, db_index=True)
     # The client address it joined from (as the trusted proxies give it): a kick bars it too.
     address = models.CharField(max_length=64, blank=True, editable=False)
+    # A bot's kind, profile id and state (its ``bot`` object); empty for a person.
+    bot_kind = models.CharField(max_length=32, blank=True)
+    bot_profile = models.CharField(max_length=64, blank=True)
+    bot_state = models.CharField(max_length=16, choices=BotState.choices, blank=True)
 
     class Meta:
         ordering = ["joined_at", "id"]
@@ -159,6 +172,9 @@ class ChatMessage(models.Model):
     # The sender's idempotency key: a digest of the chat frame's ``id``, so
     # that a frame sent again after ``recovery: "retry"`` is not stored twice.
     client_key = models.CharField(max_length=64, blank=True, editable=False)
+    # Sent by a bot; a transcript names the session that spoke.
+    is_bot = models.BooleanField(default=False)
+    transcript_speaker_id = models.CharField(max_length=32, blank=True)
 
     class Meta:
         ordering = ["id"]

@@ -21,17 +21,24 @@ def lobby_public(lobby: Lobby, *, participant_count: int) -> dict[str, Any]:
 
 
 def participant_public(participant: Participant) -> dict[str, Any]:
-    return {
+    public: dict[str, Any] = {
         "session_id": participant.session_id,
         "name": participant.name,
         "is_bot": participant.is_bot,
         "muted": participant.muted,
         "status": participant.status,
     }
+    if participant.is_bot:
+        public["bot"] = {
+            "kind": participant.bot_kind,
+            "profile": participant.bot_profile or None,
+            "state": participant.bot_state or Participant.BotState.STARTING.value,
+        }
+    return public
 
 
 def chat_public(message: ChatMessage) -> dict[str, Any]:
-    return {
+    public: dict[str, Any] = {
         # The same message broadcast again (a retried frame) has the same id.
         "id": str(message.pk),
         "session_id": message.session_id,
@@ -39,3 +46,8 @@ def chat_public(message: ChatMessage) -> dict[str, Any]:
         "text": message.text,
         "ts": message.created_at.isoformat(),
     }
+    if message.is_bot:
+        public["is_bot"] = True
+    if message.transcript_speaker_id:
+        public["transcript"] = {"speaker_session_id": message.transcript_speaker_id}
+    return public

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from lobbies import events
@@ -81,7 +81,8 @@ def seat_sweep(*, now: datetime | None = None) -> list[Event]:
     emitted: list[Event] = []
     waiting_in = SeatWaiter.objects.values_list("lobby_id", flat=True).distinct()
     lobbies = Lobby.objects.filter(pk__in=list(waiting_in), closed_at__isnull=True).annotate(
-        taken=Count("participants")
+        # Bots take no seat.
+        taken=Count("participants", filter=Q(participants__is_bot=False))
     )
     for lobby in lobbies:
         free = lobby.max_participants - lobby.taken  # type: ignore[attr-defined]

@@ -60,7 +60,7 @@ def lobby_list_public(*, query: str = "", page: int = 1, per_page: int = LOBBY_P
     total = matching.count()
     start = (page - 1) * per_page
     lobbies = (
-        matching.annotate(participant_total=Count("participants")).order_by("-created_at", "id")[start:start + per_page]
+        matching.annotate(participant_total=Count("participants", filter=Q(participants__is_bot=False))).order_by("-created_at", "id")[start:start + per_page]
         if start < total else []
     )
     return LobbyPage(
@@ -73,7 +73,7 @@ def lobby_detail(*, lobby_id: str, viewer_session_id: str | None) -> dict[str, A
     """A lobby with its participants; a lobby with a password shows them only to its own."""
     lobby = lobby_get_open(lobby_id=lobby_id)
     participants = list(Participant.objects.filter(lobby=lobby).order_by("joined_at", "id"))
-    detail = lobby_public(lobby, participant_count=len(participants))
+    detail = lobby_public(lobby, participant_count=sum(not p.is_bot for p in participants))
     hidden = lobby.has_password and not any(p.session_id == viewer_session_id for p in participants)
     detail["participants"] = [] if hidden else [participant_public(p) for p in participants]
     detail["participants_hidden"] = hidden

@@ -7,6 +7,7 @@ them through ``resilience.database.db_call``.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +18,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
-from errors.exceptions import InvalidMessageError, NotJoinedError, UnauthenticatedError
+from errors.exceptions import ForbiddenError, InvalidMessageError, NotJoinedError, UnauthenticatedError
 from lobbies import events, hot_sql, seats
 from lobbies.events import Event
 from lobbies.exceptions import (
@@ -54,6 +55,8 @@ from lobbies.validation import (
 
 PASSWORD_MAX_LENGTH = 128
 JOIN_PASSWORD_MAX_LENGTH = 1024
+# What a session id can be (new_session_id: 32 hexadecimal digits); anything else names no one.
+SESSION_ID = re.compile(r"[0-9a-f]{32}")
 
 
 def session_create(*, name: Any = None, is_bot: bool = False) -> tuple[GuestSession, str]:
@@ -112,7 +115,8 @@ class JoinResult:
 
     @property
     def participant_count(self) -> int:
-        return len(self.others) + 1
+        """Seats held: bots hold none."""
+        return sum(not p.is_bot for p in self.others) + (not self.participant.is_bot)
 
 
 def lobby_join(
@@ -126,6 +130,8 @@ def lobby_join(
     password_hash_verified: str | None = None,
     defer_password_check: bool = False,
     address: str = "",
+    bot_kind: str = "",
+    bot_profile: str = "",
 ) -> JoinResult:
     """Enter a lobby, or resume this session's place in it.
 
@@ -133,6 +139,8 @@ def lobby_join(
     database thread): a lobby with a password raises ``PasswordCheckRequired``
     with its hash, and the caller checks the password elsewhere
     (``lobbies.passwords``) and calls again with ``password_hash_verified``.
+    A bot's session enters with its ``bot_kind`` and ``bot_profile`` (its
+    state starts as ``starting``); a bot takes no seat.
 
     A session that still holds a place in this lobby (reconnecting, or
     connected through a socket that is gone) resumes it: no password, its
@@ -150,7 +158,7 @@ def lobby_join(
     outcome = _lobby_enter(
         lobby_id=lobby_id, session_id=session_id, name=name, password=password, channel_name=channel_name,
         instance_id=instance_id, password_hash_verified=password_hash_verified,
-        defer_password_check=defer_password_check, address=address,
+        defer_password_check=defer_password_check, address=address, bot_kind=bot_kind, bot_profile=bot_profile,
     )
     if isinstance(outcome, LobbyFullError):
         # Raised once the transaction committed the session's place in the queue.
@@ -160,7 +168,7 @@ def lobby_join(
 
 def _lobby_enter(
     *, lobby_id: str, session_id: str, name: Any, password: Any, channel_name: str, instance_id: str,
-    password_hash_verified: str | None, defer_password_check: bool, address: str,
+    password_hash_verified: str | None, defer_password_check: bool, address: str, bot_kind: str, bot_profile: str,
 ) -> JoinResult | LobbyFullError:
     with transaction.atomic():
         lobby = hot_sql.lobby_open_locked(lobby_id=lobby_id)
@@ -197,9 +205,10 @@ def _lobby_enter(
                     raise PasswordCheckRequired(lobby.password_hash)
                 if not check_password(password, lobby.password_hash):
                     raise InvalidLobbyPasswordError()
-            queue = seats.seat_queue(lobby_id=lobby.id)
+            # A bot takes no seat (and waits for none).
+            queue = [] if session.is_bot else seats.seat_queue(lobby_id=lobby.id)
             ahead = queue.index(session_id) if session_id in queue else len(queue)
-            if lobby.participants.count() + ahead >= lobby.max_participants:
+            if not session.is_bot and lobby.participants.filter(is_bot=False).count() + ahead >= lobby.max_participants:
                 seats.seat_waiter_enqueue(lobby_id=lobby.id, session_id=session_id, channel_name=channel_name,
                                           instance_id=instance_id, position=ahead + 1)
                 return LobbyFullError(position=ahead + 1)
@@ -207,11 +216,11 @@ def _lobby_enter(
                 emitted.extend(participant_remove(existing, reason="left"))
             participant = _participant_add(
                 lobby, session=session, name=clean_name, channel_name=channel_name, instance_id=instance_id,
-                address=address,
+                address=address, bot_kind=bot_kind, bot_profile=bot_profile,
             )
             if session_id in queue:
                 seats.seat_waiter_leave(session_id=session_id)
-            if lobby.empty_since is not None:
+            if lobby.empty_since is not None and not session.is_bot:
                 Lobby.objects.filter(pk=lobby.id).update(empty_since=None)
             emitted.append(
                 events.participant_joined(
@@ -238,7 +247,8 @@ def lobby_entry_check(lobby: Lobby, *, session_id: str, address: str) -> None:
 
 
 def _participant_add(
-    lobby: Lobby, *, session: GuestSession, name: str, channel_name: str, instance_id: str, address: str = ""
+    lobby: Lobby, *, session: GuestSession, name: str, channel_name: str, instance_id: str, address: str = "",
+    bot_kind: str = "", bot_profile: str = "",
 ) -> Participant:
     key = participant_name_key(name)
     if lobby.participants.filter(name_key=key).exists():
@@ -254,6 +264,9 @@ def _participant_add(
                 channel_name=channel_name,
                 instance_id=instance_id,
                 address=address[:64],
+                bot_kind=bot_kind if session.is_bot else "",
+                bot_profile=bot_profile if session.is_bot else "",
+                bot_state=Participant.BotState.STARTING if session.is_bot else "",
             )
     except IntegrityError:
         # Another socket took the name between the check and the insert.
@@ -354,7 +367,8 @@ def idempotency_key(frame_id: str | None) -> str:
 
 
 def chat_post(
-    *, session_id: str, lobby_id: str, text: Any, sender_channel: str = "", frame_id: str | None = None
+    *, session_id: str, lobby_id: str, text: Any, transcript: Any = None, sender_channel: str = "",
+    frame_id: str | None = None,
 ) -> list[Event]:
     """Store a chat message, keep the newest 50 of the lobby, broadcast it.
 
@@ -362,11 +376,15 @@ def chat_post(
     A message sent again with the ``id`` of one already stored (the client
     retrying after its broadcast failed) is not stored again: the stored one
     is broadcast again.
+    A bot's message is marked ``is_bot``; only a bot may post a ``transcript``
+    (``{"speaker_session_id": str}``), naming a participant of the lobby (the
+    bot itself included).
     """
     clean_text = chat_text_clean(text)
     key = idempotency_key(frame_id)
     with transaction.atomic():
         participant = _joined_participant(session_id=session_id, lobby_id=lobby_id)
+        speaker = _transcript_speaker(participant, transcript)
         if key:
             stored = ChatMessage.objects.filter(lobby_id=lobby_id, session_id=session_id, client_key=key).first()
             if stored is not None:
@@ -375,7 +393,8 @@ def chat_post(
         try:
             with transaction.atomic():
                 message = ChatMessage.objects.create(
-                    lobby_id=lobby_id, session_id=session_id, name=participant.name, text=clean_text, client_key=key
+                    lobby_id=lobby_id, session_id=session_id, name=participant.name, text=clean_text, client_key=key,
+                    is_bot=participant.is_bot, transcript_speaker_id=speaker,
                 )
         except IntegrityError:
             # The same frame, resent, was stored meanwhile by another socket of this session.
@@ -391,3 +410,47 @@ def chat_post(
         if oldest_kept is not None:
             ChatMessage.objects.filter(lobby_id=lobby_id, id__lte=oldest_kept).delete()
     return [events.chat_posted(lobby_id, chat_public(message), sender_channel=sender_channel, frame_id=frame_id)]
+
+
+def _transcript_speaker(participant: Participant, transcript: Any) -> str:
+    """The speaker a chat message transcribes ("" for typed chat); only bots post transcripts."""
+    if transcript is None:
+        return ""
+    if not participant.is_bot:
+        raise ForbiddenError("Only a bot posts transcripts.")
+    if not isinstance(transcript, dict) or not isinstance(transcript.get("speaker_session_id"), str):
+        raise InvalidMessageError("'transcript' must be an object with a string 'speaker_session_id'.")
+    speaker = transcript["speaker_session_id"]
+    if not SESSION_ID.fullmatch(speaker) or not Participant.objects.filter(lobby_id=participant.lobby_id, session_id=speaker).exists():
+        raise InvalidMessageError("'transcript.speaker_session_id' must name a participant of this lobby.")
+    return speaker
+
+
+def participant_set_bot_state(*, session_id: str, lobby_id: str, state: Any) -> tuple[Participant, list[Event]]:
+    """A bot says what it is doing; everyone gets ``participant_updated`` when it changed."""
+    if state not in Participant.BotState.values:
+        raise InvalidMessageError(f"'state' must be one of {', '.join(Participant.BotState.values)}.")
+    with transaction.atomic():
+        participant = _joined_participant(session_id=session_id, lobby_id=lobby_id, lock=True)
+        if not participant.is_bot:
+            raise ForbiddenError("Only a bot has a bot state.")
+        if participant.bot_state == state:
+            return participant, []
+        participant.bot_state = state
+        participant.save(update_fields=["bot_state"])
+    return participant, [events.participant_updated(lobby_id, participant_public(participant), epoch=participant.epoch)]
+
+
+def participant_dismiss(*, session_id: str, lobby_id: str, reason: str = "left") -> list[Event]:
+    """Take a session's place in a lobby away (a bot removed by a participant); nothing when it has none."""
+    with transaction.atomic():
+        participant = Participant.objects.select_for_update().filter(session_id=session_id, lobby_id=lobby_id).first()
+        if participant is None:
+            return []
+        emitted = participant_remove(participant, reason=reason)
+        if participant.channel_name:
+            emitted.append(events.participant_removed(
+                lobby_id, participant.channel_name, session_id=session_id, epoch=participant.epoch, reason=reason
+            ))
+    return emitted
+

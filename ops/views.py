@@ -1,15 +1,20 @@
 """Operational endpoints: /livez, /readyz, /metrics."""
 from __future__ import annotations
 
+import asyncio
 import math
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from bots.selectors import workers_alive
 from errors.boundary import error_body, report_error
 from ops.metrics import metrics_text
-from resilience.readiness import readiness_check
+from resilience.failures import DATABASE_ERRORS
+from resilience.readiness import CHECK_TIMEOUT, readiness_check
 from resilience.registry import breaker_snapshots
 
 
@@ -27,6 +32,7 @@ async def readyz(request: HttpRequest) -> JsonResponse:
     if readiness.failure is None:
         response = JsonResponse({"status": "ok", "checks": readiness.checks})
         response["Circuit-Breakers"] = breakers
+        response["Bot-Workers"] = await _bot_workers_header()
         return response
     error, report = report_error(readiness.failure, transport="http", where="readyz")
     response = JsonResponse(
@@ -35,6 +41,24 @@ async def readyz(request: HttpRequest) -> JsonResponse:
     response["Circuit-Breakers"] = breakers
     response["Retry-After"] = str(math.ceil(error.retry_after or settings.VOICEBOT_RETRY_AFTER))
     return response
+
+
+def _bot_workers() -> str:
+    try:
+        return ", ".join(
+            f"{worker.id}@{worker.host}:{worker.pid}={worker.carried}/{worker.capacity}"  # type: ignore[attr-defined]
+            for worker in workers_alive()
+        ) or "none"
+    finally:
+        connection.close()
+
+
+async def _bot_workers_header() -> str:
+    """The bot workers alive, each with the bots it carries of its capacity: ``id@host:pid=2/4, ...``."""
+    try:
+        return await asyncio.wait_for(sync_to_async(_bot_workers, thread_sensitive=False)(), CHECK_TIMEOUT)
+    except (*DATABASE_ERRORS, asyncio.TimeoutError):
+        return "unknown"
 
 
 def metrics(request: HttpRequest) -> HttpResponse:

@@ -24,10 +24,13 @@ from django.conf import settings
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 
+from bots import selectors as bot_selectors
+from bots import services as bot_services
 from errors.boundary import report_error
 from errors.consumers import ErrorBoundaryMixin
 from errors.exceptions import (
     AlreadyJoinedError,
+    ForbiddenError,
     InvalidJsonError,
     InvalidMessageError,
     MessageTooLargeError,
@@ -67,13 +70,15 @@ _chat_limiter = MovingWindowRateLimiter(_limits_storage)
 
 
 
-def _check_session(session_id: str, lobby_id: str) -> None:
-    session_found, lobby_open = hot_sql.session_and_lobby_exist(session_id=session_id, lobby_id=lobby_id)
-    if not session_found:
+def _check_session(session_id: str, lobby_id: str) -> bool:
+    """Whether the session is a bot's; unauthenticated or lobby_not_found when it may not connect."""
+    is_bot, lobby_open = hot_sql.session_admission(session_id=session_id, lobby_id=lobby_id)
+    if is_bot is None:
         raise UnauthenticatedError("Your session no longer exists. Start a new session.",
                                    context={"token": "session_gone"})
     if not lobby_open:
         raise LobbyNotFoundError()
+    return is_bot
 
 
 class HandlerDispatchConsumer(AsyncWebsocketConsumer):
@@ -114,6 +119,7 @@ class LobbyConsumer(ErrorBoundaryMixin, LobbyEventsMixin, HandlerDispatchConsume
     inbox: Inbox
     frame_window: FixedWindow | None = None  # this socket's frame limit (VOICEBOT_FRAME_RATE)
     frame_arrived: float | None = None
+    is_bot: bool = False  # a bot's session (bot-only frames are refused from others)
 
     # --- Connection ---------------------------------------------------
 
@@ -188,7 +194,7 @@ class LobbyConsumer(ErrorBoundaryMixin, LobbyEventsMixin, HandlerDispatchConsume
         self.layer = channel_layer()
         if not self.session_id:
             raise self.scope.get("voicebot_auth_error") or UnauthenticatedError()
-        await db_call(_check_session)(self.session_id, self.lobby_id)
+        self.is_bot = await db_call(_check_session)(self.session_id, self.lobby_id)
         await self.accept()
         self.socket_accepted = True
         self.counted_open = True
@@ -348,10 +354,14 @@ class LobbyConsumer(ErrorBoundaryMixin, LobbyEventsMixin, HandlerDispatchConsume
 
     async def lobby_join(self, frame: dict[str, Any]) -> services.JoinResult:
         """The join; a lobby password is checked off the database thread, within its limits."""
+        bot = await db_call(bot_selectors.bot_identity)(session_id=self.session_id) if self.is_bot else None
+        if self.is_bot and bot is None:
+            raise UnauthenticatedError("This bot was removed from its lobby.")
         fields = {
             "lobby_id": self.lobby_id, "session_id": self.session_id, "name": frame.get("name"),
             "password": frame.get("password"), "channel_name": self.channel_name, "instance_id": INSTANCE_ID,
             "defer_password_check": True, "address": self.client_address,
+            "bot_kind": bot.kind if bot else "", "bot_profile": bot.profile_id if bot else "",
         }
         try:
             return await db_call(services.lobby_join)(**fields)
@@ -398,16 +408,28 @@ class LobbyConsumer(ErrorBoundaryMixin, LobbyEventsMixin, HandlerDispatchConsume
 
     async def frame_chat(self, frame: dict[str, Any]) -> None:
         self.require_joined()
-        limit = rate_parse(settings.VOICEBOT_CHAT_RATE)
+        # A bot (a captioner's transcripts of everyone) may say more than a person types.
+        limit = rate_parse(settings.VOICEBOT_BOT_CHAT_RATE if self.is_bot else settings.VOICEBOT_CHAT_RATE)
         if not _chat_limiter.hit(limit, "chat", self.session_id):
             reset_at, _ = _chat_limiter.get_window_stats(limit, "chat", self.session_id)
             raise RateLimitedError(
                 "You are sending chat messages too fast. Wait a moment.",
                 retry_after=max(0.1, round(reset_at - time.time(), 2)),
             )
+        if "transcript" in frame and not self.is_bot:
+            raise ForbiddenError("Only a bot posts transcripts.")
         emitted = await db_call(services.chat_post)(
             session_id=self.session_id, lobby_id=self.lobby_id, text=frame.get("text"),
-            sender_channel=self.channel_name, frame_id=self.frame_id,
+            sender_channel=self.channel_name, frame_id=self.frame_id, transcript=frame.get("transcript"),
+        )
+        self.defer(functools.partial(emit, emitted))
+
+    async def frame_set_bot_state(self, frame: dict[str, Any]) -> None:
+        if not self.is_bot:
+            raise ForbiddenError("Only a bot has a bot state.")
+        self.require_joined()
+        emitted = await db_call(bot_services.bot_state_set)(
+            session_id=self.session_id, lobby_id=self.lobby_id, state=frame.get("state")
         )
         self.defer(functools.partial(emit, emitted))
 
@@ -500,4 +522,5 @@ FRAME_HANDLERS = {
     "lock_lobby": LobbyConsumer.frame_lock_lobby,
     "close_lobby": LobbyConsumer.frame_close_lobby,
     "ping": LobbyConsumer.frame_ping,
+    "set_bot_state": LobbyConsumer.frame_set_bot_state,
 }

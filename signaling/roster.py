@@ -103,6 +103,13 @@ class LobbyEventsMixin:
     async def lobby_updated(self, event: dict[str, Any]) -> None:
         if self.joined:
             await self.send_frame({"type": "lobby_updated", "lobby": event["lobby"]})
+    async def participant_removed(self, event: dict[str, Any]) -> None:
+        """Someone else took this socket's place away (a bot removed from its lobby); the socket stays open."""
+        if not self.joined or event["lobby_id"] != self.lobby_id or event["epoch"] != self.epoch:
+            return
+        self.roster_clear()
+        await self.layer.group_discard(lobby_group(self.lobby_id), self.channel_name)
+        await self.send_frame({"type": "participant_left", "session_id": self.session_id, "reason": event["reason"]})
 
     async def lobby_closed(self, event: dict[str, Any]) -> None:
         self.roster_clear()

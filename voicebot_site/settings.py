@@ -136,6 +136,7 @@ INSTALLED_APPS = [
     "audit",
     "lobbies",
     "signaling",
+    "bots",
     "ops",
     "web",
 ]
@@ -333,6 +334,35 @@ try:
 except ValueError:
     raise ImproperlyConfigured("VOICEBOT_ICE_SERVERS must be a JSON list of RTCIceServer objects.") from None
 
+# --- Bots -----------------------------------------------------------------
+# Bots one lobby may have at once (they take no seat of max_participants).
+VOICEBOT_BOTS_PER_LOBBY = env_int("VOICEBOT_BOTS_PER_LOBBY", 3)
+# Bots one worker process runs at once (manage.py runbots --capacity overrides it).
+VOICEBOT_BOT_WORKER_CAPACITY = env_int("VOICEBOT_BOT_WORKER_CAPACITY", 4)
+# Worker processes `manage.py serve` starts beside the server (--bot-workers overrides it).
+VOICEBOT_BOT_WORKERS = env_int("VOICEBOT_BOT_WORKERS", 1)
+# The server a standalone worker joins lobbies on (serve tells its own workers).
+VOICEBOT_BOT_SERVER_URL = os.environ.get("VOICEBOT_BOT_SERVER_URL", "http://127.0.0.1:8000")
+# A worker renews its heartbeat and its bots' leases this often; a bot whose
+# lease ran out (its worker died) is taken by another worker. Heartbeat and
+# lease together must stay well inside the reconnect grace period, so that
+# the bot's session resumes in time: the defaults bring a killed worker's bot
+# back after at most about lease + claim interval + a join (8 s of 20).
+VOICEBOT_BOT_HEARTBEAT_INTERVAL = env_float("VOICEBOT_BOT_HEARTBEAT_INTERVAL", 2.0)
+VOICEBOT_BOT_LEASE = env_float("VOICEBOT_BOT_LEASE", 6.0)
+# How often a worker with room looks for bots to take.
+VOICEBOT_BOT_CLAIM_INTERVAL = env_float("VOICEBOT_BOT_CLAIM_INTERVAL", 1.0)
+# A bot's state is "starting" from its join until its peer connections are up, at most this long.
+VOICEBOT_BOT_START_TIMEOUT = env_float("VOICEBOT_BOT_START_TIMEOUT", 30.0)
+# Chat messages (transcripts included) one bot may send.
+VOICEBOT_BOT_CHAT_RATE = os.environ.get("VOICEBOT_BOT_CHAT_RATE", "60/10 seconds")
+# Comma-separated IP addresses a worker's WebRTC connections offer as host
+# candidates; empty: every address of the machine but loopback (aioice's own
+# choice). Set 127.0.0.1 where browsers and workers share one host with no
+# other interface (a loopback-only network namespace).
+VOICEBOT_BOT_ICE_ADDRESSES = [a.strip() for a in os.environ.get("VOICEBOT_BOT_ICE_ADDRESSES", "").split(",")
+                              if a.strip()]
+
 # --- Logging --------------------------------------------------------------
 LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").upper()
 LOGGING = {
@@ -358,6 +388,8 @@ LOGGING = {
         "daphne": {"handlers": ["console"], "level": "WARNING", "propagate": False},
         # faster-whisper logs every transcription's length at INFO.
         "faster_whisper": {"handlers": ["console"], "level": "WARNING", "propagate": False},
+        # aioice logs every ICE check of every bot's peer connection at INFO.
+        "aioice": {"handlers": ["console"], "level": "WARNING", "propagate": False},
         # uvicorn logs each request and each WebSocket handshake with its
         # query string: the filter scrubs tokens on the loggers themselves.
         "uvicorn.access": {"handlers": ["console"], "level": LOG_LEVEL, "filters": ["scrub_secrets"],

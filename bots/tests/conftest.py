@@ -1,7 +1,9 @@
-"""Fixtures of the speech tests: the real models, loaded once per test session, and speech they made."""
+"""Fixtures of the bot tests: the speech models (loaded once per test session) and speech they made;
+a real server with bot workers in a loopback-only namespace."""
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Iterator
 
 import numpy as np
@@ -10,7 +12,11 @@ import pytest
 from bots.speech.audio import SPEECH_RATE, PcmResampler
 from bots.speech.stt import FasterWhisperSTT
 from bots.speech.tts import PiperTTS
+from bots.runtime.ice import ice_addresses_apply
+from bots.tests.stack import BotStack
 from resilience.registry import dependencies_reset
+from web.tests import netns
+from web.tests.live_server import ServerBackends
 
 SENTENCES = {
     "fox": "The quick brown fox jumps over the lazy dog.",
@@ -67,3 +73,43 @@ def fast_breakers(settings) -> Iterator[None]:
     dependencies_reset()
     yield
     dependencies_reset()
+
+
+@pytest.fixture(scope="module")
+def bot_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BotStack]:
+    """One server per test module, inside a namespace that has only loopback; tests start the workers."""
+    missing = netns.unavailable_reason()
+    if missing:
+        if os.environ.get("CI"):
+            pytest.fail(f"bot tests cannot run: {missing}")
+        pytest.skip(f"WebRTC bot tests need: {missing}")
+    # The tests' own aiortc participants: aioice leaves loopback out of its host
+    # candidates, and loopback is all the namespace has.
+    ice_addresses_apply(["127.0.0.1"])
+    workdir = tmp_path_factory.mktemp("bots")
+    backends = ServerBackends(workdir)
+    backends.prepare()
+    try:
+        with netns.loopback_only_namespace():
+            stack = BotStack(backends, workdir, backends.open_inside())
+            stack.start()
+            try:
+                yield stack
+            finally:
+                stack.stop()
+    finally:
+        backends.close()
+
+
+# The JSON API client and the stored-error checks of the lobbies tests.
+from lobbies.tests.conftest import api, join, session_rate_limit_reset, stored_errors  # noqa: E402,F401
+
+
+@pytest.fixture
+def live_worker(db: None) -> str:
+    """A worker row whose heartbeat is fresh (no process: what the server sees of a running worker)."""
+    from bots.kinds.catalog import KINDS, kind_unavailable_reason
+    from bots.services import worker_heartbeat
+
+    worker_heartbeat(worker_id="w" * 32, capacity=4, kinds={kind: kind_unavailable_reason(kind) for kind in KINDS})
+    return "w" * 32

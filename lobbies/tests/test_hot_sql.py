@@ -26,13 +26,15 @@ def test_admission_tells_a_missing_session_from_a_missing_or_closed_lobby(
 ) -> None:
     session_id, _ = new_session("Ann")
     lobby_id = new_lobby()
-    assert hot_sql.session_and_lobby_exist(session_id=session_id, lobby_id=lobby_id) == (True, True)
-    assert hot_sql.session_and_lobby_exist(session_id="nobody", lobby_id=lobby_id) == (False, True)
-    assert hot_sql.session_and_lobby_exist(session_id=session_id, lobby_id="no-such-lobby") == (True, False)
+    bot, _ = services.session_create(name="Echo", is_bot=True)
+    assert hot_sql.session_admission(session_id=session_id, lobby_id=lobby_id) == (False, True)
+    assert hot_sql.session_admission(session_id=bot.id, lobby_id=lobby_id) == (True, True)
+    assert hot_sql.session_admission(session_id="nobody", lobby_id=lobby_id) == (None, True)
+    assert hot_sql.session_admission(session_id=session_id, lobby_id="no-such-lobby") == (False, False)
     # Quotes and SQL in ids are plain values.
-    assert hot_sql.session_and_lobby_exist(session_id="' OR 1=1 --", lobby_id="x'; DROP") == (False, False)
+    assert hot_sql.session_admission(session_id="' OR 1=1 --", lobby_id="x'; DROP") == (None, False)
     moderation.lobby_close(lobby_id=lobby_id)
-    assert hot_sql.session_and_lobby_exist(session_id=session_id, lobby_id=lobby_id) == (True, False)
+    assert hot_sql.session_admission(session_id=session_id, lobby_id=lobby_id) == (False, False)
 
 
 def test_disconnect_and_resume_return_what_the_orm_then_reads(

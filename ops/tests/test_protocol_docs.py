@@ -23,7 +23,7 @@ PROTOCOL_CODES = {
     "already_joined", "lobby_not_found", "lobby_full", "invalid_lobby_password", "name_taken",
     "invalid_name", "peer_not_found", "invalid_session_description", "invalid_ice_candidate",
     "rate_limited", "unauthenticated", "forbidden", "kicked", "policy_violation", "session_replaced",
-    "service_unavailable", "internal_error", "bot_unavailable",
+    "service_unavailable", "internal_error", "bot_unavailable", "bot_limit_reached",
 }
 # The codes the HTTP API adds.
 HTTP_CODES = {"not_found", "method_not_allowed"}

@@ -100,6 +100,8 @@ class ServerBackends:
             VOICEBOT_CHANNEL_PREFIX="voicebot-web-" + uuid.uuid4().hex[:8],
             # A restarted server notices the dead one's participants sooner.
             VOICEBOT_HEARTBEAT_INTERVAL="1",
+            # No bot worker beside the server unless a test asks for one.
+            VOICEBOT_BOT_WORKERS="0",
             PYTHONUNBUFFERED="1",
             **backends,
         )

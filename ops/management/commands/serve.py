@@ -2,6 +2,10 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +36,12 @@ class Command(BaseCommand):
         parser.add_argument("--workers", type=int, default=1,
                             help="uvicorn only: server processes on the one port (more than one needs REDIS_URL).")
         parser.add_argument("--no-access-log", action="store_true", help="Do not log each request.")
+        parser.add_argument("--bot-workers", type=int, default=settings.VOICEBOT_BOT_WORKERS,
+                            help="Bot worker processes (manage.py runbots) to run beside the server, joining "
+                                 "its lobbies on this host and port (default: VOICEBOT_BOT_WORKERS; 0 for none).")
 
     def handle(self, *args: Any, host: str, port: int, server: str, workers: int, no_access_log: bool,
-               **options: Any) -> None:
+               bot_workers: int, **options: Any) -> None:
         try:
             serving_settings_check()
         except ImproperlyConfigured as exc:
@@ -52,12 +59,51 @@ class Command(BaseCommand):
         if workers > 1:
             # One /metrics for all the workers (prometheus_client multiprocess mode).
             multiprocess_dir_prepare(Path(os.environ.get(MULTIPROCESS_DIR) or settings.VAR_DIR / "metrics"))
-        self.stdout.write(f"VoiceBot serving on http://{host}:{port}/ ({server})")
+        if bot_workers < 0:
+            raise CommandError("--bot-workers must be 0 or more.")
+        self.stdout.write(f"VoiceBot serving on http://{host}:{port}/ ({server}, {bot_workers} bot workers)")
         self.stdout.flush()
-        if server == "uvicorn":
-            serve_uvicorn(host=host, port=port, workers=workers, access_log=not no_access_log)
-        else:
-            serve_daphne(host=host, port=port, access_log=not no_access_log)
+        with bot_worker_processes(bot_workers, server_url=f"http://{local_address(host)}:{port}"):
+            if server == "uvicorn":
+                serve_uvicorn(host=host, port=port, workers=workers, access_log=not no_access_log)
+            else:
+                serve_daphne(host=host, port=port, access_log=not no_access_log)
+
+
+def local_address(host: str) -> str:
+    """Where a process on this machine reaches a server bound to ``host``."""
+    if host in ("0.0.0.0", ""):
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+@contextmanager
+def bot_worker_processes(count: int, *, server_url: str) -> Iterator[None]:
+    """``count`` children running ``manage.py runbots`` against this server, stopped with it.
+
+    They share the server's process group (a Ctrl-C or a group signal reaches
+    them too) and each stops by itself if this process dies.
+    """
+    manage = os.path.join(settings.BASE_DIR, "manage.py")
+    children = [
+        subprocess.Popen([sys.executable, manage, "runbots", "--server-url", server_url,
+                          "--parent-pid", str(os.getpid())])
+        for _ in range(count)
+    ]
+    try:
+        yield
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.terminate()
+        for child in children:
+            try:
+                child.wait(15)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait(5)
 
 
 def serve_daphne(*, host: str, port: int, access_log: bool) -> None:

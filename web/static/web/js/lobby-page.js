@@ -5,6 +5,7 @@
 // VoiceControls mute, push to talk and volumes, LobbyView and Notices the DOM.
 
 import { api } from "./api.js";
+import { BotsPanel } from "./bots-panel.js";
 import { CharacterLimit } from "./char-limit.js";
 import { wireChatForm } from "./chat-form.js";
 import { ChatOutbox } from "./chat-outbox.js";
@@ -31,6 +32,14 @@ const store = new SessionStore({ api });
 const view = new LobbyView(document);
 const notices = new Notices(document.getElementById("notices"), document.getElementById("announcer"));
 const microphone = new Microphone();
+const bots = new BotsPanel({
+  root: document,
+  lobbyId: lobby.id,
+  token: async () => (await store.ensure()).token,
+  notices,
+  errorText,
+});
+view.onParticipantRendered = (li, participant) => bots.decorate(li, participant);
 
 const state = {
   name: store.name,
@@ -185,7 +194,9 @@ function onJoined(frame) {
   view.showRoom();
   view.renderParticipants(state.participants, state.selfId);
   // With the room shown, so that the log opens at the newest line.
-  view.replaceChat(frame.chat_history);
+  view.replaceChat(frame.chat_history.filter((message) => !bots.isTranscript(message)));
+  bots.replaceTranscripts(frame.chat_history.filter((message) => bots.isTranscript(message)));
+  bots.setJoined(true);
   showStatus();
   outbox.joinedAs({ selfId: state.selfId, chatHistory: frame.chat_history });
   if (frame.self.muted !== controls.shownMuted) {
@@ -219,6 +230,7 @@ function leave() {
   state.joined = false;
   state.joining = false;
   state.seatPosition = null;
+  bots.setJoined(false);
   store.activeLobby = "";
   outbox.clear();
   mesh.closeAll();
@@ -289,8 +301,10 @@ const FRAME_HANDLERS = {
       { kind: "info", key: "lock", timeoutMs: 5000 });
   },
   chat(message) {
-    // A line resent after a failed broadcast may arrive twice: show it once.
-    if (!view.hasChat(message.id)) {
+    if (bots.isTranscript(message)) {
+      bots.appendTranscript(message);
+    } else if (!view.hasChat(message.id)) {
+      // A line resent after a failed broadcast may arrive twice: show it once.
       view.appendChat(message);
     }
   },

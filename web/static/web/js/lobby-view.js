@@ -56,6 +56,8 @@ export class LobbyView {
     // Called with (sessionId, name, volume 0-100) when the person moves someone's volume slider.
     this.onVolume = () => {};
     this.volumeOf = () => 100;
+    // (li, participant) => void: a hook run after each participant row is filled.
+    this.onParticipantRendered = null;
   }
 
   /** The status pill ({state, text} from room-status.js). */
@@ -181,6 +183,7 @@ export class LobbyView {
     li.dataset.self = String(self);
     li.dataset.muted = String(Boolean(participant.muted));
     li.dataset.status = participant.status;
+    li.dataset.bot = String(Boolean(participant.is_bot));
     li.querySelector(".avatar").textContent = (participant.name.trim()[0] || "?").toUpperCase();
     li.querySelector(".name").textContent = participant.name;
     li.querySelector(".tag").textContent = self ? " (you)" : participant.is_bot ? " (bot)" : "";
@@ -207,6 +210,9 @@ export class LobbyView {
         volume.querySelector("input").value = String(remembered);
         volume.querySelector(".volume-value").textContent = `${remembered}%`;
       }
+    }
+    if (this.onParticipantRendered) {
+      this.onParticipantRendered(li, participant);
     }
   }
 

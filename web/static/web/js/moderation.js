@@ -80,11 +80,11 @@ export class ModerationControls {
     this.lockButton.setAttribute("aria-pressed", String(state.pressed));
   }
 
-  /** Gives each other participant of the rendered list a "Remove" button (creator only). */
+  /** Gives each other person of the rendered list a "Remove" button (creator only; bots have their own). */
   decorate(list, selfId) {
     for (const li of list.querySelectorAll("li.participant")) {
       const existing = li.querySelector("button.kick");
-      const wanted = this.canModerate && li.dataset.sessionId !== selfId;
+      const wanted = this.canModerate && li.dataset.sessionId !== selfId && li.dataset.bot !== "true";
       if (!wanted) {
         existing?.remove();
         continue;

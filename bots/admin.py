@@ -1,0 +1,97 @@
+"""Staff pages: bot profiles (edited here), the bots in lobbies (seen and removed), and the workers."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib import admin, messages
+from django.db.models import Count, QuerySet
+from django.http import HttpRequest
+from django.utils import timezone
+
+from audit.admin import AuditedAdminMixin
+from bots import services
+from bots.models import Bot, BotProfile, BotWorker
+from lobbies.events import emit_on_commit
+from signaling.exceptions import PeerNotFoundError
+
+
+@admin.register(BotProfile)
+class BotProfileAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    list_display = ("name", "id", "kind", "language", "voice", "updated_at")
+    list_filter = ("kind", "language")
+    search_fields = ("id", "name", "description")
+    prepopulated_fields = {"id": ("name",)}
+    fieldsets = (
+        (None, {"fields": ("id", "name", "kind", "description")}),
+        ("Voice and language", {"fields": ("voice", "language", "greeting")}),
+        ("Answers", {"fields": ("instructions", "providers", "answer_length", "temperature")}),
+    )
+
+
+@admin.register(Bot)
+class BotAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    list_display = ("name", "kind", "profile", "lobby", "state", "worker", "lease_until", "claims", "created_at")
+    list_filter = ("kind", "state")
+    search_fields = ("session__id", "session__name", "lobby__id", "lobby__name")
+    readonly_fields = ("session", "lobby", "kind", "profile", "state", "requested_by", "worker", "lease_until",
+                       "claims", "created_at")
+    actions = ["remove_bots"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).select_related("session", "lobby", "profile", "worker")
+
+    @admin.display(description="name", ordering="session__name")
+    def name(self, bot: Bot) -> str:
+        return bot.session.name
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # bots are added from a lobby, by its participants
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False  # removing goes through "remove", which tells the lobby
+
+    @admin.action(description="Remove the selected bots from their lobbies")
+    def remove_bots(self, request: HttpRequest, queryset: QuerySet) -> None:
+        removed = 0
+        for lobby_id, session_id in queryset.values_list("lobby_id", "session_id"):
+            try:
+                emit_on_commit(services.bot_remove(lobby_id=lobby_id, session_id=None, bot_session_id=session_id))
+                removed += 1
+            except PeerNotFoundError:
+                pass
+        self.message_user(request, f"Removed {removed} bots.", messages.SUCCESS)
+
+
+class CarriedInline(admin.TabularInline):
+    model = Bot
+    fields = ("session", "kind", "lobby", "state", "lease_until")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+    verbose_name_plural = "bots it carries"
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(BotWorker)
+class BotWorkerAdmin(admin.ModelAdmin):
+    list_display = ("id", "host", "pid", "alive", "carried", "capacity", "last_heartbeat", "started_at")
+    readonly_fields = ("id", "host", "pid", "capacity", "started_at", "last_heartbeat", "kinds", "stats")
+    inlines = [CarriedInline]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).annotate(carried_total=Count("bots"))
+
+    @admin.display(description="bots", ordering="carried_total")
+    def carried(self, worker: BotWorker) -> int:
+        return worker.carried_total  # type: ignore[attr-defined]
+
+    @admin.display(boolean=True)
+    def alive(self, worker: BotWorker) -> bool:
+        return worker.last_heartbeat >= timezone.now() - timedelta(seconds=settings.VOICEBOT_BOT_LEASE)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False

@@ -1,0 +1,88 @@
+"""Bots in lobbies, the personalities staff give them, and the workers that run them."""
+from __future__ import annotations
+
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+from lobbies.models import NAME_MAX_LENGTH, GuestSession, Lobby, Participant
+
+
+class BotKind(models.TextChoices):
+    """What a bot does; bots.kinds.catalog says which are built and how."""
+
+    ECHO = "echo"
+    ANNOUNCER = "announcer"
+    CAPTIONER = "captioner"
+    ASSISTANT = "assistant"
+
+
+class BotProfile(models.Model):
+    """A personality staff define for one kind of bot (its name, voice, instructions...)."""
+
+    id = models.SlugField(primary_key=True, max_length=64, help_text="Clients name the profile by this id.")
+    name = models.CharField(max_length=NAME_MAX_LENGTH, help_text="The bot's display name in the lobby.")
+    kind = models.CharField(max_length=32, choices=BotKind.choices)
+    description = models.CharField(max_length=300, blank=True, help_text="Shown to people choosing a bot.")
+    voice = models.CharField(max_length=100, blank=True, help_text="The text-to-speech voice.")
+    instructions = models.TextField(blank=True, help_text="How the bot behaves (for a language model).")
+    greeting = models.CharField(max_length=500, blank=True, help_text="What the bot says when it joins.")
+    language = models.CharField(max_length=16, default="en", help_text="A language tag, e.g. en or en-US.")
+    providers = models.JSONField(default=list, blank=True,
+                                 help_text='Providers to try in order, e.g. ["piper", "espeak"].')
+    answer_length = models.PositiveSmallIntegerField(default=60, validators=[MinValueValidator(1)],
+                                                     help_text="Most words in one spoken answer.")
+    temperature = models.FloatField(default=0.7, validators=[MinValueValidator(0.0), MaxValueValidator(2.0)])
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["kind", "name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.kind})"
+
+
+class BotWorker(models.Model):
+    """A running ``manage.py runbots`` process; its heartbeat says it is alive."""
+
+    id = models.CharField(primary_key=True, max_length=32)
+    host = models.CharField(max_length=255)
+    pid = models.PositiveIntegerField()
+    capacity = models.PositiveIntegerField()
+    started_at = models.DateTimeField()
+    last_heartbeat = models.DateTimeField(db_index=True)
+    # kind -> null when this worker can run it, else the reason in words.
+    kinds = models.JSONField(default=dict, blank=True)
+    # How it fares: bots and peer connections it runs, audio frames sent and sent late, CPU seconds.
+    stats = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["started_at"]
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.pid}"
+
+
+class Bot(models.Model):
+    """A bot added to a lobby: its own session, and the worker that holds it until its lease ends."""
+
+    session = models.OneToOneField(GuestSession, on_delete=models.CASCADE, related_name="bot")
+    lobby = models.ForeignKey(Lobby, on_delete=models.CASCADE, related_name="bots")
+    kind = models.CharField(max_length=32, choices=BotKind.choices)
+    profile = models.ForeignKey(BotProfile, null=True, blank=True, on_delete=models.SET_NULL, related_name="bots")
+    state = models.CharField(max_length=16, choices=Participant.BotState.choices,
+                             default=Participant.BotState.STARTING)
+    # Who added it (a session id; the session may be gone since).
+    requested_by = models.CharField(max_length=32, blank=True)
+    worker = models.ForeignKey(BotWorker, null=True, blank=True, on_delete=models.SET_NULL, related_name="bots")
+    # The worker holds the bot until then; its heartbeat moves it on.
+    lease_until = models.DateTimeField(null=True, blank=True, db_index=True)
+    # How many times a worker took the bot (1 for a bot that never moved).
+    claims = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} bot {self.session_id[:8]} in {self.lobby_id}"
