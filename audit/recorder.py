@@ -9,27 +9,30 @@ Of each kind from each address, ``VOICEBOT_AUDIT_SAMPLE_RATE`` rows are
 stored; beyond it occurrences are counted and stored as the ``count`` of one
 row per cycle, so that a flood costs bounded writes and its size is kept.
 
-A database that is down keeps the entries waiting (at most
+Entries are stored through the database's guard (resilience.database:
+retried, refused at once while its breaker is open). A database that is
+down keeps the entries waiting (at most
 ``VOICEBOT_AUDIT_BUFFER_SIZE``; past it the oldest go, and a warning says how
 many). With ``VOICEBOT_ERROR_WRITER = "manual"`` (the tests) there is no
 writer thread: ``flush()`` stores.
 """
 from __future__ import annotations
 
-import atexit
 import logging
 import threading
-import time
 from collections import deque
 from dataclasses import replace
 from functools import cache
 
 from django.conf import settings
-from django.db import DatabaseError, connections
+from django.db import connections
 
 from audit.entries import AuditEntry
 from audit.storage import audit_entries_store
-from errors.throttle import FixedWindow, rate_parse
+from errors.exceptions import DatabaseUnavailableError
+from errors.throttle import Sampler
+from errors.writer import BackgroundWriter
+from resilience.database import database
 
 logger = logging.getLogger("voicebot.audit")
 
@@ -41,85 +44,59 @@ class AuditRecorder:
     def __init__(self) -> None:
         self._pending: deque[AuditEntry] = deque()
         self._lock = threading.Lock()
-        self._windows: dict[tuple[str, str], FixedWindow] = {}
-        # (kind, address) -> (occurrences counted but not stored, the latest of them)
-        self._folded: dict[tuple[str, str], tuple[int, AuditEntry]] = {}
+        # (kind, address) -> a window; beyond it occurrences are folded into a count.
+        self.sampler = Sampler(lambda: settings.VOICEBOT_AUDIT_SAMPLE_RATE, max_keys=SAMPLE_WINDOWS_MAX)
         self._write_lock = threading.Lock()
-        self._wake = threading.Event()
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
+        self.writer = BackgroundWriter(
+            "voicebot-audit-writer", interval=lambda: settings.VOICEBOT_ERROR_FLUSH_INTERVAL, flush=self.flush,
+            close=self.close, logger=logger,
+        )
         self.dropped = 0
 
     def record(self, entry: AuditEntry) -> None:
-        key = (entry.kind, entry.address or entry.session_id)
-        now = time.monotonic()
-        with self._lock:
-            window = self._windows.get(key)
-            if window is None:
-                if len(self._windows) >= SAMPLE_WINDOWS_MAX:
-                    self._windows = {k: w for k, w in self._windows.items() if not w.ended(now)}
-                window = self._windows[key] = FixedWindow(rate_parse(settings.VOICEBOT_AUDIT_SAMPLE_RATE))
-            if window.hit(now) is None:
+        if self.sampler.admit((entry.kind, entry.address or entry.session_id), entry):
+            with self._lock:
                 if len(self._pending) >= settings.VOICEBOT_AUDIT_BUFFER_SIZE:
                     self._pending.popleft()
                     self.dropped += 1
                 self._pending.append(entry)
-            else:
-                counted = self._folded.get(key)
-                self._folded[key] = ((counted[0] if counted else 0) + 1, entry)
-        if self._thread is None and settings.VOICEBOT_ERROR_WRITER == "background":
-            self._start_writer()
+        if not self.writer.started and settings.VOICEBOT_ERROR_WRITER == "background":
+            self.writer.start()
 
     def waiting(self) -> int:
         with self._lock:
-            return len(self._pending) + len(self._folded)
+            return len(self._pending) + self.sampler.folded_keys()
 
     def flush(self) -> bool:
-        """Store everything waiting, on the calling thread; True when all is stored."""
+        """Store everything waiting, on the calling thread, through the database's guard; True when all is stored."""
         with self._write_lock:
+            folded = [replace(entry, count=count) for count, entry in self.sampler.take_folded()]
             with self._lock:
-                entries = list(self._pending) + [replace(e, count=n) for n, e in self._folded.values()]
+                entries = list(self._pending) + folded
                 self._pending.clear()
-                self._folded = {}
                 dropped, self.dropped = self.dropped, 0
             if dropped:
                 logger.warning("%d security audit events were dropped while the database was unavailable", dropped)
             if not entries:
                 return True
             try:
-                audit_entries_store(entries=entries)
-            except DatabaseError as exc:
-                logger.warning("audit store unavailable (%s); %d events wait", type(exc).__name__, len(entries))
+                database().call_sync(lambda: audit_entries_store(entries=entries), retry=True,
+                                     on_failure=self._reconnect)
+            except DatabaseUnavailableError as exc:
+                logger.warning("audit store unavailable (%s); %d events wait",
+                               exc.context.get("exception", "breaker open"), len(entries))
                 with self._lock:
                     self._pending.extendleft(reversed(entries))
                 return False
             return True
 
-    def _start_writer(self) -> None:
-        with self._lock:
-            if self._thread is not None:
-                return
-            self._thread = threading.Thread(target=self._run, name="voicebot-audit-writer", daemon=True)
-        self._thread.start()
-        atexit.register(self.close)
-
-    def _run(self) -> None:
-        while not self._stopping.is_set():
-            self._wake.wait(settings.VOICEBOT_ERROR_FLUSH_INTERVAL)
-            try:
-                self.flush()
-            except Exception:  # noqa: BLE001 - the writer must outlive any one failure
-                logger.exception("audit writer failed; events stay buffered")
-            finally:
-                connections.close_all()
+    def _reconnect(self, exc: BaseException) -> None:
+        if self.writer.in_thread():
+            connections.close_all()  # a fresh connection for the next attempt
 
     def close(self) -> None:
         """Stop the writer and store what waits (at shutdown)."""
-        self._stopping.set()
-        self._wake.set()
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout=settings.VOICEBOT_ERROR_SHUTDOWN_TIMEOUT)
+        self.writer.stop(settings.VOICEBOT_ERROR_SHUTDOWN_TIMEOUT)
         try:
             self.flush()
         except Exception:  # noqa: BLE001 - shutdown goes on
@@ -129,9 +106,8 @@ class AuditRecorder:
         """Forget everything waiting (between tests)."""
         with self._lock:
             self._pending.clear()
-            self._folded = {}
-            self._windows = {}
             self.dropped = 0
+        self.sampler.clear()
 
 
 @cache

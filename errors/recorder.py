@@ -27,10 +27,8 @@ deterministically).
 """
 from __future__ import annotations
 
-import atexit
 import logging
 import threading
-import time
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -47,7 +45,8 @@ from errors.grouping import report_fingerprint
 from errors.occurrence import Occurrence, occurrence_from_report
 from errors.report import ErrorReport
 from errors.services import error_occurrences_store
-from errors.throttle import FixedWindow, rate_parse
+from errors.throttle import Sampler
+from errors.writer import BackgroundWriter
 from resilience.database import database
 
 logger = logging.getLogger("voicebot.errors")
@@ -108,52 +107,32 @@ class DatabaseRecorder(ErrorRecorder):
         )
         self.batch_size = settings.VOICEBOT_ERROR_BATCH_SIZE
         self.flush_interval = settings.VOICEBOT_ERROR_FLUSH_INTERVAL
-        self.sample_limit = rate_parse(settings.VOICEBOT_ERROR_SAMPLE_RATE)
-        # One window per group (fingerprint), under a lock: record() runs on any thread.
-        self._windows: dict[str, FixedWindow] = {}
-        self._windows_lock = threading.Lock()
-        # fingerprint -> (occurrences counted but not stored, the latest of them)
-        self._sampled: dict[str, tuple[int, ErrorReport]] = {}
-        self._sampled_lock = threading.Lock()
+        sample_rate = settings.VOICEBOT_ERROR_SAMPLE_RATE
+        # One window per group (fingerprint); beyond it occurrences are folded into a count.
+        self.sampler = Sampler(lambda: sample_rate, max_keys=SAMPLE_WINDOWS_MAX)
         self._write_lock = threading.Lock()
-        self._start_lock = threading.Lock()
-        self._wake = threading.Event()
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
+        self.writer = BackgroundWriter(
+            "voicebot-error-writer", interval=lambda: self.flush_interval, flush=self._write_pending,
+            close=self.close, logger=logger,
+        )
         self.stored_total = 0
 
     # --- Any thread -----------------------------------------------------
 
     def record(self, report: ErrorReport) -> None:
         super().record(report)
-        fingerprint = report_fingerprint(report)
-        if self._sample(fingerprint):
+        if self.sampler.admit(report_fingerprint(report), report):
             self.buffer.put(occurrence_from_report(report))
         else:
             ERRORS_SAMPLED.inc()
-            with self._sampled_lock:
-                counted = self._sampled.get(fingerprint)
-                self._sampled[fingerprint] = ((counted[0] if counted else 0) + 1, report)
         ERRORS_WAITING.set(self.buffer.memory_size())
-        if self._thread is None and settings.VOICEBOT_ERROR_WRITER == "background":
-            self._start_writer()
-
-    def _sample(self, fingerprint: str) -> bool:
-        """Whether this occurrence is stored on its own (the group is within its sample rate)."""
-        now = time.monotonic()
-        with self._windows_lock:
-            window = self._windows.get(fingerprint)
-            if window is None:
-                if len(self._windows) >= SAMPLE_WINDOWS_MAX:
-                    # Forget the groups whose window is over (a new one would open anyway).
-                    self._windows = {f: w for f, w in self._windows.items() if not w.ended(now)}
-                window = self._windows[fingerprint] = FixedWindow(self.sample_limit)
-            return window.hit(now) is None
+        if not self.writer.started and settings.VOICEBOT_ERROR_WRITER == "background":
+            self.writer.start()
 
     def start(self) -> None:
         """Start the writer now if an earlier process left occurrences on disk."""
         if settings.VOICEBOT_ERROR_WRITER == "background" and self.buffer.has_spilled():
-            self._start_writer()
+            self.writer.start()
 
     def flush(self) -> bool:
         """Write everything waiting now, on the calling thread; True when all is stored."""
@@ -161,38 +140,13 @@ class DatabaseRecorder(ErrorRecorder):
 
     def waiting(self) -> int:
         """Occurrences waiting in memory (spilled ones not included)."""
-        return self.buffer.memory_size() + len(self._sampled)
+        return self.buffer.memory_size() + self.sampler.folded_keys()
 
     # --- The writer -----------------------------------------------------
 
-    def _start_writer(self) -> None:
-        with self._start_lock:
-            if self._thread is not None:
-                return
-            self._thread = threading.Thread(target=self._run, name="voicebot-error-writer", daemon=True)
-            self._thread.start()
-            atexit.register(self.close)
-
-    def _run(self) -> None:
-        while not self._stopping.is_set():
-            self._wake.wait(self.flush_interval)
-            self._wake.clear()
-            if self._stopping.is_set():
-                return
-            try:
-                self._write_pending()
-            except Exception:  # noqa: BLE001 - the writer must outlive any one failure
-                logger.exception("error writer failed; occurrences stay buffered")
-            finally:
-                # One connection per write cycle: never an idle connection held
-                # open between cycles, none left behind a database restart.
-                connections.close_all()
-
     def _collect_sampled(self) -> None:
         """The occurrences counted but not stored become one weighted event per group."""
-        with self._sampled_lock:
-            sampled, self._sampled = self._sampled, {}
-        for count, report in sampled.values():
+        for count, report in self.sampler.take_folded():
             self.buffer.put(occurrence_from_report(report).with_weight(count))
 
     def _write_pending(self, *, lock_timeout: float = -1) -> bool:
@@ -237,7 +191,7 @@ class DatabaseRecorder(ErrorRecorder):
         )
 
     def _reconnect(self, exc: BaseException) -> None:
-        if threading.current_thread() is self._thread:
+        if self.writer.in_thread():
             connections.close_all()  # a fresh connection for the next attempt
 
     def _rejected_path(self) -> Path:
@@ -251,11 +205,7 @@ class DatabaseRecorder(ErrorRecorder):
 
     def close(self) -> None:
         """Stop the writer; store what waits, or sync it to the spill file."""
-        self._stopping.set()
-        self._wake.set()
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout=settings.VOICEBOT_ERROR_SHUTDOWN_TIMEOUT)
+        self.writer.stop(settings.VOICEBOT_ERROR_SHUTDOWN_TIMEOUT)
         stored_all = False
         try:
             stored_all = self._write_pending(lock_timeout=settings.VOICEBOT_ERROR_SHUTDOWN_TIMEOUT)
@@ -270,11 +220,8 @@ class DatabaseRecorder(ErrorRecorder):
 
     def discard(self) -> None:
         """Forget everything waiting (between tests)."""
-        with self._sampled_lock:
-            self._sampled = {}
+        self.sampler.clear()
         self.buffer.discard()
-        with self._windows_lock:
-            self._windows = {}
 
 
 @cache

@@ -1,5 +1,8 @@
 """Rate windows kept by their owner: a socket's frames and bad frames, an error group's samples.
 
+``Sampler`` keeps one window per key for the recorders that store a sample
+of a flood and count the rest (error groups, audit events).
+
 Limits are written as ``limits`` writes them (``"400/1 second"``) and parsed
 by that library. The counting is done here: ``limits``' in-memory storage
 keeps every key in one shared table and, while hits arrive, starts a timer
@@ -11,10 +14,12 @@ and dies with its owner.
 """
 from __future__ import annotations
 
+import threading
 import time
 from collections import deque
+from collections.abc import Callable, Hashable
 from functools import lru_cache
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from limits import RateLimitItem, parse
 
@@ -82,3 +87,48 @@ class MovingWindow:
             self.hits.append(now)
             return None
         return self.hits[0] + self.period - now
+
+
+class Sampler:
+    """Per key (an error group, an address's kind of event): admit at most a limit's worth of
+    occurrences per window, and fold the rest into a count with the latest of them.
+
+    Thread-safe (occurrences come from any thread). With more than ``max_keys``
+    keys, the ones whose window is over are forgotten: a new one would open anyway.
+    """
+
+    def __init__(self, limit: Callable[[], str], *, max_keys: int = 10_000) -> None:
+        self._limit = limit
+        self.max_keys = max_keys
+        self._windows: dict[Hashable, FixedWindow] = {}
+        self._folded: dict[Hashable, tuple[int, Any]] = {}
+        self._lock = threading.Lock()
+
+    def admit(self, key: Hashable, occurrence: Any, now: float | None = None) -> bool:
+        """True when ``occurrence`` is within its key's sample; else it is folded (and False)."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            window = self._windows.get(key)
+            if window is None:
+                if len(self._windows) >= self.max_keys:
+                    self._windows = {k: w for k, w in self._windows.items() if not w.ended(now)}
+                window = self._windows[key] = FixedWindow(rate_parse(self._limit()))
+            if window.hit(now) is None:
+                return True
+            counted = self._folded.get(key)
+            self._folded[key] = ((counted[0] if counted else 0) + 1, occurrence)
+            return False
+
+    def take_folded(self) -> list[tuple[int, Any]]:
+        """Each key's folded occurrences since the last take: (how many, the latest)."""
+        with self._lock:
+            folded, self._folded = self._folded, {}
+        return list(folded.values())
+
+    def folded_keys(self) -> int:
+        return len(self._folded)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._windows = {}
+            self._folded = {}

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.db import connection
 
 from audit.choices import AuditKind
 from audit.models import AuditEvent
@@ -40,10 +41,8 @@ def test_details_are_scrubbed_and_cut() -> None:
     assert len(event.details["long"]) <= 1000 and len(event.actor) <= 150 and "\x00" not in event.target
 
 
-def test_events_wait_while_the_database_is_down(unreachable_database: None) -> None:
-    from django.db import connection
-
-    connection.close()
+def test_events_wait_while_the_database_is_down(transactional_db: None, unreachable_database: None) -> None:
+    connection.close()  # outside a transaction: the next query connects, and cannot
     audit_record(kind=AuditKind.TOKEN_REJECTED, address="192.0.2.1")
     assert audit_recorder().flush() is False
     assert audit_recorder().waiting() == 1
