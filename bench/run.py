@@ -24,7 +24,11 @@ Node.js; the load generator speaks its protocol), in the same run,
 interleaved with the server over ``--rounds``; a table of medians follows
 with the ratios of the server to each baseline. PeerJS has no lobbies and no
 chat, so ``--peerjs`` relays ICE candidates only (``--candidates-only``), for
-every server of the run alike.
+every server of the run alike. ``--floor uvicorn`` (or ``granian``) runs it
+against ``bench/asgi_relay.py``, a relay that does next to nothing under that
+ASGI server: the floor of what a relay can cost under it. ``--compare
+LABEL=PATH`` runs the server from another checkout too (main before a
+change), interleaved, so that before and after meet the same machine.
 ``--reconnect-storm`` then has every client drop its socket at once and
 rejoin, and times until every pair is renegotiated and relays again.
 """
@@ -46,9 +50,10 @@ from typing import Any, Callable
 import psutil
 
 from bench.loadgen import PEERJS, VOICEBOT, Member, WorkerSpec, worker_main
-from bench.servers import BareRelayProcess, PeerJSProcess, RedisServer
+from bench.servers import ASGIRelayProcess, BareRelayProcess, PeerJSProcess, RedisServer
 from web.tests.live_server import BASE_DIR, LiveServer, ServerBackends
 
+SERVERS = ("uvicorn", "daphne", "granian")
 RESULT_TIMEOUT = 900.0
 STALE_TIMEOUT = 30.0
 REST_SECONDS = 2.0
@@ -209,46 +214,60 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
         env["VOICEBOT_REDIS_LAYER"] = args.redis_layer
         # The bench's clients come from one address and send steadily.
         env["VOICEBOT_SESSION_RATE"] = "1000000/1 minute"
-        progress(f"starting {args.processes} {args.server} process(es)")
-        for n in range(args.processes):
-            server = LiveServer(env, workdir / f"server-{n}.log", server=args.server, source=Path(args.source),
-                                access_log=False)
-            servers.append(server)
-            server.start()
+        # The VoiceBot servers of the run: this checkout's (or --source's) and, with
+        # each --compare, the same server from another checkout (e.g. main before a change).
+        compare_server = args.compare_server or args.server
+        variants: list[tuple[str, str, str, list[LiveServer]]] = [
+            (f"{args.server} ({args.label})" if args.label else args.server, args.server, args.source, [])]
+        for label, source in args.compare:
+            variants.append((f"{compare_server} ({label})", compare_server, source, []))
+        for _, server_kind, source, group in variants:
+            progress(f"starting {args.processes} {server_kind} process(es) from {source}")
+            for n in range(args.processes):
+                server = LiveServer(env, workdir / f"server-{len(servers)}.log", server=server_kind,
+                                    source=Path(source), access_log=False)
+                servers.append(server)
+                group.append(server)
+                server.start()
         if args.baseline:
             baselines.append(BareRelayProcess(workdir / "bare-relay.log"))
         if args.peerjs:
             baselines.append(PeerJSProcess(workdir / "peerjs.log"))
+        for floor_server in args.floor:
+            baselines.append(ASGIRelayProcess(workdir / f"asgi-floor-{floor_server}.log", floor_server))
         for baseline in baselines:
             baseline.start()
 
-        def server_url(n: int, lobby_id: str, token: str) -> str:
-            return f"ws://127.0.0.1:{servers[n % len(servers)].port}/ws/lobby/{lobby_id}/?token={token}"
-
-        tree = [p for server in servers if server.process for p in process_tree(server.process.pid)]
+        trees = [[p for server in group if server.process for p in process_tree(server.process.pid)]
+                 for _, _, _, group in variants]
         # Memory before any client, for the memory a connection adds.
-        idle_rss = sum(p.memory_info().rss for p in tree)
+        idle = [sum(p.memory_info().rss for p in tree) for tree in trees]
         baseline_trees = [process_tree(b.process.pid) if b.process is not None else [] for b in baselines]
         baseline_idle = [sum(p.memory_info().rss for p in t) for t in baseline_trees]
         results = []
-        # Rounds interleave them: server, bare relay, PeerJS, server, bare relay, ...
-        # Each round has lobbies and sessions of its own.
+        # Rounds interleave them: server, compared servers, bare relay, PeerJS, floor, server, ...
+        # Each VoiceBot server has lobbies and sessions of its own in each round.
         for round_no in range(1, args.rounds + 1):
-            progress(f"round {round_no} of {args.rounds}: seeding {args.clients} sessions")
-            lobbies = seed(env, args.clients, args.lobby_size)
-            result = summarize(args, f"{args.server}", drive(args, lobbies, server_url, tree, workers, idle_rss))
-            if "REDIS_URL" in backends_env and args.redis_layer == "queues":
-                # Every client left or dropped: no group may keep a member.
-                stale, waited = stale_group_members(backends_env["REDIS_URL"], env["VOICEBOT_CHANNEL_PREFIX"])
-                result.update({"stale_group_members": stale, "stale_group_members_waited_s": waited})
-            result.update({
-                "round": round_no,
-                "source": "this checkout" if Path(args.source).resolve() == BASE_DIR else str(args.source),
-                "processes": args.processes,
-                "channel_layer": f"redis ({args.redis_layer})" if "REDIS_URL" in backends_env else "in-memory",
-                "database": "postgres" if backends.postgres_name else "sqlite",
-            })
-            results.append(result)
+            for (label, _, source, group), tree, idle_rss in zip(variants, trees, idle, strict=True):
+                progress(f"round {round_no} of {args.rounds}: seeding {args.clients} sessions for {label}")
+                lobbies = seed(env, args.clients, args.lobby_size)
+
+                def server_url(n: int, lobby_id: str, token: str, group: list[LiveServer] = group) -> str:
+                    return f"ws://127.0.0.1:{group[n % len(group)].port}/ws/lobby/{lobby_id}/?token={token}"
+
+                result = summarize(args, label, drive(args, lobbies, server_url, tree, workers, idle_rss))
+                if "REDIS_URL" in backends_env and args.redis_layer == "queues":
+                    # Every client left or dropped: no group may keep a member.
+                    stale, waited = stale_group_members(backends_env["REDIS_URL"], env["VOICEBOT_CHANNEL_PREFIX"])
+                    result.update({"stale_group_members": stale, "stale_group_members_waited_s": waited})
+                result.update({
+                    "round": round_no,
+                    "source": "this checkout" if Path(source).resolve() == BASE_DIR else str(source),
+                    "processes": args.processes,
+                    "channel_layer": f"redis ({args.redis_layer})" if "REDIS_URL" in backends_env else "in-memory",
+                    "database": "postgres" if backends.postgres_name else "sqlite",
+                })
+                results.append(result)
             for baseline, baseline_tree, baseline_rss in zip(baselines, baseline_trees, baseline_idle, strict=True):
                 results.append(baseline_round(args, baseline, lobbies, baseline_tree, workers, baseline_rss,
                                               round_no))
@@ -281,6 +300,11 @@ def baseline_round(args: argparse.Namespace, baseline: BareRelayProcess, lobbies
             return f"ws://127.0.0.1:{baseline.port}/peerjs?key=peerjs&id={session_id}&token={session_id[:8]}"
 
         label, source, dialect = "PeerJS server 1.0.2 (Node.js)", "bench/package.json (npm peer)", PEERJS
+    elif isinstance(baseline, ASGIRelayProcess):
+        def url(n: int, lobby_id: str, session_id: str) -> str:
+            return f"ws://127.0.0.1:{baseline.port}/ws/lobby/{lobby_id}/?token={session_id}"
+
+        label, source, dialect = f"ASGI floor ({baseline.asgi_server})", "bench/asgi_relay.py", VOICEBOT
     else:
         def url(n: int, lobby_id: str, session_id: str) -> str:
             return f"ws://127.0.0.1:{baseline.port}/ws/lobby/{lobby_id}/?token={session_id}"
@@ -450,20 +474,38 @@ def table(results: list[dict[str, Any]]) -> str:
     for r in results:
         lines.append(f"| {r['server']} | " + " | ".join("-" if value(r, k) is None else f"{value(r, k):,}"
                                                           for _, k in columns) + " |")
-    first = results[0]
-    for baseline in results[1:]:
-        if baseline["server"] == first["server"]:
-            continue
-        name = "PeerJS" if baseline["server"].startswith("PeerJS") else "bare"
-        lines.append(f"| ratio {first['server']} / {name} | " + " | ".join(
-            ratio(value(first, k), value(baseline, k)) if k != "lost" else "-" for _, k in columns) + " |")
+    # Ratios of each VoiceBot server to each baseline.
+    def is_baseline(r: dict[str, Any]) -> bool:
+        return r["server"].startswith(("PeerJS", "bare", "ASGI floor"))
+
+    for server in [r for r in results if not is_baseline(r)]:
+        for baseline in [r for r in results if is_baseline(r)]:
+            name = baseline["server"].split(" (median")[0]
+            lines.append(f"| ratio {server['server'].split(' (median')[0]} / {name} | " + " | ".join(
+                ratio(value(server, k), value(baseline, k)) if k != "lost" else "-" for _, k in columns) + " |")
     return "\n".join(lines)
+
+
+def compare_arg(text: str) -> tuple[str, str]:
+    label, sep, path = text.partition("=")
+    if not sep or not label or not Path(path, "manage.py").is_file():
+        raise argparse.ArgumentTypeError(f"expected LABEL=PATH of a checkout with manage.py, got {text!r}")
+    return label, path
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--server", choices=("uvicorn", "daphne"), default="uvicorn",
+    parser.add_argument("--server", choices=SERVERS, default="uvicorn",
                         help="the server manage.py serve runs (default: uvicorn, as make run)")
+    parser.add_argument("--label", default="", help="a name for this checkout's server in the table")
+    parser.add_argument("--compare", action="append", type=compare_arg, default=[], metavar="LABEL=PATH",
+                        help="also run the server from the checkout at PATH (e.g. a worktree of main), named LABEL "
+                             "in the table, interleaved with the others; may be given more than once")
+    parser.add_argument("--compare-server", choices=SERVERS, default="",
+                        help="the server the compared checkouts run (default: --server)")
+    parser.add_argument("--floor", action="append", choices=("uvicorn", "granian"), default=[],
+                        help="run the same load against bench/asgi_relay.py (the ASGI server's own cost, no "
+                             "VoiceBot) under this server too; may be given twice")
     parser.add_argument("--processes", type=int, default=1, help="server processes (more than 1 uses Redis)")
     parser.add_argument("--redis", action="store_true", help="use the Redis channel layer with one process too")
     parser.add_argument("--redis-layer", choices=("queues", "pubsub"), default="queues",
@@ -505,6 +547,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--bad-rate must be 0 to 1000")
     if not 1 <= args.rounds <= 5:
         parser.error("--rounds must be 1 to 5")
+    if len(args.compare) > 4:
+        parser.error("at most 4 --compare")
     if not 1 <= args.processes <= 4 or not 1 <= args.workers <= 4:
         parser.error("--processes and --workers must be 1 to 4")
     if args.peerjs:
@@ -522,7 +566,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.json:
             with open(args.json, "a") as out:
                 out.write(line + "\n")
-    if args.baseline or args.peerjs or args.reconnect_storm:
+    if args.baseline or args.peerjs or args.floor or args.compare or args.reconnect_storm:
         print(table(results), flush=True)
     if args.check and not all(clean(result) for result in results):
         print("bench: frames were lost or out of order, or clients failed", file=sys.stderr)

@@ -1,4 +1,4 @@
-"""Processes for benchmarks and multi-process tests: a redis-server, the bare relay, the PeerJS server.
+"""Processes for benchmarks and multi-process tests: a redis-server, the bare relay, the ASGI floor, PeerJS.
 
 ``manage.py serve`` itself is ``web.tests.live_server.LiveServer``, shared with the tests.
 """
@@ -87,6 +87,18 @@ class BareRelayProcess(LiveServer):
             return True
         except OSError:
             return False
+
+
+class ASGIRelayProcess(BareRelayProcess):
+    """``bench/asgi_relay.py`` (the ASGI floor: a relay that does next to nothing) under uvicorn or granian."""
+
+    def __init__(self, log_path: Path, asgi_server: str) -> None:
+        super().__init__(log_path)
+        self.asgi_server = asgi_server
+        self.server = f"the ASGI floor ({asgi_server})"
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "bench.asgi_relay", "--port", str(self.port), "--server", self.asgi_server]
 
 
 PEERJS_BIN = BASE_DIR / "bench" / "node_modules" / "peer" / "dist" / "bin" / "peerjs.js"
