@@ -12,7 +12,6 @@ it knows the sender: a relay that overtook its sender's ``participant_joined``
 from __future__ import annotations
 
 import functools
-import json
 import time
 from typing import Any
 
@@ -58,6 +57,7 @@ from signaling.layers import ChannelGone
 from signaling.outbox import Outbox
 from signaling.roster import CONNECTED, LobbyEventsMixin, Peer
 from signaling.validation import ice_candidate_clean, session_description_clean
+from signaling.wire import frame_dumps, frame_loads
 
 # Seconds a socket closed for not reading gets to take its close frame.
 SEND_QUEUE_CLOSE_TIMEOUT = 1.0
@@ -254,7 +254,7 @@ class LobbyConsumer(ErrorBoundaryMixin, LobbyEventsMixin, HandlerDispatchConsume
         ):
             raise MessageTooLargeError()
         try:
-            frame = json.loads(text_data)
+            frame = frame_loads(text_data)
         except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
             raise InvalidJsonError() from None
         if not isinstance(frame, dict):
@@ -302,10 +302,10 @@ class LobbyConsumer(ErrorBoundaryMixin, LobbyEventsMixin, HandlerDispatchConsume
 
     async def reply(self, frame: dict[str, Any]) -> None:
         frame["in_reply_to"] = self.frame_id
-        await self.send(text_data=json.dumps(frame))
+        await self.send(text_data=frame_dumps(frame))
 
     async def send_frame(self, frame: dict[str, Any]) -> None:
-        await self.send(text_data=json.dumps(frame))
+        await self.send(text_data=frame_dumps(frame))
 
     async def frame_join(self, frame: dict[str, Any]) -> None:
         if self.joined:
@@ -486,7 +486,7 @@ class LobbyConsumer(ErrorBoundaryMixin, LobbyEventsMixin, HandlerDispatchConsume
             "lobby_id": self.lobby_id,
             "sender": self.session_id,
             "epoch": self.epoch,
-            "text": json.dumps(frame),
+            "text": frame_dumps(frame),
         }
         inbox = inbox_local(channel)
         if inbox is not None:

@@ -531,7 +531,8 @@ async def test_invalid_session_description_is_refused_and_not_relayed(joined_pai
     "candidate",
     [None, "candidate:1", {}, {"candidate": 5}, {"candidate": "not a candidate"},
      {**CANDIDATE, "sdpMLineIndex": True}, {**CANDIDATE, "sdpMLineIndex": -1}, {**CANDIDATE, "sdpMid": 0},
-     {**CANDIDATE, "usernameFragment": ["x"]}, {**CANDIDATE, "candidate": "candidate:" + "1" * 2000}],
+     {**CANDIDATE, "usernameFragment": ["x"]}, {**CANDIDATE, "candidate": "candidate:" + "1" * 2000},
+     {**CANDIDATE, "sdpMLineIndex": 2**70}, {**CANDIDATE, "sdpMLineIndex": 1.0}],
 )
 async def test_invalid_ice_candidate_is_refused_and_not_relayed(joined_pair, candidate):
     _, a, b = joined_pair
