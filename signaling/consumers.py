@@ -11,12 +11,13 @@ it knows the sender: a relay that overtook its sender's ``participant_joined``
 """
 from __future__ import annotations
 
+import asyncio
 import functools
 import time
 from typing import Any
 
 from channels.consumer import get_handler_name
-from channels.exceptions import StopConsumer
+from channels.exceptions import ChannelFull, StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
 from django.conf import settings
@@ -50,7 +51,7 @@ from ops.metrics import FRAMES_RELAYED, WEBSOCKETS_OPEN
 from resilience.channel_layer import channel_layer, layer_unavailable
 from resilience.database import db_call
 from signaling.deferred import DeferredLayerWork
-from signaling.dispatch import ARRIVED, dispatch_from
+from signaling.dispatch import ARRIVED, Mailbox, dispatch_from
 from signaling.exceptions import PeerNotFoundError, SendQueueFullError
 from signaling.inbox import Inbox, inbox_local
 from signaling.layers import ChannelGone
@@ -96,13 +97,14 @@ class HandlerDispatchConsumer(AsyncWebsocketConsumer):
         self.scope = scope
         self.channel_layer = get_channel_layer(self.channel_layer_alias)
         self.base_send = send
+        self.mailbox = Mailbox(asyncio.get_running_loop())
         sources = [receive]
         if self.channel_layer is not None:
             self.channel_name = await self.channel_layer.new_channel()
             self.channel_receive = functools.partial(self.channel_layer.receive, self.channel_name)
             sources.append(self.channel_receive)
         try:
-            await dispatch_from(sources, self.dispatch)
+            await dispatch_from(sources, self.dispatch, self.mailbox)
         except StopConsumer:
             pass
 
@@ -184,6 +186,36 @@ class LobbyConsumer(ErrorBoundaryMixin, LobbyEventsMixin, HandlerDispatchConsume
             self.channel_name,
             None if delivers_here else ErrorBoundaryMixin.channel_receive.fget(self),  # type: ignore[attr-defined]
         )
+        self.inbox.direct = self.relay_arrived
+
+    def relay_arrived(self, event: dict[str, Any]) -> bool:
+        """``peer_relay`` in the sending socket's call, when that changes nothing a client sees; False: not taken.
+
+        Taken only between two messages of this consumer's loop, with no
+        channel message waiting before the relay (no join half done, no event
+        that changes the roster yet to be handled: the client's own frames
+        that wait are not ordered with relays to it), and when the roster
+        knows the sender's socket; anything else goes through the loop as
+        before (held until the sender is known, dropped when it is not
+        connected).
+        """
+        if not self.mailbox.between_messages or not self.joined or event["lobby_id"] != self.lobby_id:
+            return False
+        peer = self.roster.get(event["sender"])
+        if peer is None or peer.epoch != event["epoch"]:
+            return False
+        if peer.status == CONNECTED:
+            self.outbox.put_nowait({"type": "websocket.send", "text": event["text"]})
+            if self.outbox.overflowed:
+                # The loop closes a socket that does not read; wake it to do so.
+                try:
+                    self.inbox.deliver({"type": "outbox.overflowed"})
+                except ChannelFull:
+                    pass  # the loop has work queued already, and checks after each message
+        return True
+
+    async def outbox_overflowed(self, event: dict[str, Any]) -> None:
+        """The outbox passed its bound taking a relay (``relay_arrived``): ``dispatch`` closes the socket."""
 
     async def connect(self) -> None:
         self.lobby_id = self.scope["url_route"]["kwargs"]["lobby_id"]
@@ -490,7 +522,7 @@ class LobbyConsumer(ErrorBoundaryMixin, LobbyEventsMixin, HandlerDispatchConsume
         }
         inbox = inbox_local(channel)
         if inbox is not None:
-            inbox.put(message)
+            inbox.put_relay(message)
         else:
             # Through Redis, after this socket's earlier layer work: later
             # relays to peers of this process do not wait for it.

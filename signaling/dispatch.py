@@ -46,7 +46,7 @@ def _frame_size(item: Any) -> int | None:
     return None
 
 
-class _Mailbox:
+class Mailbox:
     """A bounded first-in first-out box for one consumer.
 
     What ``asyncio.Queue`` does here, in a list and a future or two: a Queue
@@ -54,7 +54,7 @@ class _Mailbox:
     Client frames and the other messages have bounds of their own.
     """
 
-    __slots__ = ("loop", "items", "getter", "waiting", "frames", "frame_bytes", "others")
+    __slots__ = ("loop", "items", "getter", "waiting", "frames", "frame_bytes", "others", "dispatching")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
@@ -64,6 +64,7 @@ class _Mailbox:
         self.frames = 0
         self.frame_bytes = 0
         self.others = 0
+        self.dispatching = False  # the loop is handling a message (it may be waiting inside the handler)
 
     def _full(self, size: int | None) -> bool:
         if size is None:
@@ -91,6 +92,11 @@ class _Mailbox:
         if self.getter is not None and not self.getter.done():
             self.getter.set_result(None)
 
+    @property
+    def between_messages(self) -> bool:
+        """No message is being handled and none but client frames waits: what came in before has been handled."""
+        return not self.dispatching and self.others == 0
+
     async def get(self) -> Any:
         while not self.items:
             self.getter = self.loop.create_future()
@@ -115,9 +121,14 @@ class _Mailbox:
 async def dispatch_from(
     sources: Sequence[Callable[[], Awaitable[dict[str, Any]]]],
     dispatch: Callable[[dict[str, Any]], Awaitable[None]],
+    box: Mailbox | None = None,
 ) -> None:
-    """Hand every message of ``sources`` to ``dispatch``, one at a time, until one raises."""
-    box = _Mailbox(asyncio.get_running_loop())
+    """Hand every message of ``sources`` to ``dispatch``, one at a time, until one raises.
+
+    ``box`` is the consumer's (it may ask whether the loop is between messages); a new one by default.
+    """
+    if box is None:
+        box = Mailbox(asyncio.get_running_loop())
 
     async def pump(source: Callable[[], Awaitable[dict[str, Any]]]) -> None:
         try:
@@ -137,7 +148,11 @@ async def dispatch_from(
             message = await box.get()
             if isinstance(message, _SourceFailed):
                 raise message.exc
-            await dispatch(message)
+            box.dispatching = True
+            try:
+                await dispatch(message)
+            finally:
+                box.dispatching = False
     finally:
         for task in pumps:
             task.cancel()

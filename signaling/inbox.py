@@ -33,7 +33,8 @@ _inboxes: dict[str, Inbox] = {}
 class Inbox:
     """One consumer's messages: those put here by this process, then the channel layer's."""
 
-    __slots__ = ("channel", "loop", "_local", "_layer_receive", "_layer_task", "_waiter", "_closed", "_dropping")
+    __slots__ = ("channel", "loop", "_local", "_layer_receive", "_layer_task", "_waiter", "_closed", "_dropping",
+                 "direct")
 
     def __init__(
         self, channel: str, layer_receive: Callable[[], Awaitable[dict[str, Any]]] | None
@@ -48,6 +49,8 @@ class Inbox:
         self._waiter: asyncio.Future[None] | None = None
         self._closed = False
         self._dropping = False
+        # The owner's way to take a relay at once (see put_relay); True when it did.
+        self.direct: Callable[[dict[str, Any]], bool] | None = None
         _inboxes[channel] = self
 
     def put(self, message: dict[str, Any]) -> None:
@@ -56,6 +59,21 @@ class Inbox:
             self.deliver(message)
         except ChannelFull as exc:
             raise layer_unavailable(exc) from None
+
+    def put_relay(self, message: dict[str, Any]) -> None:
+        """A relay from a socket of this process: handed to the owner at once when nothing waits before it.
+
+        With nothing queued here (no local message, no layer message taken
+        and not yet read) the owner may take the relay in the sender's call
+        (``direct``): no trip through its message loop. Otherwise, or when it
+        declines, the relay waits in line like any message, so that the
+        owner sees its messages in the order they came.
+        """
+        direct = self.direct
+        task = self._layer_task
+        if direct is not None and not self._local and (task is None or not task.done()) and direct(message):
+            return
+        self.put(message)
 
     def deliver(self, message: dict[str, Any]) -> None:
         """``put`` as a channel layer's send does it: a full inbox is ChannelFull."""
@@ -102,6 +120,7 @@ class Inbox:
         if self._closed:
             return
         self._closed = True
+        self.direct = None
         if _inboxes.get(self.channel) is self:
             del _inboxes[self.channel]
         if self._layer_task is not None:

@@ -59,6 +59,10 @@ class Outbox:
 
     async def put(self, message: dict[str, Any]) -> None:
         """Queue ``message`` (the consumer's ``base_send``); never waits for the client."""
+        self.put_nowait(message)
+
+    def put_nowait(self, message: dict[str, Any]) -> None:
+        """``put`` from code that does not await (a relay handed over by its sender's call)."""
         if self.gone or self.closed:
             return
         if message["type"] == "websocket.close":

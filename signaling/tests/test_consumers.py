@@ -479,6 +479,58 @@ async def test_relay_that_overtakes_its_senders_join_waits_for_it(ws):
     await a.nothing_more()
 
 
+async def pair_inbox(lobby_id: str, a, b) -> tuple[Any, str]:
+    """Ann's inbox (the socket of this process Bob's relays go to) and Bob's join epoch."""
+    from signaling.inbox import inbox_local
+
+    a_channel, b_epoch = await database_sync_to_async(lambda: (
+        Participant.objects.get(lobby_id=lobby_id, session_id=a.session_id).channel_name,
+        Participant.objects.get(lobby_id=lobby_id, session_id=b.session_id).epoch,
+    ))()
+    inbox = inbox_local(a_channel)
+    assert inbox is not None
+    return inbox, b_epoch
+
+
+async def test_relay_to_a_local_socket_between_messages_is_handed_over_in_the_senders_call(joined_pair):
+    lobby_id, a, b = joined_pair
+    inbox, epoch = await pair_inbox(lobby_id, a, b)
+    candidate = {"type": "ice_candidate", "peer_id": b.session_id, "candidate": CANDIDATE}
+    inbox.put_relay(relay_message(lobby_id, b.session_id, epoch, candidate))
+    # Not queued for Ann's message loop: already in her socket's outbox.
+    assert not inbox._local
+    assert await a.receive() == candidate
+    await a.nothing_more()
+
+
+async def test_relay_behind_a_waiting_channel_message_goes_in_line_after_it(joined_pair):
+    lobby_id, a, b = joined_pair
+    inbox, epoch = await pair_inbox(lobby_id, a, b)
+    candidate = {"type": "ice_candidate", "peer_id": b.session_id, "candidate": CANDIDATE}
+    # Bob's departure reaches Ann's inbox, then (before her loop has run) a relay of his.
+    inbox.deliver(events.participant_left(lobby_id, b.session_id, reason="left", epoch=epoch).message)
+    inbox.put_relay(relay_message(lobby_id, b.session_id, epoch, candidate))
+    assert await a.receive() == {"type": "remove_peer", "peer_id": b.session_id}
+    assert (await a.receive())["type"] == "participant_left"
+    # Handed over at once, the relay would have reached her before he left; in line, it goes nowhere.
+    await a.nothing_more()
+
+
+async def test_relay_while_the_socket_is_inside_a_handler_waits_for_the_loop(joined_pair):
+    lobby_id, a, b = joined_pair
+    inbox, epoch = await pair_inbox(lobby_id, a, b)
+    consumer = inbox.direct.__self__
+    candidate = {"type": "ice_candidate", "peer_id": b.session_id, "candidate": CANDIDATE}
+    # As while Ann's join (or any handler that waits) is half done.
+    consumer.mailbox.dispatching = True
+    try:
+        inbox.put_relay(relay_message(lobby_id, b.session_id, epoch, candidate))
+        assert len(inbox._local) == 1
+    finally:
+        consumer.mailbox.dispatching = False
+    assert await a.receive() == candidate
+
+
 async def test_held_relays_of_a_sender_that_left_are_dropped(ws):
     from signaling.inbox import inbox_local
 
