@@ -4,7 +4,9 @@ An ASGI server's ``send`` waits while the client does not read (uvicorn waits
 for its transport to drain). A consumer that awaited it would stop reading its
 inbox, its inbox would fill, and the peers relaying to it would be refused.
 Instead the consumer hands every message to its ``Outbox``, which returns at
-once; one writer task per socket feeds the server in order. What waits is
+once: it hands the message to the server in that call when nothing waits
+before it (a send that finishes at once, the usual case), and while sends
+must wait for the client a writer task feeds the server in order. What waits is
 bounded in frames and in bytes (``VOICEBOT_SEND_QUEUE_FRAMES``,
 ``VOICEBOT_SEND_QUEUE_BYTES``): past either, the outbox drops what waits and
 reports ``overflowed``, and the consumer closes the socket (policy_violation,
@@ -19,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import Any
 
 logger = logging.getLogger("voicebot.signaling")
@@ -36,9 +38,36 @@ def message_size(message: dict[str, Any]) -> int:
     return len(data) if data is not None else 0
 
 
+class _Started:
+    """Awaits a coroutine that already ran up to its first suspension, where it yielded ``suspended_on``.
+
+    Awaiting it in a task hands that suspension to the task (a future to
+    wait for, as a task's step expects) and then runs the coroutine on,
+    passing in whatever the task throws (a cancellation).
+    """
+
+    __slots__ = ("coro", "suspended_on")
+
+    def __init__(self, coro: Coroutine[Any, Any, None], suspended_on: Any) -> None:
+        self.coro = coro
+        self.suspended_on = suspended_on
+
+    def __await__(self) -> Generator[Any, None, None]:
+        coro = self.coro
+        try:
+            yield self.suspended_on
+        except BaseException as exc:  # noqa: BLE001 - handed to the coroutine, as `await` would
+            try:
+                self.suspended_on = coro.throw(exc)
+            except StopIteration:
+                return
+            yield from self.__await__()
+            return
+        yield from coro.__await__()
+
+
 class Outbox:
-    __slots__ = ("_send", "max_frames", "max_bytes", "_queue", "_bytes", "_writer", "_wake",
-                 "gone", "overflowed", "closed")
+    __slots__ = ("_send", "max_frames", "max_bytes", "_queue", "_bytes", "_writer", "gone", "overflowed", "closed")
 
     def __init__(self, send: Send, *, max_frames: int, max_bytes: int) -> None:
         self._send = send
@@ -46,8 +75,7 @@ class Outbox:
         self.max_bytes = max_bytes
         self._queue: deque[dict[str, Any]] = deque()
         self._bytes = 0
-        self._writer: asyncio.Task[None] | None = None
-        self._wake: asyncio.Future[None] | None = None
+        self._writer: asyncio.Task[None] | None = None  # only while a send waits for the client
         self.gone = False  # the client is gone: nothing more is sent
         self.overflowed = False  # the bound was passed: what waited was dropped
         self.closed = False  # a websocket.close was handed over
@@ -71,10 +99,41 @@ class Outbox:
         self._bytes += message_size(message)
         if not self.overflowed and (len(self._queue) > self.max_frames or self._bytes > self.max_bytes):
             self._overflow()
-        if self._writer is None:
-            self._writer = asyncio.ensure_future(self._write())
-        elif self._wake is not None and not self._wake.done():
-            self._wake.set_result(None)
+        if self._writer is None and self._queue:
+            self._send_now()
+
+    def _send_now(self) -> None:
+        """Hand the one waiting message to the server in this call; a writer task takes over if it must wait.
+
+        An ASGI server's send usually finishes without suspending (uvicorn
+        writes to its transport at once): the coroutine is run here, up to its
+        end or its first suspension, instead of waking a writer task for
+        every frame. Only a send that must wait (the client is slow to
+        read) gets a task, which finishes it and then sends what queued up
+        behind it. asyncio's eager tasks (Python 3.12) do the same; this
+        project runs on 3.11.
+        """
+        message = self._queue.popleft()
+        self._bytes -= message_size(message)
+        coro = self._send(message)
+        try:
+            suspended_on = coro.send(None)
+        except StopIteration:
+            return
+        except OSError:
+            self._client_gone()
+            return
+        except Exception:  # noqa: BLE001 - the server refused the message: this socket can send no more
+            logger.exception("the server refused a message for this socket")
+            self._client_gone()
+            return
+        self._writer = asyncio.ensure_future(self._write(_Started(coro, suspended_on)))
+
+    def _client_gone(self) -> None:
+        # The client went away; its websocket.disconnect is on its way.
+        self.gone = True
+        self._queue.clear()
+        self._bytes = 0
 
     def _overflow(self) -> None:
         logger.warning("socket send queue over its bound (%d frames, %d bytes waiting): the client does not read",
@@ -83,27 +142,21 @@ class Outbox:
         self._queue.clear()
         self._bytes = 0
 
-    async def _write(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
+    async def _write(self, started: _Started) -> None:
+        """Finish the send that had to wait, then send what queued up meanwhile; ends with the backlog."""
+        try:
+            await started
             while self._queue:
                 message = self._queue.popleft()
                 self._bytes -= message_size(message)
-                try:
-                    await self._send(message)
-                except OSError:
-                    # The client went away; its websocket.disconnect is on its way.
-                    self.gone = True
-                    self._queue.clear()
-                    self._bytes = 0
-                    return
-            if self.closed:
-                return
-            self._wake = loop.create_future()
-            try:
-                await self._wake
-            finally:
-                self._wake = None
+                await self._send(message)
+        except OSError:
+            self._client_gone()
+        except Exception:  # noqa: BLE001 - as in _send_now
+            logger.exception("the server refused a message for this socket")
+            self._client_gone()
+        finally:
+            self._writer = None
 
     async def drain(self, timeout: float) -> bool:
         """Wait up to ``timeout`` seconds for what waits to be sent; True when it was."""

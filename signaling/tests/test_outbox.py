@@ -176,3 +176,71 @@ async def test_outbox_of_a_gone_client_drops_quietly():
     await outbox.put({"type": "websocket.send", "text": "b"})
     assert outbox.waiting == (0, 0)
     await outbox.aclose()
+
+
+async def test_outbox_sends_in_the_callers_call_when_the_server_does_not_wait():
+    sent: list[str] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message["text"])
+
+    outbox = Outbox(send, max_frames=3, max_bytes=100)
+    outbox.put_nowait({"type": "websocket.send", "text": "a"})
+    # No task, no turn of the event loop: already with the server.
+    assert sent == ["a"] and outbox.waiting == (0, 0)
+    await outbox.aclose()
+
+
+async def test_outbox_send_that_must_wait_is_finished_by_a_task_and_what_queued_behind_follows_in_order():
+    sent: list[str] = []
+    gate = asyncio.Event()
+
+    async def send(message: dict[str, Any]) -> None:
+        await gate.wait()
+        sent.append(message["text"])
+
+    outbox = Outbox(send, max_frames=10, max_bytes=1000)
+    for text in "abc":
+        outbox.put_nowait({"type": "websocket.send", "text": text})
+    # "a" is with the server, waiting; "b" and "c" wait in the outbox.
+    assert sent == [] and outbox.waiting == (2, 2)
+    gate.set()
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert sent == ["a", "b", "c"] and outbox.waiting == (0, 0)
+    # The task is gone with the backlog: the next send is in the caller's call again.
+    outbox.put_nowait({"type": "websocket.send", "text": "d"})
+    assert sent == ["a", "b", "c", "d"]
+    await outbox.aclose()
+
+
+async def test_outbox_closed_while_a_send_waits_cancels_that_send():
+    cancelled = asyncio.Event()
+
+    async def send(message: dict[str, Any]) -> None:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    outbox = Outbox(send, max_frames=10, max_bytes=1000)
+    outbox.put_nowait({"type": "websocket.send", "text": "a"})
+    await asyncio.sleep(0)
+    await outbox.aclose()
+    # The send that was waiting got the cancellation, as an awaited send would.
+    assert cancelled.is_set()
+
+
+async def test_outbox_whose_server_refuses_a_message_sends_no_more_and_raises_to_no_one():
+    calls: list[str] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        calls.append(message["text"])
+        raise RuntimeError("Unexpected ASGI message")
+
+    outbox = Outbox(send, max_frames=10, max_bytes=1000)
+    outbox.put_nowait({"type": "websocket.send", "text": "a"})
+    outbox.put_nowait({"type": "websocket.send", "text": "b"})
+    assert calls == ["a"] and outbox.gone
+    await outbox.aclose()
