@@ -53,7 +53,7 @@ from bench.loadgen import PEERJS, VOICEBOT, Member, WorkerSpec, worker_main
 from bench.servers import ASGIRelayProcess, BareRelayProcess, PeerJSProcess, RedisServer
 from web.tests.live_server import BASE_DIR, LiveServer, ServerBackends
 
-SERVERS = ("uvicorn", "daphne", "granian")
+SERVERS = ("uvicorn", "daphne")  # what manage.py serve runs (granian: only --floor, see BENCHMARKS.md)
 RESULT_TIMEOUT = 900.0
 STALE_TIMEOUT = 30.0
 REST_SECONDS = 2.0
