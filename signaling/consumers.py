@@ -4,8 +4,9 @@ Frames are decoded once, validated, handed to one service and answered.
 Relays (offers, answers, ICE candidates) are the hot path: the sender checks
 the peer against this socket's roster (kept current by the lobby's events, no
 database) and encodes the outgoing frame once; a peer on this server process
-gets it in its inbox (``signaling.inbox``), a peer on another process through
-one channel-layer send. The receiving socket forwards the text as it is, once
+gets it in its inbox (``signaling.inbox``), or in the sender's call when
+nothing waits before it there (``relay_arrived``), a peer on another process
+through one channel-layer send. The receiving socket forwards the text as it is, once
 it knows the sender: a relay that overtook its sender's ``participant_joined``
 (events always travel through the channel layer) waits for it.
 """

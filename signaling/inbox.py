@@ -3,7 +3,9 @@
 A relay between two sockets of the same server process needs no channel
 layer: the sender puts the message straight into the receiver's inbox, which
 the receiving consumer reads in the same loop as its channel-layer messages
-(``Inbox.receive`` is the consumer's ``channel_receive``). Only a relay to a
+(``Inbox.receive`` is the consumer's ``channel_receive``); when nothing waits
+in the inbox and the receiving loop is between messages, the receiver takes
+the relay in the sender's call instead (``Inbox.put_relay``). Only a relay to a
 socket of another process goes through the (guarded) channel layer. The
 in-memory layer (one process) delivers into the inboxes itself, so that an
 idle socket waits on nothing but its inbox: no layer queue, no pending task.
