@@ -229,6 +229,9 @@ class CaptionerBot(BotBehaviour):
             if not text:
                 self.empty += 1
                 continue
+            if utterance.speaker not in self.context.participants:
+                self.dropped += 1  # they left meanwhile: the protocol takes transcripts of participants only
+                continue
             self.transcripts += 1
             logger.info("bot %s: transcript of %s after %.2f s (%s, %.1f s of audio)", self.context.session_id[:8],
                         utterance.speaker[:8], time.monotonic() - utterance.ended, transcript.provider,

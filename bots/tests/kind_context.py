@@ -21,7 +21,10 @@ class RecordingContext:
         self.session_id = "b0" * 16
         self.lobby_id = "lobby"
         self.profile = profile
-        self.participants: dict[str, dict[str, Any]] = {}
+        # Everyone the tests make speak is in the lobby.
+        self.participants: dict[str, dict[str, Any]] = {
+            peer: {"session_id": peer, "name": name, "is_bot": False}
+            for peer, name in (("a1" * 16, "Ann"), ("b2" * 16, "Bob"), ("c3" * 16, "Carol"), ("d4" * 16, "Dan"))}
         self.audio = AudioMixer()
         self.said: list[tuple[str, str | None]] = []
         self.states: list[str] = []
