@@ -2,7 +2,7 @@
 
 Lines wait in a bounded queue (``VOICEBOT_ANNOUNCER_QUEUE``): when a flood
 overflows it, the oldest waiting lines are skipped and the announcer says how
-many ("3 messages skipped.") before the next one, so that neither memory nor
+many ("3 messages were not read.") before the next one, so that neither memory nor
 the delay of what it says grows with the flood. A line is read only once the
 audio of the one before has nearly played, so lines wait here, not as audio.
 Chat lines longer than ``VOICEBOT_ANNOUNCER_MAX_CHARS`` are cut at a word.
@@ -64,7 +64,7 @@ def cut(text: str, max_chars: int) -> str:
 
 
 def skipped_text(count: int) -> str:
-    return "One message skipped." if count == 1 else f"{count} messages skipped."
+    return "One message was not read." if count == 1 else f"{count} messages were not read."
 
 
 class AnnouncerBot(BotBehaviour):
