@@ -23,15 +23,22 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+# Piper speaks the participants' sentences in this process: it reads the speech settings.
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "voicebot_site.settings")
 
-from bots.runtime.ice import ice_addresses_apply
-from bots.speech.audio import WEBRTC_RATE, PcmResampler
-from bots.speech.tts import PiperTTS
-from bots.tests.rtc_client import RtcParticipant, SpeechTrack, api
-from bots.tests.stack import BotStack
-from web.tests import netns
-from web.tests.live_server import ServerBackends
+import django  # noqa: E402
+
+django.setup()
+
+import numpy as np  # noqa: E402
+
+from bots.runtime.ice import ice_addresses_apply  # noqa: E402
+from bots.speech.audio import WEBRTC_RATE, PcmResampler  # noqa: E402
+from bots.speech.tts import PiperTTS  # noqa: E402
+from bots.tests.rtc_client import RtcParticipant, SpeechTrack, api  # noqa: E402
+from bots.tests.stack import BotStack  # noqa: E402
+from web.tests import netns  # noqa: E402
+from web.tests.live_server import ServerBackends  # noqa: E402
 
 SENTENCES = (
     "The quick brown fox jumps over the lazy dog.",
