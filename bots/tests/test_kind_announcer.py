@@ -82,11 +82,11 @@ async def test_joins_and_leaves_are_spoken_and_bots_lines_are_not(chains, whispe
         await bot.chat_received(chat("Caption", "A transcript", is_bot=True, transcript={"speaker_session_id": "x"}))
         await bot.chat_received({**chat("Me", "my own line"), "session_id": context.session_id})
         assert not bot.lines
-        await bot.participant_joined({"session_id": "c3" * 16, "name": "Carol", "is_bot": False})
-        await bot.participant_left("c3" * 16, "left", {"session_id": "c3" * 16, "name": "Carol"})
+        await bot.participant_joined({"session_id": "c3" * 16, "name": "Margaret", "is_bot": False})
+        await bot.participant_left("c3" * 16, "left", {"session_id": "c3" * 16, "name": "Margaret"})
         await until(lambda: bot.spoken >= 3 and context.audio.queued() == 0, what="two lines", context=context)
         heard = await heard_words(context, whisper)
-        assert {"carol", "left"} <= heard and heard & {"joined", "join"}, heard
+        assert {"margaret", "left"} <= heard and heard & {"joined", "join"}, heard
         assert "transcript" not in heard
     finally:
         await bot.stopped()
