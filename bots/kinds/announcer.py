@@ -42,16 +42,6 @@ POLL = 0.05
 DOWN_TEXT = "I cannot speak right now: my text-to-speech service is down. I will try again by myself."
 UP_TEXT = "My voice is back: I read the chat aloud again."
 
-# One warm-up of the chain per process, shared by every announcer of the worker.
-_warm: dict[int, asyncio.Task[None]] = {}
-
-
-async def chain_warm(chain: TextToSpeechChain) -> None:
-    """Loads the local voices once per process (the first line is not the slow one)."""
-    task = _warm.get(id(chain))
-    if task is None:
-        task = _warm[id(chain)] = asyncio.get_running_loop().create_task(chain.warm_up())
-    await asyncio.shield(task)
 
 
 def cut(text: str, max_chars: int) -> str:
@@ -157,7 +147,7 @@ class AnnouncerBot(BotBehaviour):
 
     async def speak_lines(self) -> None:
         chain = tts_chain()
-        await chain_warm(chain)
+        await chain.warm_up_once()
         audio = self.context.audio
         while True:
             if not self.lines:

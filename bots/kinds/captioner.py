@@ -46,16 +46,6 @@ CHAT_MAX_CHARS = 2000
 DOWN_TEXT = "Captions are paused: my speech recognition service is down. They resume by themselves."
 UP_TEXT = "Captions are back."
 
-_warm: dict[int, asyncio.Task[None]] = {}
-
-
-async def chain_warm(chain: SpeechToTextChain) -> None:
-    """Loads the local speech-to-text model once per process (the first caption is not the slow one)."""
-    task = _warm.get(id(chain))
-    if task is None:
-        task = _warm[id(chain)] = asyncio.get_running_loop().create_task(chain.warm_up())
-    await asyncio.shield(task)
-
 
 @dataclass
 class Listener:
@@ -205,7 +195,7 @@ class CaptionerBot(BotBehaviour):
 
     async def write_transcripts(self) -> None:
         chain = stt_chain()
-        await chain_warm(chain)
+        await chain.warm_up_once()
         while True:
             if not self.queue:
                 self.wake.clear()
