@@ -106,6 +106,19 @@ def silence(seconds: float) -> np.ndarray:
     return np.zeros(int(seconds * SPEECH_RATE), dtype=np.int16)
 
 
+# Ten seconds of sound that holds no speech, made from a seeded generator: the
+# cases of "silence and noise are never speech".
+WITHOUT_SPEECH = pytest.mark.parametrize(
+    "make",
+    [
+        lambda rng: silence(10),
+        lambda rng: (rng.standard_normal(160_000) * 6000).clip(-32768, 32767).astype(np.int16),
+        lambda rng: rng.choice(np.array([-32768, 32767], dtype=np.int16), size=160_000),
+    ],
+    ids=["silence", "white_noise", "clipped_noise"],
+)
+
+
 def words(text: str) -> set[str]:
     return {word.strip(".,!?;:'\"").lower() for word in text.split()} - {""}
 
