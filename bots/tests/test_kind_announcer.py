@@ -155,3 +155,20 @@ async def test_with_every_voice_down_it_is_unavailable_says_so_and_recovers(
         assert "hello" in await heard_words(context, whisper)
     finally:
         await bot.stopped()
+
+
+async def test_a_voice_answering_garbage_makes_the_next_voice_speak(
+    chains, settings, server: SpeechServer, whisper,  # noqa: ANN001
+) -> None:
+    settings.VOICEBOT_TTS_PROVIDERS = ["bots.speech.tts.OpenAITTS", "bots.speech.tts.PiperTTS"]
+    settings.VOICEBOT_TTS_OPENAI_BASE_URL = server.base_url
+    server.always(SPEECH, Answer(body=b"RIFF\x00\x00garbage, not a WAV stream", content_type="audio/wav"))
+    context = RecordingContext()
+    bot = await started(context)
+    try:
+        await bot.chat_received(chat("Ann", "The quick brown fox jumps over the lazy dog."))
+        await until(lambda: bot.spoken >= 2 and context.audio.queued() == 0, what="the line", context=context)
+        assert {"quick", "brown", "fox"} <= await heard_words(context, whisper)
+        assert len(server.requests) >= 2 and not bot.outage.down and context.state == "listening"
+    finally:
+        await bot.stopped()
