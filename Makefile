@@ -31,13 +31,23 @@ $(UPSTREAM)/channels_redis-$(CHANNELS_REDIS_VERSION)/tests/test_core.py: require
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
-## Debian's Chromium for the browser tests (web/tests), installed when missing (needs root).
-chromium:
-	test -x /usr/bin/chromium || (apt-get update && apt-get install -y chromium)
+# Debian packages some tests need: Chromium (the browser tests, web/tests) and espeak-ng (the
+# bots' last text-to-speech fallback). Installed when missing and this runs as root; otherwise
+# one line says which tests will be skipped for want of them.
+define debian_package
+	@if ! command -v $(1) >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq $(2); \
+	  else echo "note: $(1) is missing and installing it needs root (apt-get install $(2)): $(3) will be skipped"; fi; \
+	fi
+endef
 
-## Debian's espeak-ng, the last text-to-speech fallback of the bots, installed when missing (needs root).
+## Debian's Chromium for the browser tests.
+chromium:
+	$(call debian_package,chromium,chromium,the browser tests)
+
+## Debian's espeak-ng, the last text-to-speech fallback of the bots.
 speech-packages:
-	command -v espeak-ng >/dev/null || (apt-get update && apt-get install -y espeak-ng)
+	$(call debian_package,espeak-ng,espeak-ng,the espeak-ng tests)
 
 ## Run the server on the embedded default (SQLite, in-memory channel layer).
 run: install
@@ -46,7 +56,7 @@ run: install
 	DEBUG=$${DEBUG-1} $(PY) manage.py serve --host $(HOST) --port $(PORT)
 
 ## Run the whole test suite (DATABASE_URL / REDIS_URL switch it to Postgres / Redis).
-test: install-dev $(UPSTREAM)/channels_redis-$(CHANNELS_REDIS_VERSION)/tests/test_core.py
+test: install-dev chromium speech-packages $(UPSTREAM)/channels_redis-$(CHANNELS_REDIS_VERSION)/tests/test_core.py
 	mkdir -p var
 	$(PY) -m pytest $(PYTEST_ARGS)
 

@@ -12,8 +12,8 @@ from audit.entries import AuditEntry
 from audit.models import AuditEvent
 from audit.recorder import audit_recorder
 from errors.scrubbing import context_scrub, cut, storable
+from voicebot_site.retention import rows_prune
 
-PRUNE_DELETE_BATCH = 5000
 
 
 def audit_record(
@@ -52,12 +52,4 @@ def audit_record(
 def audit_events_prune(*, older_than: timedelta, dry_run: bool = False, now: datetime | None = None) -> int:
     """Delete events older than ``older_than``, in chunks; how many were (or would be) deleted."""
     cutoff = (now or timezone.now()) - older_than
-    old = AuditEvent.objects.filter(occurred_at__lt=cutoff)
-    if dry_run:
-        return old.count()
-    deleted = 0
-    while True:
-        chunk = list(old.values_list("pk", flat=True)[:PRUNE_DELETE_BATCH])
-        if not chunk:
-            return deleted
-        deleted += AuditEvent.objects.filter(pk__in=chunk).delete()[0]
+    return rows_prune(AuditEvent.objects.filter(occurred_at__lt=cutoff), dry_run=dry_run)

@@ -14,7 +14,9 @@ each lobby with an echo bot, and measures over ``--seconds``:
 - the participants' CPU (this process: they share the machine's cores).
 
 Before the loads it times, ``--start-samples`` times, from ``POST .../bots``
-to the first audio of the bot a participant hears (its own tone echoed).
+to the first audio of the bot a participant hears (its own tone echoed), and
+``--announcer-samples`` times the same for an announcer (its greeting, the
+first one of the worker including the loading of the voice).
 It prints one JSON line per measurement and a summary line: the most bots
 carried with under 1 % of frames late.
 """
@@ -31,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from bots.runtime.ice import ice_addresses_apply
-from bots.tests.rtc_client import RtcParticipant, ToneTrack, api
+from bots.tests.rtc_client import RtcParticipant, ToneTrack, api, rms
 from bots.tests.stack import BotStack, WorkerProcess
 from web.tests import netns
 from web.tests.live_server import ServerBackends
@@ -89,6 +91,29 @@ async def time_to_first_audio(stack: BotStack, samples: int) -> list[float]:
     return times
 
 
+async def time_to_first_speech(stack: BotStack, samples: int) -> list[float]:
+    """Seconds from POST .../bots to the first audible frame of an announcer's greeting."""
+    times = []
+    for n in range(samples):
+        person = RtcParticipant(stack.server.url, await new_lobby(stack, f"Greeting {n}"), f"G{n}")
+        await person.join()
+        asked = time.monotonic()
+        status, body = await person.add_bot("announcer")
+        assert status == 202, body
+        bot_id = body["session_id"]
+        end = asked + CONNECT_DEADLINE
+        while True:
+            heard = person.heard.get(bot_id)
+            first = next((at for at, pcm in heard.frames if rms(pcm) > 0.01), None) if heard else None
+            if first is not None:
+                times.append(round(first - asked, 3))
+                break
+            assert time.monotonic() < end, "no audio from the announcer"
+            await asyncio.sleep(0.02)
+        await person.close()
+    return times
+
+
 async def measure(stack: BotStack, worker: WorkerProcess, bots: int, people: int, seconds: float,
                   crowd: list[list[RtcParticipant]]) -> dict[str, Any]:
     while len(crowd) < bots:
@@ -131,8 +156,12 @@ async def bench(stack: BotStack, args: argparse.Namespace) -> None:
     print(json.dumps({"machine": {"cores": os.cpu_count(), "load_average_1m": os.getloadavg()[0]}}), flush=True)
     worker = await asyncio.to_thread(stack.worker, capacity=max(args.bots))
     starts = await time_to_first_audio(stack, args.start_samples)
-    print(json.dumps({"measure": "post_to_first_audio_seconds", "samples": starts,
+    print(json.dumps({"measure": "post_to_first_audio_seconds", "kind": "echo", "samples": starts,
                       "median": sorted(starts)[len(starts) // 2]}), flush=True)
+    if args.announcer_samples:
+        spoken = await time_to_first_speech(stack, args.announcer_samples)
+        print(json.dumps({"measure": "post_to_first_audio_seconds", "kind": "announcer", "samples": spoken,
+                          "median": sorted(spoken)[len(spoken) // 2]}), flush=True)
     crowd: list[list[RtcParticipant]] = []
     carried = 0
     try:
@@ -158,6 +187,8 @@ def main() -> None:
     parser.add_argument("--people", type=int, default=4, help="Participants per lobby (the bot not counted).")
     parser.add_argument("--seconds", type=float, default=10.0, help="Measuring time of each load.")
     parser.add_argument("--start-samples", type=int, default=3, help="Times to time POST .../bots to first audio.")
+    parser.add_argument("--announcer-samples", type=int, default=3,
+                        help="Times to time POST .../bots to an announcer's first audio (0: none).")
     args = parser.parse_args()
     args.bots = [int(n) for n in str(args.bots).split(",") if n.strip()]
     missing = netns.unavailable_reason()

@@ -29,12 +29,14 @@ import re
 import sys
 import tempfile
 import time
+from collections import Counter
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 import psutil
 from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -113,8 +115,15 @@ async def cycle(url: str, name: str, wait_for_joined: bool) -> None:
         socket.transport.abort()  # the connection drops: no close frame
 
 
+def failure_reason(exc: BaseException) -> str:
+    """A cycle's failure in a few words: the close code the server gave, or the exception's type."""
+    if isinstance(exc, ConnectionClosed) and exc.rcvd is not None:
+        return f"closed by the server with {exc.rcvd.code}"
+    return type(exc).__name__
+
+
 async def churn(base: str, port: int, lobby_id: str, sessions: list[dict[str, Any]], cycles: int,
-                concurrency: int, done: list[int]) -> None:
+                concurrency: int, done: list[int], failures: Counter[str]) -> None:
     counter = iter(range(cycles))
 
     async def worker(index: int) -> None:
@@ -123,8 +132,9 @@ async def churn(base: str, port: int, lobby_id: str, sessions: list[dict[str, An
             url = f"ws://127.0.0.1:{port}/ws/lobby/{lobby_id}/?token={session['token']}"
             try:
                 await cycle(url, session["name"], wait_for_joined=n % 2 == 0)
-            except (OSError, asyncio.TimeoutError, Exception):  # noqa: BLE001 - counted, the run goes on
+            except (OSError, asyncio.TimeoutError, Exception) as exc:  # noqa: BLE001 - counted, the run goes on
                 done[1] += 1
+                failures[failure_reason(exc)] += 1
             done[0] += 1
 
     await asyncio.gather(*(worker(i) for i in range(concurrency)))
@@ -152,11 +162,12 @@ async def main(args: argparse.Namespace) -> int:
         sessions = [{**post(base, "/api/sessions", {}), "name": f"Guest {i}"} for i in range(args.sessions)]
         process = server_process(live)
         done = [0, 0]
+        failures: Counter[str] = Counter()
         started = time.monotonic()
-        await churn(base, live.port, lobby["id"], sessions, args.warmup, args.concurrency, done)
+        await churn(base, live.port, lobby["id"], sessions, args.warmup, args.concurrency, done, failures)
         await asyncio.sleep(1)
         rss_warm = process.memory_info().rss
-        await churn(base, live.port, lobby["id"], sessions, args.cycles, args.concurrency, done)
+        await churn(base, live.port, lobby["id"], sessions, args.cycles, args.concurrency, done, failures)
         elapsed = time.monotonic() - started
         await asyncio.sleep(GRACE + 3)  # the server notices the drops; the grace period ends
         rss_end = process.memory_info().rss
@@ -172,7 +183,7 @@ async def main(args: argparse.Namespace) -> int:
     growth = (rss_end - rss_warm) / rss_warm * 100
     print(f"server: {args.server}, in-memory layer, SQLite; {done[0]} connect/join/drop cycles "
           f"({args.warmup} warm-up) by {args.concurrency} clients over {args.sessions} sessions in {elapsed:.1f} s; "
-          f"{done[1]} cycles failed on the client side")
+          f"{done[1]} cycles failed on the client side" + (f" ({dict(failures.most_common())})" if failures else ""))
     print(f"RSS after warm-up {rss_warm / 2**20:.1f} MiB, at the end {rss_end / 2**20:.1f} MiB: {growth:+.1f} %")
     print(f"open-socket gauge {open_gauge:.0f}, sockets really open at the server {real_open} "
           f"(2 of them the steady participants)")

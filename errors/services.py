@@ -12,9 +12,9 @@ from django.utils import timezone
 from errors.choices import GroupStatus
 from errors.models import ErrorEvent, ErrorGroup
 from errors.occurrence import Occurrence
+from voicebot_site.retention import rows_prune
 
 EVENT_INSERT_BATCH = 500
-PRUNE_DELETE_BATCH = 5000
 
 
 def error_occurrences_store(*, occurrences: list[Occurrence]) -> int:
@@ -151,12 +151,4 @@ def error_events_prune(*, older_than: timedelta, dry_run: bool = False, now: dat
     ``dry_run``, would be) deleted.
     """
     cutoff = (now or timezone.now()) - older_than
-    old = ErrorEvent.objects.filter(occurred_at__lt=cutoff)
-    if dry_run:
-        return old.count()
-    deleted = 0
-    while True:
-        chunk = list(old.values_list("pk", flat=True)[:PRUNE_DELETE_BATCH])
-        if not chunk:
-            return deleted
-        deleted += ErrorEvent.objects.filter(pk__in=chunk).delete()[0]
+    return rows_prune(ErrorEvent.objects.filter(occurred_at__lt=cutoff), dry_run=dry_run)

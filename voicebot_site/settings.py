@@ -362,6 +362,15 @@ VOICEBOT_BOT_CHAT_RATE = os.environ.get("VOICEBOT_BOT_CHAT_RATE", "60/10 seconds
 # other interface (a loopback-only network namespace).
 VOICEBOT_BOT_ICE_ADDRESSES = [a.strip() for a in os.environ.get("VOICEBOT_BOT_ICE_ADDRESSES", "").split(",")
                               if a.strip()]
+# A bot whose speech service is down (state "unavailable") tries it again this often.
+VOICEBOT_BOT_PROBE_INTERVAL = env_seconds("VOICEBOT_BOT_PROBE_INTERVAL", 3.0, minimum=0.1)
+# The announcer: lines waiting to be spoken (past it the oldest are skipped, and
+# it says how many), and the longest line it reads (longer ones are cut).
+VOICEBOT_ANNOUNCER_QUEUE = env_positive_int("VOICEBOT_ANNOUNCER_QUEUE", 5)
+VOICEBOT_ANNOUNCER_MAX_CHARS = env_positive_int("VOICEBOT_ANNOUNCER_MAX_CHARS", 200)
+# The captioner: utterances waiting for speech to text (past it the oldest are
+# dropped; VOICEBOT_UTTERANCE_MAX bounds each one).
+VOICEBOT_CAPTIONER_QUEUE = env_positive_int("VOICEBOT_CAPTIONER_QUEUE", 8)
 
 # --- Logging --------------------------------------------------------------
 LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").upper()

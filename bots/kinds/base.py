@@ -17,6 +17,17 @@ peer connections. What it may use is its ``BotContext``:
   the bot itself left out; ``context.profile``: the bot's BotProfile, or None;
 - ``context.report(exc, where)``: store an error with category ``bot``.
 
+The runtime calls the hooks below as the lobby's frames arrive, one at a
+time and awaited on the bot's event loop (so a hook must return quickly and
+leave slow work, such as speech, to a task of its own): ``started`` after each
+``joined`` (again after a resumed socket), ``participant_joined``,
+``participant_updated``, ``participant_left`` and ``chat_received`` for the
+frames of the same names, ``peer_connected``/``peer_closed`` as each peer
+connection comes and goes, ``stopped`` once at the end. A hook that raises is
+reported (``report``) and the bot goes on. ``stats()`` is read at each worker
+heartbeat and stored with the worker's row (what the behaviour holds: queue
+lengths, buffered seconds), so that tests and benchmarks can see it.
+
 Audio is 48 kHz mono signed 16-bit PCM in numpy arrays (``SAMPLE_RATE``);
 each received frame is 20 ms (``FRAME_SAMPLES`` samples). ``audio_received`` is
 called for every frame of every participant, on the event loop: it must be
@@ -90,3 +101,7 @@ class BotBehaviour:
 
     async def chat_received(self, message: dict[str, Any]) -> None:
         """A chat line (the bot's own included; a transcript carries ``transcript``)."""
+
+    def stats(self) -> dict[str, Any]:
+        """What the behaviour holds now, as JSON-able numbers (queue lengths, buffered seconds)."""
+        return {}

@@ -36,9 +36,9 @@ KINDS: dict[str, KindEntry] = {
         KindEntry(BotKind.ECHO, "Plays back what you say, to you alone, a moment later: a microphone check.",
                   "Echo", "bots.kinds.echo.EchoBot"),
         KindEntry(BotKind.ANNOUNCER, "Reads chat messages aloud and says who joins and leaves.",
-                  "Announcer", None),
+                  "Announcer", "bots.kinds.announcer.AnnouncerBot"),
         KindEntry(BotKind.CAPTIONER, "Writes down what each person says, as transcripts in the chat.",
-                  "Captioner", None),
+                  "Captioner", "bots.kinds.captioner.CaptionerBot"),
         KindEntry(BotKind.ASSISTANT, "Listens to everyone and answers by voice.", "Assistant", None),
     )
 }

@@ -113,6 +113,7 @@ class ProviderChain(Generic[P]):
             raise ValueError(f"two {self.role} providers share a name: {names}")
         self.providers = tuple(providers)
         self.timeout = timeout
+        self._warming: asyncio.Task[None] | None = None
 
     def dependency_name(self, provider: P) -> str:
         return f"{self.role}.{provider.name}"
@@ -150,6 +151,13 @@ class ProviderChain(Generic[P]):
                     await dependency(self.dependency_name(provider)).call(provider.warm_up, timeout=WARM_UP_TIMEOUT)
                 except Exception as exc:  # noqa: BLE001 - a provider that cannot warm up is tried later
                     self._failed(provider, exc, [])
+
+    async def warm_up_once(self) -> None:
+        """``warm_up`` the first time a bot of this process asks; the bots asking meanwhile wait for it."""
+        loop = asyncio.get_running_loop()
+        if self._warming is None or self._warming.get_loop() is not loop:
+            self._warming = loop.create_task(self.warm_up())
+        await asyncio.shield(self._warming)
 
     def _ready(self, failures: list[ProviderFailure]) -> Iterator[P]:
         """The providers that can run here, in order; the others go into ``failures`` as they are met."""

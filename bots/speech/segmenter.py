@@ -103,6 +103,12 @@ class UtteranceSegmenter:
         """Whether speech is in progress (after ``SpeechStarted``, before the final ``UtteranceEnded``)."""
         return self._state == SPEAKING
 
+    @property
+    def buffered_seconds(self) -> float:
+        """Seconds of audio held (the piece in progress, the lead-in, a partial window): at most ``max_utterance``."""
+        windows = len(self._piece) + len(self._lead_in)
+        return round((windows * self.window + self._pending.size) / SPEECH_RATE, 3)
+
     def feed(self, samples16k: np.ndarray) -> list[SegmentEvent]:
         samples = check_pcm(samples16k)
         if samples.size == 0:

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import pytest
 
-from bots.speech.audio import SPEECH_RATE, PcmResampler
+from bots.speech.audio import SPEECH_RATE, WEBRTC_RATE, PcmResampler
 from bots.speech.stt import FasterWhisperSTT
 from bots.speech.tts import PiperTTS
 from bots.runtime.ice import ice_addresses_apply
-from bots.tests.stack import BotStack
+from bots.tests.speech_server import SpeechServer
+from bots.tests.stack import BotStack, WorkerProcess
 from resilience.registry import dependencies_reset
 from web.tests import netns
 from web.tests.live_server import ServerBackends
@@ -57,8 +58,65 @@ def speech16k(piper: PiperTTS) -> dict[str, np.ndarray]:
     return {key: to_16k(asyncio.run(speak(piper, text)), piper.sample_rate) for key, text in SENTENCES.items()}
 
 
+def trimmed(pcm: np.ndarray, level: int = 200) -> np.ndarray:
+    """Without the silence before and after the speech."""
+    loud = np.flatnonzero(np.abs(pcm.astype(np.int32)) > level)
+    return pcm[loud[0]:loud[-1] + 1] if loud.size else pcm[:0]
+
+
+def to_48k(samples: np.ndarray, rate: int) -> np.ndarray:
+    resampler = PcmResampler(rate, WEBRTC_RATE)
+    return np.concatenate([resampler.push(samples), resampler.flush()])
+
+
+@pytest.fixture(scope="session")
+def speech48k(piper: PiperTTS) -> dict[str, np.ndarray]:
+    """Each of SENTENCES spoken by Piper at 48 kHz (WebRTC's rate), the silence around it cut off."""
+    return {key: to_48k(trimmed(asyncio.run(speak(piper, text))), piper.sample_rate)
+            for key, text in SENTENCES.items()}
+
+
+# Sentences of a long monologue (none repeats within one 15 s piece).
+MONOLOGUE = (
+    "Yesterday we walked along the river until the sun went down.",
+    "My sister bakes bread every Sunday morning before breakfast.",
+    "The train to the city leaves at half past seven from platform two.",
+    "Our garden has tomatoes, beans and a small apple tree.",
+    "Please send me the report before the end of the week.",
+    "The children played football in the park after school.",
+    "A cold wind blew across the hills all night long.",
+    "He painted the kitchen door a bright shade of green.",
+)
+
+
+@pytest.fixture(scope="session")
+def monologue48k(piper: PiperTTS, speech48k: dict[str, np.ndarray]) -> np.ndarray:
+    """A minute of talk without a pause (Piper's sentences back to back), at 48 kHz."""
+    sentences = [to_48k(trimmed(asyncio.run(speak(piper, text))), piper.sample_rate) for text in MONOLOGUE]
+    sentences += list(speech48k.values())
+    talk = np.concatenate(sentences * 3)
+    return talk[: 60 * WEBRTC_RATE]
+
+
+def silence48k(seconds: float) -> np.ndarray:
+    return np.zeros(int(seconds * WEBRTC_RATE), dtype=np.int16)
+
+
 def silence(seconds: float) -> np.ndarray:
     return np.zeros(int(seconds * SPEECH_RATE), dtype=np.int16)
+
+
+# Ten seconds of sound that holds no speech, made from a seeded generator: the
+# cases of "silence and noise are never speech".
+WITHOUT_SPEECH = pytest.mark.parametrize(
+    "make",
+    [
+        lambda rng: silence(10),
+        lambda rng: (rng.standard_normal(160_000) * 6000).clip(-32768, 32767).astype(np.int16),
+        lambda rng: rng.choice(np.array([-32768, 32767], dtype=np.int16), size=160_000),
+    ],
+    ids=["silence", "white_noise", "clipped_noise"],
+)
 
 
 def words(text: str) -> set[str]:
@@ -99,6 +157,29 @@ def bot_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BotStack]:
                 stack.stop()
     finally:
         backends.close()
+
+
+@pytest.fixture
+def speech_server() -> Iterator[SpeechServer]:
+    """A scripted OpenAI-compatible speech server on a loopback port (inside the namespace, for e2e tests)."""
+    server = SpeechServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def start_worker(bot_stack: BotStack) -> Iterator[Callable[..., WorkerProcess]]:
+    """Starts workers of this test alone (settings as environment variables), stopped at its end."""
+    started: list[WorkerProcess] = []
+
+    def start(**env: str) -> WorkerProcess:
+        worker = bot_stack.worker(env={"VOICEBOT_BOT_PROBE_INTERVAL": "0.5", **env})
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()
 
 
 # The JSON API client and the stored-error checks of the lobbies tests.

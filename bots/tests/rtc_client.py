@@ -112,6 +112,56 @@ class ToneTrack(MediaStreamTrack):
         return frame
 
 
+class SpeechTrack(MediaStreamTrack):
+    """Outgoing audio: silence, or the 48 kHz speech handed to ``say``, paced in real time.
+
+    ``ends`` holds when the last sample of each ``say`` went out (the end of
+    that speech, as the participant's microphone saw it).
+    """
+
+    kind = "audio"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pending: list[np.ndarray] = []
+        self.current = np.zeros(0, dtype=np.int16)
+        self.ends: list[float] = []
+        self.pts = 0
+        self.started: float | None = None
+
+    def say(self, pcm48k: np.ndarray) -> None:
+        self.pending.append(np.asarray(pcm48k, dtype=np.int16))
+
+    @property
+    def speaking(self) -> bool:
+        return bool(self.pending) or self.current.size > 0
+
+    async def recv(self) -> AudioFrame:
+        if self.readyState != "live":
+            raise MediaStreamError
+        if self.started is None:
+            self.started = time.monotonic()
+        else:
+            wait = self.started + self.pts / RATE - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+        if not self.current.size and self.pending:
+            self.current = self.pending.pop(0)
+        samples = np.zeros(FRAME, dtype=np.int16)
+        if self.current.size:
+            taken = self.current[:FRAME]
+            samples[:taken.size] = taken
+            self.current = self.current[FRAME:]
+            if not self.current.size:
+                self.ends.append(time.monotonic())
+        frame = AudioFrame.from_ndarray(samples.reshape(1, -1), format="s16", layout="mono")
+        frame.sample_rate = RATE
+        frame.pts = self.pts
+        frame.time_base = fractions.Fraction(1, RATE)
+        self.pts += FRAME
+        return frame
+
+
 @dataclass
 class Heard:
     """20 ms frames one peer sent us: (arrival time, pcm)."""
@@ -127,6 +177,11 @@ class Heard:
             if tone_power(pcm, frequency) > threshold:
                 return at
         return None
+
+    def pcm(self, start: float, end: float = float("inf")) -> np.ndarray:
+        """What arrived between ``start`` and ``end``, as one 48 kHz array."""
+        frames = [pcm for at, pcm in self.frames if start <= at <= end]
+        return np.concatenate(frames) if frames else np.zeros(0, dtype=np.int16)
 
     def loudest(self, start: float, end: float) -> float:
         return max((rms(pcm) for at, pcm in self.frames if start <= at <= end), default=0.0)

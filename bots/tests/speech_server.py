@@ -2,7 +2,8 @@
 
 Each request to ``/v1/audio/transcriptions`` or ``/v1/audio/speech`` takes
 the next scripted answer for its path: JSON, audio, a status, garbage, or a
-hang (until the server stops). Requests are kept (path, headers, body) so
+hang (until the server stops); with no scripted answer left, the path's
+``always`` answer (a server that is down, or back), else 404. Requests are kept (path, headers, body) so
 that a test can check what the client sent.
 """
 from __future__ import annotations
@@ -38,6 +39,7 @@ class Request:
 class SpeechServer:
     def __init__(self) -> None:
         self.scripts: dict[str, deque[Answer]] = {}
+        self.defaults: dict[str, Answer] = {}
         self.requests: list[Request] = []
         self.stopping = threading.Event()
         server = self
@@ -52,7 +54,8 @@ class SpeechServer:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 server.requests.append(Request(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
                 script = server.scripts.get(self.path)
-                answer = script.popleft() if script else Answer(status=404, body=b'{"error": "not scripted"}')
+                answer = script.popleft() if script else server.defaults.get(
+                    self.path, Answer(status=404, body=b'{"error": "not scripted"}'))
                 if answer.hang:
                     server.stopping.wait(30)
                     return
@@ -81,6 +84,10 @@ class SpeechServer:
 
     def script(self, path: str, *answers: Answer) -> None:
         self.scripts.setdefault(path, deque()).extend(answers)
+
+    def always(self, path: str, answer: Answer) -> None:
+        """What ``path`` answers from now on, once its scripted answers are used up."""
+        self.defaults[path] = answer
 
     def start(self) -> SpeechServer:
         self.thread.start()

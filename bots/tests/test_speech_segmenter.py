@@ -9,7 +9,7 @@ from bots.speech.exceptions import SpeechInputError
 from bots.speech.segmenter import SpeechStarted, UtteranceEnded, UtteranceSegmenter
 from bots.speech.vad import SileroVAD
 
-from .conftest import silence
+from .conftest import WITHOUT_SPEECH, silence
 
 
 def segmenter(**options: float) -> UtteranceSegmenter:
@@ -61,15 +61,7 @@ def test_a_sixty_second_monologue_is_cut_into_bounded_pieces(speech16k: dict[str
     assert pieces[-1].ended_at == pytest.approx(monologue.size / SPEECH_RATE - 1, abs=0.5)
 
 
-@pytest.mark.parametrize(
-    "make",
-    [
-        lambda rng: silence(10),
-        lambda rng: (rng.standard_normal(160_000) * 6000).clip(-32768, 32767).astype(np.int16),
-        lambda rng: rng.choice(np.array([-32768, 32767], dtype=np.int16), size=160_000),
-    ],
-    ids=["silence", "white_noise", "clipped_noise"],
-)
+@WITHOUT_SPEECH
 def test_silence_and_noise_make_no_utterance(make) -> None:  # noqa: ANN001
     seg = segmenter()
 

@@ -7,7 +7,7 @@ import pytest
 from bots.speech.exceptions import SpeechInputError
 from bots.speech.vad import SileroVAD
 
-from .conftest import silence
+from .conftest import WITHOUT_SPEECH, silence
 
 
 def probabilities(vad: SileroVAD, samples: np.ndarray) -> np.ndarray:
@@ -25,15 +25,7 @@ def test_silero_finds_the_speech_in_piper_audio(speech16k: dict[str, np.ndarray]
     assert (speech >= 0.5).mean() > 0.5  # most of a spoken sentence is speech
 
 
-@pytest.mark.parametrize(
-    "make",
-    [
-        lambda rng: silence(10),
-        lambda rng: (rng.standard_normal(160_000) * 6000).clip(-32768, 32767).astype(np.int16),
-        lambda rng: rng.choice(np.array([-32768, 32767], dtype=np.int16), size=160_000),
-    ],
-    ids=["silence", "white_noise", "clipped_noise"],
-)
+@WITHOUT_SPEECH
 def test_ten_seconds_without_speech_are_never_speech(make) -> None:  # noqa: ANN001
     samples = make(np.random.default_rng(3))
 

@@ -12,7 +12,7 @@ import pytest
 
 from bots.tests.rtc_client import RtcParticipant, ToneTrack, api, echo_delay
 from bots.tests.staff import StaffBrowser
-from bots.tests.stack import BotStack
+from bots.tests.stack import BotStack, wait_until
 from bots.tests.test_echo_e2e import new_lobby
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
@@ -121,16 +121,24 @@ async def test_two_workers_share_the_bots_and_never_run_one_twice(bot_stack: Bot
             raise AssertionError(await asyncio.to_thread(
                 bot_stack.rows, "SELECT b.id, b.worker_id, b.lease_until, w.last_heartbeat, l.closed_at FROM bots_bot b "
                 "LEFT JOIN bots_botworker w ON w.id = b.worker_id JOIN lobbies_lobby l ON l.id = b.lobby_id")) from None
-        await asyncio.sleep(2 * 2.0 + 0.5)  # two heartbeats: both workers' stats are current
-        rows = await asyncio.to_thread(
-            bot_stack.rows, "SELECT pid, stats FROM bots_botworker WHERE pid IN (%s, %s)",
-            (workers[0].pid, workers[1].pid))
-        carried = [json.loads(stats) if isinstance(stats, str) else stats for _, stats in rows]
-        ids = [bot for stats in carried for bot in stats["bots_carried"]]
         ours = {bot_pk for (bot_pk,) in await asyncio.to_thread(
             bot_stack.rows, "SELECT id FROM bots_bot WHERE session_id IN (%s, %s, %s, %s)", tuple(bots))}
-        assert sorted(ids) == sorted(ours) and len(ours) == 4, carried
-        assert [stats["bots"] for stats in carried] == [2, 2]
+        assert len(ours) == 4
+
+        def carried() -> list[dict[str, Any]]:
+            rows = bot_stack.rows("SELECT pid, stats FROM bots_botworker WHERE pid IN (%s, %s)",
+                                  (workers[0].pid, workers[1].pid))
+            return [json.loads(stats) if isinstance(stats, str) else stats for _, stats in rows]
+
+        def settled() -> list[dict[str, Any]] | None:
+            # The stats are those of each worker's last heartbeat: a bot taken since is not in them yet
+            # (a heartbeat may come late on a busy machine), so wait for both to tell the four.
+            stats = carried()
+            ids = sorted(bot for one in stats for bot in one["bots_carried"])
+            return stats if ids == sorted(ours) else None
+
+        stats = await asyncio.to_thread(wait_until, settled, deadline=20, what="both workers' stats")
+        assert sorted(one["bots"] for one in stats) == [2, 2], stats
         # Nothing took over anyone's socket: every bot stayed connected, once.
         for person, bot_id in zip(people, bots, strict=True):
             assert not [f for f in person.frames if status_of(f, bot_id, "reconnecting") or left(f, bot_id)]

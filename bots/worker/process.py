@@ -201,7 +201,16 @@ class BotWorkerProcess:
             "frames_late": sum(runner.audio.frames_late for runner in runners),
             "cpu_seconds": round(time.process_time() - self.cpu_start, 3),
             "bots_carried": sorted(self.running),
+            "behaviours": {entry.runner.session_id: behaviour_stats(entry.runner) for entry in self.running.values()},
         }
+
+
+def behaviour_stats(runner: BotRunner) -> dict[str, Any]:
+    try:
+        return runner.behaviour.stats()
+    except Exception as exc:  # noqa: BLE001 - a behaviour's failure must not stop the heartbeat
+        runner.report(exc, "stats")
+        return {}
 
 
 def worker_run(*, capacity: int, server_url: str, parent_pid: int | None = None) -> None:

@@ -30,20 +30,20 @@ pytestmark = pytest.mark.e2e
 RELAYS = 200
 
 
-@pytest.fixture(scope="module")
-def servers(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[tuple[LiveServer, LiveServer]]:
-    workdir = tmp_path_factory.mktemp("multiprocess")
+def two_servers(
+    tmp_path_factory: pytest.TempPathFactory, redis_url: str, name: str, settings: dict[str, str], **options: str,
+) -> Iterator[tuple[LiveServer, LiveServer]]:
+    """Two server processes sharing one database and one Redis, with ``settings`` in their environment."""
+    workdir = tmp_path_factory.mktemp(name)
     backends = ServerBackends(workdir)
     started: list[LiveServer] = []
     try:
         backends.prepare()
         env = backends.open_inside()
         env.setdefault("REDIS_URL", redis_url)
-        # Long enough that a crashed process's participants are still
-        # reconnecting when they come back.
-        env["VOICEBOT_RECONNECT_GRACE"] = "60"
-        for name in ("one", "two"):
-            live = LiveServer(env, workdir / f"server-{name}.log")
+        env.update(settings)
+        for which in ("one", "two"):
+            live = LiveServer(env, workdir / f"server-{which}.log", **options)
             started.append(live)
             live.start()
         yield started[0], started[1]
@@ -51,6 +51,13 @@ def servers(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterato
         for live in started:
             live.stop()
         backends.close()
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[tuple[LiveServer, LiveServer]]:
+    # A grace long enough that a crashed process's participants are still
+    # reconnecting when they come back.
+    yield from two_servers(tmp_path_factory, redis_url, "multiprocess", {"VOICEBOT_RECONNECT_GRACE": "60"})
 
 
 @pytest.fixture
@@ -294,23 +301,9 @@ async def test_an_idle_receive_through_several_blocking_waits_is_no_failure(redi
 @pytest.fixture(scope="module")
 def slow_sweep_servers(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[tuple[LiveServer, LiveServer]]:
     """Two processes whose sweep would take a minute to notice a dead one."""
-    workdir = tmp_path_factory.mktemp("slow-sweep")
-    backends = ServerBackends(workdir)
-    started: list[LiveServer] = []
-    try:
-        backends.prepare()
-        env = backends.open_inside()
-        env.setdefault("REDIS_URL", redis_url)
-        env["VOICEBOT_HEARTBEAT_INTERVAL"] = "30"
-        for name in ("one", "two"):
-            live = LiveServer(env, workdir / f"server-{name}.log", server="uvicorn")
-            started.append(live)
-            live.start()
-        yield started[0], started[1]
-    finally:
-        for live in started:
-            live.stop()
-        backends.close()
+    yield from two_servers(
+        tmp_path_factory, redis_url, "slow-sweep", {"VOICEBOT_HEARTBEAT_INTERVAL": "30"}, server="uvicorn",
+    )
 
 
 async def test_relays_to_a_killed_process_are_refused_within_seconds_and_no_breaker_opens(
