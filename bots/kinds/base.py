@@ -17,6 +17,7 @@ peer connections. What it may use is its ``BotContext``:
   bot (with ``transcript_speaker``, a transcript of what that session said);
 - ``context.set_state(state)``: ``listening``, ``thinking``, ``speaking`` or
   ``unavailable`` (the runtime holds ``starting`` until the peer connections are up);
+- ``context.name``: the bot's display name in the lobby;
 - ``context.participants``: session id -> the Participant object as last seen,
   the bot itself left out; ``context.profile``: the bot's BotProfile, or None;
 - ``context.report(exc, where)``: store an error with category ``bot``;
@@ -55,6 +56,7 @@ class AudioOutput(Protocol):
 
 class BotContext(Protocol):
     session_id: str
+    name: str
     lobby_id: str
     profile: Any
     participants: dict[str, dict[str, Any]]
@@ -79,6 +81,10 @@ class BotBehaviour:
     def unavailable_reason(cls) -> str | None:
         """Why this process cannot run the kind (a provider missing, in words), or None."""
         return None
+
+    @classmethod
+    async def warm_up(cls) -> None:
+        """Load what bots of this kind need (models), once per worker, at its start; failures are reported."""
 
     async def started(self) -> None:
         """The bot joined the lobby (or resumed its place)."""

@@ -27,7 +27,7 @@ from typing import Any
 from django.conf import settings
 
 from bots import services
-from bots.kinds.catalog import KINDS, kind_unavailable_reason
+from bots.kinds.catalog import KINDS, behaviour_class, kind_unavailable_reason
 from bots.runtime.ice import ice_addresses_apply
 from bots.runtime.runner import BotRunner
 from bots.runtime.server import FINISHED
@@ -71,7 +71,8 @@ class BotWorkerProcess:
                                                  kinds=self.kinds, stats=self.stats())
         logger.info("bot worker %s (pid %d) runs up to %d bots of %s for %s", self.worker_id, os.getpid(),
                     self.capacity, ", ".join(self.runnable) or "no kind", self.server_url)
-        tasks = [loop.create_task(self.heartbeats()), loop.create_task(self.claims())]
+        tasks = [loop.create_task(self.heartbeats()), loop.create_task(self.claims()),
+                 *(loop.create_task(self.warm_up(kind)) for kind in self.runnable)]
         try:
             await self.stopping.wait()
         finally:
@@ -82,6 +83,18 @@ class BotWorkerProcess:
             await asyncio.gather(*self.writes, return_exceptions=True)
             released = await db_call(services.worker_stop)(worker_id=self.worker_id)
             logger.info("bot worker %s stopped; %d bots handed back", self.worker_id, released)
+
+    async def warm_up(self, kind: str) -> None:
+        behaviour = behaviour_class(kind)
+        if behaviour is None:
+            return
+        started = time.monotonic()
+        try:
+            await behaviour.warm_up()
+        except Exception as exc:  # noqa: BLE001 - a kind that cannot warm up loads on first use
+            report_error(exc, transport="internal", where=f"bots.worker.warm_up.{kind}")
+            return
+        logger.info("bot worker %s: %s warmed up in %.1f s", self.worker_id, kind, time.monotonic() - started)
 
     async def every(self, interval: float, step: Any, where: str) -> None:
         while True:
