@@ -578,3 +578,6 @@ VOICEBOT_ASSISTANT_WAKE_WORDS = env_words("VOICEBOT_ASSISTANT_WAKE_WORDS")
 VOICEBOT_ASSISTANT_MIN_INTERRUPTION = env_seconds("VOICEBOT_ASSISTANT_MIN_INTERRUPTION", 0.6)
 VOICEBOT_ASSISTANT_FALSE_INTERRUPTION_TIMEOUT = env_seconds("VOICEBOT_ASSISTANT_FALSE_INTERRUPTION_TIMEOUT", 1.5,
                                                             minimum=0.1)
+# Seconds the assistants' conversations (transcripts) and measured turns are kept after their
+# last change (manage.py prune_conversations deletes older ones; 0: keep them).
+VOICEBOT_BOT_CONVERSATION_RETENTION = env_seconds("VOICEBOT_BOT_CONVERSATION_RETENTION", 30 * 86400.0, minimum=0.0)

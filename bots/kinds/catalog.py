@@ -39,7 +39,8 @@ KINDS: dict[str, KindEntry] = {
                   "Announcer", None),
         KindEntry(BotKind.CAPTIONER, "Writes down what each person says, as transcripts in the chat.",
                   "Captioner", None),
-        KindEntry(BotKind.ASSISTANT, "Listens to everyone and answers by voice.", "Assistant", None),
+        KindEntry(BotKind.ASSISTANT, "Listens to everyone and answers by voice.", "Assistant",
+                  "bots.kinds.assistant.AssistantBot"),
     )
 }
 

@@ -112,6 +112,52 @@ class ToneTrack(MediaStreamTrack):
         return frame
 
 
+class SpeechTrack(MediaStreamTrack):
+    """Outgoing audio: silence, or the speech ``say()`` queued (48 kHz int16), in real time."""
+
+    kind = "audio"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pending: list[np.ndarray] = []
+        self.pts = 0
+        self.started: float | None = None
+        # (monotonic time its first frame went out, its last frame went out) of each thing said.
+        self.said: list[list[float]] = []
+
+    def say(self, pcm48k: np.ndarray) -> None:
+        padded = np.concatenate([pcm48k.astype(np.int16), np.zeros(-len(pcm48k) % FRAME, dtype=np.int16)])
+        self.pending.extend(padded.reshape(-1, FRAME))
+        self.said.append([])
+
+    @property
+    def busy(self) -> bool:
+        return bool(self.pending)
+
+    async def recv(self) -> AudioFrame:
+        if self.readyState != "live":
+            raise MediaStreamError
+        if self.started is None:
+            self.started = time.monotonic()
+        else:
+            wait = self.started + self.pts / RATE - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+        if self.pending:
+            samples = self.pending.pop(0)
+            mark = self.said[-1]
+            now = time.monotonic()
+            mark[:] = [mark[0] if mark else now, now + FRAME / RATE]
+        else:
+            samples = np.zeros(FRAME, dtype=np.int16)
+        frame = AudioFrame.from_ndarray(samples.reshape(1, -1), format="s16", layout="mono")
+        frame.sample_rate = RATE
+        frame.pts = self.pts
+        frame.time_base = fractions.Fraction(1, RATE)
+        self.pts += FRAME
+        return frame
+
+
 @dataclass
 class Heard:
     """20 ms frames one peer sent us: (arrival time, pcm)."""
@@ -127,6 +173,19 @@ class Heard:
             if tone_power(pcm, frequency) > threshold:
                 return at
         return None
+
+    def pcm(self, start: float, end: float = float("inf")) -> np.ndarray:
+        """What arrived between ``start`` and ``end``, as one array."""
+        parts = [pcm for at, pcm in self.frames if start <= at <= end]
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int16)
+
+    def first_sound(self, start: float, *, level: float = 0.01) -> float | None:
+        """When the first frame louder than ``level`` (RMS) arrived after ``start``."""
+        return next((at for at, pcm in self.since(start) if rms(pcm) > level), None)
+
+    def last_sound(self, start: float, *, level: float = 0.01) -> float | None:
+        loud = [at for at, pcm in self.since(start) if rms(pcm) > level]
+        return loud[-1] if loud else None
 
     def loudest(self, start: float, end: float) -> float:
         return max((rms(pcm) for at, pcm in self.frames if start <= at <= end), default=0.0)

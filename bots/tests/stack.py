@@ -80,10 +80,10 @@ class BotStack:
     def start(self) -> None:
         self.server.start()
 
-    def worker(self, *, capacity: int = 4, wait: bool = True) -> WorkerProcess:
-        """A new worker process; with ``wait``, once it has registered."""
-        worker = WorkerProcess(self.env, self.server.url, self.workdir / f"worker-{len(self.workers)}.log",
-                               capacity=capacity)
+    def worker(self, *, capacity: int = 4, wait: bool = True, env: dict[str, str] | None = None) -> WorkerProcess:
+        """A new worker process (``env`` added to the stack's); with ``wait``, once it has registered."""
+        worker = WorkerProcess({**self.env, **(env or {})}, self.server.url,
+                               self.workdir / f"worker-{len(self.workers)}.log", capacity=capacity)
         self.workers.append(worker)
         if wait:
             def registered() -> bool:
@@ -110,6 +110,18 @@ class BotStack:
 
         with psycopg.connect(url, autocommit=True) as conn:
             return conn.execute(sql, params).fetchall()
+
+    def execute(self, sql: str, params: tuple[Any, ...] = ()) -> None:
+        """A write on the server's database ("%s" placeholders), committed."""
+        url = self.env["DATABASE_URL"]
+        if url.startswith("sqlite:///"):
+            with sqlite3.connect(url.removeprefix("sqlite:///"), timeout=20) as conn:
+                conn.execute(sql.replace("%s", "?"), params)
+            return
+        import psycopg
+
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(sql, params)
 
     def holders(self) -> dict[str, str | None]:
         """bot session id -> the worker that holds it."""
