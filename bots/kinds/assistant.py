@@ -56,7 +56,7 @@ from bots.assistant.llm.router import LLMRouter
 from bots.assistant.metrics import TurnTimer, turn_observe
 from bots.assistant.tools import ParticipantView, ToolSet, UnknownToolError
 from bots.assistant.turns.addressing import Addressing
-from bots.assistant.turns.bargein import Action, BargeIn, BargeInPolicy
+from bots.assistant.turns.bargein import Action, BargeIn, BargeInPolicy, is_backchannel
 from bots.assistant.turns.echo import EchoDetector, transcript_is_echo
 from bots.assistant.turns.endpointing import Endpointing, Turn, TurnDetector
 from bots.exceptions import BotUnavailableError
@@ -74,6 +74,11 @@ logger = logging.getLogger("voicebot.bots.assistant")
 State = Participant.BotState
 # How often turn ends and barge-in deadlines are looked at.
 TICK = 0.02
+# Echo scores (bots.assistant.turns.echo) from which speech over the bot is its own voice. Measured
+# with Piper over Piper: an echo scores 0.9 to 1.0; another sentence over the bot scored up to 0.85
+# on its first 0.3 s and up to 0.78 on its first 0.6 s (0.33 to 0.63 over a second), so speech taken
+# for echo at its start is scored again once it lasted the minimum interruption.
+ECHO_THRESHOLD = 0.88
 # Sentences of the bot kept to recognise its own words coming back.
 SAID_KEPT = 8
 UNAVAILABLE_WORDS = "Sorry, I cannot reach my language model right now. I will answer again as soon as I can."
@@ -90,13 +95,15 @@ class Listener:
     session_id: str
     segmenter: UtteranceSegmenter
     turns: TurnDetector
-    echo: EchoDetector = field(default_factory=EchoDetector)
+    echo: EchoDetector = field(default_factory=lambda: EchoDetector(threshold=ECHO_THRESHOLD))
     resampler: PcmResampler = field(default_factory=lambda: PcmResampler(SAMPLE_RATE, SPEECH_RATE))
     # Seconds of 16 kHz audio fed to the segmenter (its clock).
     fed: float = 0.0
     # The utterance in progress began as the bot's own voice coming back / while the bot spoke.
     echo_speech: bool = False
     over_bot: bool = False
+    # When speech taken for echo began, until it is scored again over a longer window.
+    echo_since: float | None = None
     # When the last transcript came, and from which provider (for the turn's timings).
     transcribed_at: float | None = None
     stt_provider: str | None = None
@@ -200,6 +207,8 @@ class AssistantBot(BotBehaviour):
         self.leaving = False
         self.saving: asyncio.Task[None] | None = None
         self.dirty = False
+        # The audio is held while speech over it may be its echo.
+        self.echo_hold = False
         # When the last interruption stopped the audio (for the benchmark's barge-in stop).
         self.interrupted_at: float | None = None
         self.greeted = False
@@ -215,7 +224,7 @@ class AssistantBot(BotBehaviour):
 
     def speaking(self) -> bool:
         audio = self.context.audio
-        return audio.queued() > 0 or self.bargein.paused
+        return audio.queued() > 0 or self.bargein.paused or self.echo_hold
 
     def spawn(self, coroutine: Any, where: str) -> asyncio.Task[Any]:
         async def guarded() -> None:
@@ -300,20 +309,37 @@ class AssistantBot(BotBehaviour):
         started_at = listener.monotonic(event.at, now)
         listener.turns.speech_started(started_at)
         speaking = self.speaking()
-        echo = speaking and listener.echo.is_echo(started_at, now)
-        listener.echo_speech = echo
         listener.over_bot = speaking
-        self.act(self.bargein.speech_started(listener.session_id, now=now, started_at=started_at,
-                                             bot_speaking=speaking, echo=echo))
+        score = listener.echo.score(started_at, now) if speaking else 0.0
+        if speaking and score >= listener.echo.threshold:
+            # Likely its own voice coming back, but a quarter second says little (a sentence that
+            # begins as the bot's does scores high too): hold the audio, and score it again
+            # once it lasted the minimum interruption (``echo_recheck``).
+            listener.echo_speech = True
+            listener.echo_since = started_at
+            self.echo_hold = True
+            self.context.audio.pause()
+            logger.info("assistant %s: speech over it from %s may be its echo (score %.2f): held",
+                        self.context.session_id[:8], listener.session_id[:8], score)
+            return
+        action = self.bargein.speech_started(listener.session_id, now=now, started_at=started_at,
+                                             bot_speaking=speaking)
+        if speaking:
+            logger.info("assistant %s: speech over it from %s (echo score %.2f): %s", self.context.session_id[:8],
+                        listener.session_id[:8], score, action.value)
+        self.act(action)
 
     def utterance_ended(self, listener: Listener, event: UtteranceEnded, now: float) -> None:
         ended_at = listener.monotonic(event.ended_at, now)
         listener.turns.utterance_ended(speech_ended_at=ended_at, final=event.final)
+        if listener.echo_since is not None:
+            self.echo_recheck(listener, now, end=ended_at)
         self.act(self.bargein.utterance_ended(listener.session_id, now=now,
                                               duration=event.ended_at - event.started_at))
         echo, over_bot = listener.echo_speech, listener.over_bot
         if event.final:
             listener.echo_speech = listener.over_bot = False
+            listener.echo_since = None
         listener.transcribing += 1
         self.spawn(self.transcribe(listener, event.pcm16k, echo=echo, over_bot=over_bot), "transcribe")
 
@@ -330,8 +356,15 @@ class AssistantBot(BotBehaviour):
             listener.transcribing -= 1
         now = time.monotonic()
         text = transcript.text.strip()
-        # Its own words coming back, for speech over the bot that the signal did not give away.
-        echo = echo or (over_bot and transcript_is_echo(text, self.said))
+        # Its own words coming back, for speech over the bot that the signal did not give away; and
+        # speech the signal took for echo whose words are not the bot's (a short "stop!") is not.
+        words_echo = over_bot and transcript_is_echo(text, self.said)
+        if echo and not words_echo and text and not is_backchannel(text):
+            logger.info("assistant %s: words over it from %s are not its own: interrupted",
+                        self.context.session_id[:8], listener.session_id[:8])
+            echo = False
+            self.interrupt()
+        echo = echo or words_echo
         action = self.bargein.transcript(listener.session_id, text, now=now, echo=echo)
         if echo or action in (Action.RESUME, Action.IGNORE):
             # Its own voice, or an "ok" over it: not a turn.
@@ -356,14 +389,46 @@ class AssistantBot(BotBehaviour):
             elif self.bargein.paused is False and not self.speaking():
                 self.bargein.bot_stopped()
             for listener in list(self.listeners.values()):
+                self.echo_recheck(listener, now)
                 turn = listener.turns.poll(now)
                 if turn is not None:
                     self.turn_finished(listener, turn)
+
+    def echo_recheck(self, listener: Listener, now: float, *, end: float | None = None) -> None:
+        """Speech held as the bot's echo, scored again over its first ``min_interruption`` (or all of it)."""
+        since = listener.echo_since
+        if since is None or (end is None and now - since < self.bargein.policy.min_interruption):
+            return
+        listener.echo_since = None
+        score = listener.echo.score(since, end if end is not None else now)
+        if score >= listener.echo.threshold:
+            logger.info("assistant %s: speech over it from %s is its echo (score %.2f): plays on",
+                        self.context.session_id[:8], listener.session_id[:8], score)
+            self.echo_release()
+            return
+        listener.echo_speech = False
+        action = self.bargein.speech_started(listener.session_id, now=now, started_at=since,
+                                             bot_speaking=self.speaking())
+        logger.info("assistant %s: speech over it from %s is not its echo (score %.2f): %s",
+                    self.context.session_id[:8], listener.session_id[:8], score, action.value)
+        self.echo_hold = False  # the barge-in policy holds it now, or it stops
+        self.act(action)
+
+    def echo_release(self) -> None:
+        """No speech held as echo is left: the audio plays on (unless the barge-in policy paused it)."""
+        if any(listener.echo_since is not None for listener in self.listeners.values()):
+            return
+        if self.echo_hold:
+            self.echo_hold = False
+            if not self.bargein.paused:
+                self.context.audio.resume()
 
     # --- Barge-in --------------------------------------------------------------
 
     def act(self, action: Action) -> None:
         audio = self.context.audio
+        if action not in (Action.NONE, Action.IGNORE):
+            logger.info("assistant %s: barge-in %s", self.context.session_id[:8], action.value)
         if action is Action.PAUSE:
             audio.pause()
         elif action is Action.RESUME:
@@ -374,6 +439,7 @@ class AssistantBot(BotBehaviour):
     def interrupt(self) -> None:
         """Stop talking now: nothing more goes out, the answer is cancelled (its stream closed)."""
         self.context.audio.clear()
+        self.echo_hold = False
         self.interrupted_at = time.monotonic()
         if self.answering is not None and not self.answering.done():
             self.answering.cancel()
@@ -395,7 +461,11 @@ class AssistantBot(BotBehaviour):
         if self.unavailable or self.leaving:
             return
         if not self.addressing.addressed(turn.text, bot_name=self.name, humans=self.humans()):
+            logger.info("assistant %s: a turn of %s not addressed to it", self.context.session_id[:8],
+                        turn.session_id[:8])
             return
+        logger.info("assistant %s: answers a turn of %s, %.2f s after its speech ended",
+                    self.context.session_id[:8], turn.session_id[:8], turn.decided_at - turn.speech_ended_at)
         if self.answering is not None and not self.answering.done():
             self.interrupt()
         timer = TurnTimer(bot_session_id=self.context.session_id, lobby_id=self.context.lobby_id,

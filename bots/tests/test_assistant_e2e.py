@@ -26,6 +26,7 @@ from bots.tests.test_echo_e2e import bot_state, new_lobby
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
 INSTRUCTIONS = "You are Atlas, a geography guide. Answer in one or two short sentences."
+FALLBACK_ANSWER = "The second provider says Paris, a city on the river Seine."
 ANSWER = "Paris is the capital of France. It is a beautiful city on the river Seine."
 
 
@@ -87,6 +88,12 @@ async def heard_words(whisper: FasterWhisperSTT, pcm48k: np.ndarray) -> set[str]
     return words(transcript.text)
 
 
+def recognised(text: str, got: set[str]) -> float:
+    """The share of the words of ``text`` that whisper heard (tiny.en mishears a word now and then)."""
+    expected = words(text)
+    return len(expected & got) / len(expected)
+
+
 async def assistant_joins(person: RtcParticipant, profile: str | None = "atlas") -> str:
     fields = {"profile": profile} if profile else {}
     status, body = await person.add_bot("assistant", **fields)
@@ -128,7 +135,7 @@ async def test_a_spoken_question_is_answered_aloud_with_the_models_words(
         print(f"voice to voice (the last frame of the question to the first of the answer): "
               f"{first_sound - ended:.2f} s")
         got = await heard_words(whisper, heard.pcm(ended))
-        assert {"paris", "capital", "france"} <= got, got
+        assert recognised(ANSWER, got) >= 0.7, got
 
         # The provider got the transcribed question, the profile's instructions, and who asked.
         request = first.requests[asked]
@@ -144,5 +151,127 @@ async def test_a_spoken_question_is_answered_aloud_with_the_models_words(
         assert said["text"].startswith("Paris is the capital of France.")
         await ann.wait_for(lambda f: f["type"] == "chat" and f.get("transcript", {}).get(
             "speaker_session_id") == ann.session_id, what="the transcript of Ann's question")
+    finally:
+        await ann.close()
+
+
+LONG_ANSWER = (
+    "Paris has been the capital of France for more than a thousand years. The city grew on both banks of the "
+    "river Seine. Its old centre is an island called the Ile de la Cite. Kings built palaces and churches there. "
+    "Later the city spread out in rings of new streets and walls. Today it has two million people in its centre. "
+    "Museums, bridges and gardens line the river from east to west. The last sentence is never heard by anyone."
+)
+
+
+def stored_codes(stack: BotStack) -> dict[str, str]:
+    """code -> category of every error group the server's database holds."""
+    return dict(stack.rows("SELECT code, category FROM errors_errorgroup"))
+
+
+def conversation_items(stack: BotStack, bot_id: str) -> list[dict[str, Any]]:
+    rows = stack.rows("SELECT data FROM bots_conversation WHERE bot_session_id = %s", (bot_id,))
+    if not rows:
+        return []
+    data = rows[0][0]
+    return (json.loads(data) if isinstance(data, str) else data)["items"]
+
+
+@pytest.fixture(scope="module")
+def interruption(piper: PiperTTS) -> np.ndarray:
+    return to_rate(asyncio.run(speak(piper, "Wait, stop. Tell me about Rome instead.")), piper.sample_rate, RATE)
+
+
+async def test_talking_over_the_assistant_stops_it_cancels_the_answer_and_keeps_only_what_was_heard(
+    bot_stack: BotStack, worker: WorkerProcess, llm: tuple[LLMServer, LLMServer], profile: str,
+    question: np.ndarray, interruption: np.ndarray, whisper: FasterWhisperSTT,
+) -> None:
+    first, _ = llm
+    # Streamed slowly: the provider is still generating when the bot is talked over.
+    first.script(Reply(text=LONG_ANSWER, piece_chars=6, piece_delay=0.12),
+                 Reply(text="Rome is the capital of Italy.", piece_delay=0.01))
+    ann = RtcParticipant(bot_stack.server.url, await new_lobby(bot_stack), "Ann", track=SpeechTrack())
+    try:
+        await ann.join()
+        bot_id = await assistant_joins(ann)
+        asked = len(first.requests)
+        ended = await ask(ann, question)
+        heard = ann.heard[bot_id]
+        await ann.wait_for(lambda f: bot_state(f, bot_id, "speaking"), deadline=20, what="the assistant speaking")
+        await wait_until_async(lambda: heard.first_sound(ended) is not None, deadline=5, what="the answer's audio")
+        started = heard.first_sound(ended)
+        assert started is not None
+        await asyncio.sleep(max(0.0, started + 2.5 - time.monotonic()))
+        assert isinstance(ann.track, SpeechTrack)
+        ann.track.say(interruption)
+        await asyncio.sleep(0.05)
+        over_at = ann.track.said[-1][0]
+        await asyncio.sleep(1.5)
+        # Silent within a second of the first word over it (the next answer has not begun yet).
+        last = heard.last_sound(over_at, level=0.01)
+        stop = (last - over_at) if last is not None else 0.0
+        print(f"barge-in: the assistant's audio stopped {stop:.2f} s after speech over it began")
+        assert stop < 1.0
+        # The rest of the answer was cancelled at the provider: it saw the client go away.
+        long_request = first.requests[asked]
+        await asyncio.to_thread(long_request.done.wait, 10)
+        assert long_request.disconnected and not long_request.finished
+
+        # The next answer's request holds only what was heard of the first one.
+        await wait_until_async(lambda: len(first.requests) > asked + 1, deadline=20, what="the second request")
+        second_request = first.requests[asked + 1]
+        assistant_text = second_request.text_of("assistant")
+        assert assistant_text.startswith("Paris has been the capital of France"), assistant_text
+        assert "never heard" not in assistant_text
+        assert "tell me about rom" in second_request.text_of("user").lower()
+        items = await asyncio.to_thread(conversation_items, bot_stack, bot_id)
+        cut = [item for item in items if item["role"] == "assistant"][0]
+        assert cut["interrupted"] is True and "never heard" not in cut["text"]
+        await ann.wait_for(lambda f: bot_state(f, bot_id, "listening"), deadline=20, what="the second answer's end")
+    finally:
+        await ann.close()
+
+
+async def wait_until_async(check: Any, *, deadline: float, what: str) -> None:
+    end = time.monotonic() + deadline
+    while not check():
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out after {deadline:.0f} s waiting for {what}")
+        await asyncio.sleep(0.1)
+
+
+@pytest.mark.parametrize("failure", [
+    Reply(status=503),
+    Reply(hang=True),
+    Reply(text="Paris is the cap", piece_chars=3, cut_after=3),
+], ids=["503", "hang", "stream-stops-half-way"])
+async def test_when_the_first_provider_fails_the_second_answers(
+    bot_stack: BotStack, worker: WorkerProcess, llm: tuple[LLMServer, LLMServer], profile: str,
+    question: np.ndarray, whisper: FasterWhisperSTT, failure: Reply,
+) -> None:
+    first, second = llm
+    await asyncio.sleep(1.2)  # the first provider's breaker, opened by an earlier case, lets a trial through
+    first.script(failure)
+    second.script(Reply(text=FALLBACK_ANSWER, piece_delay=0.01))
+    ann = RtcParticipant(bot_stack.server.url, await new_lobby(bot_stack), "Ann", track=SpeechTrack())
+    try:
+        await ann.join()
+        bot_id = await assistant_joins(ann)
+        answered = len(second.requests)
+        ended = await ask(ann, question)
+        await ann.wait_for(lambda f: bot_state(f, bot_id, "speaking"), deadline=20, what="the assistant speaking")
+        await ann.wait_for(lambda f: bot_state(f, bot_id, "listening"), deadline=20, what="the answer's end")
+        heard = ann.heard[bot_id]
+        first_sound = heard.first_sound(ended)
+        assert first_sound is not None
+        print(f"{failure}: first audio {first_sound - ended:.2f} s after the question")
+        got = await heard_words(whisper, heard.pcm(ended))
+        assert recognised(FALLBACK_ANSWER, got) >= 0.7, got
+        assert len(second.requests) == answered + 1
+        # Nothing of the broken stream was said ("cap" alone would be).
+        said = await ann.wait_for(lambda f: f["type"] == "chat" and f.get("transcript", {}).get(
+            "speaker_session_id") == bot_id, what="the assistant's own transcript")
+        assert said["text"] == FALLBACK_ANSWER
+        codes = await asyncio.to_thread(stored_codes, bot_stack)
+        assert codes.get("bot_provider_error") == "bot"
     finally:
         await ann.close()
