@@ -19,6 +19,7 @@ from typing import Any
 import av
 import numpy as np
 from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc.contrib.media import MediaRelay
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.sdp import candidate_from_sdp
 from av import AudioFrame
@@ -210,6 +211,7 @@ class RtcParticipant:
         self.events: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.tasks: list[asyncio.Task[Any]] = []
         self.offers_seen = 0
+        self.relay = MediaRelay()
 
     async def join(self) -> dict[str, Any]:
         port = self.base_url.rsplit(":", 1)[1]
@@ -294,7 +296,9 @@ class RtcParticipant:
         pc = RTCPeerConnection()
         self.pcs[peer_id] = pc
         if self.track is not None:
-            pc.addTrack(self.track)
+            # Through a relay: a closed connection stops its own copy, never the track itself (the
+            # next connection with the same peer, after a bot moved to another worker, reads it on).
+            pc.addTrack(self.relay.subscribe(self.track, buffered=False))
         else:
             pc.addTransceiver("audio", direction="recvonly")
         heard = self.heard.setdefault(peer_id, Heard())

@@ -110,7 +110,10 @@ async def ask(person: RtcParticipant, pcm48k: np.ndarray) -> float:
     """Says ``pcm48k``; when its last frame went out."""
     assert isinstance(person.track, SpeechTrack)
     person.track.say(pcm48k)
+    end = time.monotonic() + len(pcm48k) / RATE + 10
     while person.track.busy:
+        if time.monotonic() > end:
+            raise AssertionError(f"{person.name}'s speech was not sent (no peer connection reads it)")
         await asyncio.sleep(0.02)
     return person.track.said[-1][1]
 
@@ -426,3 +429,51 @@ async def test_garbage_from_a_provider_is_a_stored_error_and_an_endless_answer_i
         assert request.body["max_tokens"] <= 40 * 3 + 48
     finally:
         await ann.close()
+
+
+async def test_a_worker_killed_mid_conversation_is_replaced_and_the_next_answer_knows_the_earlier_turns(
+    bot_stack: BotStack, worker: WorkerProcess, llm: tuple[LLMServer, LLMServer], profile: str,
+    piper: PiperTTS,
+) -> None:
+    first, second = llm
+    await asyncio.sleep(1.2)
+    other = await asyncio.to_thread(bot_stack.worker, env=providers_env(("first", first), ("second", second)))
+    ann = RtcParticipant(bot_stack.server.url, await new_lobby(bot_stack), "Ann", track=SpeechTrack())
+    try:
+        await ann.join()
+        bot_id = await assistant_joins(ann)
+        first.script(Reply(text="Nice to meet you, Ann. Green is a fine colour.", piece_delay=0.01))
+        await say_text(ann, piper, "My favourite colour is green.")
+        await ann.wait_for(lambda f: f["type"] == "chat" and f.get("transcript", {}).get(
+            "speaker_session_id") == bot_id, deadline=20, what="the first answer")
+        await ann.wait_for(lambda f: bot_state(f, bot_id, "listening"), deadline=20, what="the answer's end")
+        await asyncio.sleep(0.5)
+
+        holder_id = (await asyncio.to_thread(bot_stack.holders))[bot_id]
+        pids = {worker_id: pid for pid, worker_id in (await asyncio.to_thread(bot_stack.worker_ids)).items()}
+        holder = worker if pids[holder_id] == worker.pid else other
+        ann.frames.clear()
+        await asyncio.to_thread(holder.kill)
+        await ann.wait_for(lambda f: f["type"] == "participant_updated" and f["participant"]["session_id"] == bot_id
+                           and f["participant"]["status"] == "connected", deadline=25, what="the bot resumed")
+        await person_reconnected(ann, bot_id)
+
+        asked = len(first.requests)
+        first.script(Reply(text="Your favourite colour is green.", piece_delay=0.01))
+        await say_text(ann, piper, "What is my favourite colour?")
+        said = await ann.wait_for(lambda f: f["type"] == "chat" and f.get("transcript", {}).get(
+            "speaker_session_id") == bot_id, deadline=30, what="the answer after the takeover")
+        assert said["text"] == "Your favourite colour is green."
+        request = first.requests[asked]
+        assert "my favorite color is green" in request.text_of("user").lower().replace("our", "or")
+        assert "Nice to meet you, Ann." in request.text_of("assistant")
+    finally:
+        await ann.close()
+        other.stop()
+
+
+async def person_reconnected(person: RtcParticipant, bot_id: str) -> None:
+    """The bot's new peer connection is up and it listens again."""
+    await wait_until_async(lambda: bot_id in person.pcs, deadline=20, what="a new peer connection")
+    await person.connected_to(bot_id, deadline=30)
+    await person.wait_for(lambda f: bot_state(f, bot_id, "listening"), deadline=30, what="the bot listening again")
