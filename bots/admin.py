@@ -25,7 +25,7 @@ class BotProfileAdmin(AuditedAdminMixin, admin.ModelAdmin):
     fieldsets = (
         (None, {"fields": ("id", "name", "kind", "description")}),
         ("Voice and language", {"fields": ("voice", "language", "greeting")}),
-        ("Answers", {"fields": ("instructions", "providers", "answer_length", "temperature")}),
+        ("Answers (assistants)", {"fields": ("instructions", "providers", "tools", "answer_length", "temperature")}),
     )
 
 

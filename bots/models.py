@@ -54,7 +54,9 @@ class BotProfile(models.Model):
         return f"{self.name} ({self.kind})"
 
     def clean(self) -> None:
-        # Checked where staff edit it, so that a bot never starts with a profile it cannot use.
+        # Checked where staff edit it, so that an assistant never starts with a profile it cannot use.
+        if self.kind != BotKind.ASSISTANT:
+            return
         errors: dict[str, str] = {}
         try:
             providers_select(self.providers)

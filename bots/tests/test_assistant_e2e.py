@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,7 +20,7 @@ from bots.speech.stt import FasterWhisperSTT
 from bots.speech.tts import PiperTTS
 from bots.tests.conftest import speak, words
 from bots.tests.llm_server import LLMServer, Reply
-from bots.tests.rtc_client import RATE, RtcParticipant, SpeechTrack
+from bots.tests.rtc_client import RATE, RtcParticipant, SpeechTrack, api
 from bots.tests.stack import BotStack, WorkerProcess, wait_until
 from bots.tests.test_echo_e2e import bot_state, new_lobby
 
@@ -166,6 +167,11 @@ LONG_ANSWER = (
 )
 
 
+def readyz_breakers(stack: BotStack) -> str:
+    with urllib.request.urlopen(f"{stack.server.url}/readyz", timeout=5) as response:
+        return response.headers.get("Circuit-Breakers", "")
+
+
 def stored_codes(stack: BotStack) -> dict[str, str]:
     """code -> category of every error group the server's database holds."""
     return dict(stack.rows("SELECT code, category FROM errors_errorgroup"))
@@ -310,6 +316,12 @@ async def test_when_every_provider_fails_it_says_so_shows_unavailable_and_recove
         assert recognised(notice["text"], got) >= 0.6, got  # said aloud with the local voice too
         codes = await asyncio.to_thread(stored_codes, bot_stack)
         assert codes.get("bot_unavailable") == "bot"
+        # The worker's breakers reach /readyz (from its heartbeat), and the profile's listing says why.
+        await wait_until_async(lambda: "llm.first=open" in readyz_breakers(bot_stack), deadline=10,
+                               what="llm.first=open in /readyz")
+        listed = {p["id"]: p for p in api(bot_stack.server.url, "GET", "/api/bots")[1]["profiles"]}
+        assert listed["atlas"]["available"] is False
+        assert listed["atlas"]["reason"].startswith("Its language-model providers are unavailable (first:")
 
         # A provider answers again (the probe's one-token completion): the bot is back by itself.
         first.script(Reply(text="OK"))

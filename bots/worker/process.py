@@ -27,12 +27,15 @@ from typing import Any
 from django.conf import settings
 
 from bots import services
+from bots.assistant.llm.router import llm_health_report
+from bots.models import BotKind
 from bots.kinds.catalog import KINDS, behaviour_class, kind_unavailable_reason
 from bots.runtime.ice import ice_addresses_apply
 from bots.runtime.runner import BotRunner
 from bots.runtime.server import FINISHED
 from errors.boundary import report_error
 from resilience.database import db_call
+from resilience.registry import breaker_snapshots
 
 logger = logging.getLogger("voicebot.bots")
 
@@ -214,6 +217,9 @@ class BotWorkerProcess:
             "frames_late": sum(runner.audio.frames_late for runner in runners),
             "cpu_seconds": round(time.process_time() - self.cpu_start, 3),
             "bots_carried": sorted(self.running),
+            # This process's breakers (its language models', speech providers', the server's...).
+            "breakers": {snapshot.name: snapshot.state for snapshot in breaker_snapshots()},
+            "llm": llm_health_report() if BotKind.ASSISTANT in self.runnable else [],
         }
 
 
