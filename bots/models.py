@@ -177,3 +177,12 @@ class Turn(models.Model):
 
     def __str__(self) -> str:
         return f"turn {self.turn_id[:8]} ({self.outcome})"
+
+
+class TurnAnalytics(Turn):
+    """No data of its own: puts the assistants' analytics page on the admin index."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "assistant analytics"
+        verbose_name_plural = "assistant analytics"
