@@ -274,7 +274,8 @@ class AssistantBot(BotBehaviour):
         if peer_id in self.listeners:
             return
         try:
-            segmenter = await segmenter_create()
+            segmenter = await segmenter_create(silence=settings.VOICEBOT_ASSISTANT_VAD_SILENCE,
+                                               min_speech=settings.VOICEBOT_ASSISTANT_VAD_MIN_SPEECH)
         except SpeechUnavailableError as exc:
             await self.go_unavailable(exc, UNAVAILABLE_STT_WORDS)
             return
