@@ -123,18 +123,26 @@ async def join_with_assistant(stack: BotStack, name: str) -> tuple[RtcParticipan
     return person, bot_id
 
 
+def voiced(pcm: np.ndarray) -> tuple[float, float]:
+    """Where the voice in ``pcm`` begins and ends, in seconds (Piper leaves some silence around it)."""
+    frames = pcm[:pcm.size // 960 * 960].reshape(-1, 960).astype(np.float64) / 32768.0
+    loud = np.flatnonzero(np.sqrt((frames ** 2).mean(axis=1)) > 0.01)
+    return (loud[0] * 0.02, (loud[-1] + 1) * 0.02) if loud.size else (0.0, pcm.size / RATE)
+
+
 async def say(person: RtcParticipant, pcm: np.ndarray) -> tuple[float, float]:
-    """(first frame out, last frame out) of ``pcm`` spoken."""
+    """When the voice of ``pcm`` began and ended going out (its silent lead-in and tail left out)."""
     assert isinstance(person.track, SpeechTrack)
     person.track.say(pcm)
     while person.track.busy:
         await asyncio.sleep(0.01)
-    first, last = person.track.said[-1]
-    return first, last
+    first, _ = person.track.said[-1]
+    onset, end = voiced(pcm)
+    return first + onset, first + end
 
 
 async def one_turn(person: RtcParticipant, bot_id: str, question: np.ndarray) -> float | None:
-    """Client-side voice to voice of one question, or None when no answer was heard."""
+    """Client-side voice to voice of one question (the end of its voice to the answer's first sound), or None."""
     _, ended = await say(person, question)
     heard = person.heard[bot_id]
     try:
@@ -160,8 +168,15 @@ def turn_stats(turns: list[dict[str, Any]]) -> dict[str, Any]:
     return {stage: stats([t[stage] for t in turns if t[stage] is not None]) for stage in TURN_STAGES}
 
 
+def forget_scripts(*servers: LLMServer) -> None:
+    """Replies a phase scripted and did not use (a round that went wrong) must not answer the next phase."""
+    for server in servers:
+        server.replies.clear()
+
+
 async def voice_to_voice(stack: BotStack, first: LLMServer, questions: list[np.ndarray], turns: int,
                          first_token: float) -> None:
+    forget_scripts(first)
     person, bot_id = await join_with_assistant(stack, "Ann")
     try:
         start = last_turn_id(stack)
@@ -186,6 +201,7 @@ async def barge_in(stack: BotStack, first: LLMServer, question: np.ndarray, inte
     try:
         heard = person.heard[bot_id]
         for _ in range(rounds):
+            forget_scripts(first)
             first.script(Reply(text=LONG_ANSWER, piece_chars=6, piece_delay=0.05),
                          Reply(text="Rome is the capital of Italy.", piece_delay=0.005))
             _, ended = await say(person, question)
@@ -212,7 +228,7 @@ async def barge_in(stack: BotStack, first: LLMServer, question: np.ndarray, inte
                                   what="the second answer")
             await asyncio.sleep(2.0)
         emit(measure="barge_in_stop", client_seconds=stats(stops),
-             note="first frame of speech over the answer leaving the participant to the last frame of the "
+             note="the voice over the answer beginning to leave the participant to the last frame of the "
                   "answer reaching it")
     finally:
         await person.close()
@@ -225,6 +241,7 @@ async def failover(stack: BotStack, first: LLMServer, second: LLMServer, questio
         start = last_turn_id(stack)
         client = []
         for index in range(rounds):
+            forget_scripts(first, second)
             first.script(Reply(hang=True))
             second.script(Reply(text=ANSWER, first_token_delay=0.06, piece_delay=0.005))
             value = await one_turn(person, bot_id, questions[index % len(questions)])
@@ -244,6 +261,7 @@ async def failover(stack: BotStack, first: LLMServer, second: LLMServer, questio
 
 async def load(stack: BotStack, worker: WorkerProcess, first: LLMServer, questions: list[np.ndarray], bots: int,
                turns: int) -> None:
+    forget_scripts(first)
     people = [await join_with_assistant(stack, f"P{n}") for n in range(bots)]
     try:
         before = worker_counters(stack, worker)
@@ -300,7 +318,7 @@ async def bench(stack: BotStack, args: argparse.Namespace) -> None:
         env["VOICEBOT_ASSISTANT_VAD_MIN_SPEECH"] = str(args.vad_min_speech)
     emit(settings={"first_token_delay": args.first_token, "first_token_deadline": args.deadline,
                    "assistant_vad_silence": args.vad_silence, "assistant_vad_min_speech": args.vad_min_speech})
-    worker = await asyncio.to_thread(stack.worker, capacity=max(args.loads), env=env)
+    worker = await asyncio.to_thread(stack.worker, capacity=max(args.loads, default=2), env=env)
     try:
         await asyncio.sleep(3)  # the worker's models warm up
         if args.turns:

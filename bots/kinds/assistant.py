@@ -66,6 +66,7 @@ from bots.speech.audio import SPEECH_RATE, PcmResampler
 from bots.speech.exceptions import SpeechUnavailableError
 from bots.speech.providers import segmenter_create, speech_warm_up, stt_chain, tts_chain
 from bots.speech.segmenter import SpeechStarted, UtteranceEnded, UtteranceSegmenter
+from errors.exceptions import DatabaseUnavailableError
 from lobbies.models import Participant
 from resilience.database import db_call
 
@@ -209,8 +210,6 @@ class AssistantBot(BotBehaviour):
         self.dirty = False
         # The audio is held while speech over it may be its echo.
         self.echo_hold = False
-        # When the last interruption stopped the audio (for the benchmark's barge-in stop).
-        self.interrupted_at: float | None = None
         self.greeted = False
 
     # --- Names and clocks ------------------------------------------------------
@@ -441,7 +440,6 @@ class AssistantBot(BotBehaviour):
         """Stop talking now: nothing more goes out, the answer is cancelled (its stream closed)."""
         self.context.audio.clear()
         self.echo_hold = False
-        self.interrupted_at = time.monotonic()
         if self.answering is not None and not self.answering.done():
             self.answering.cancel()
         self.bargein.bot_stopped()
@@ -630,7 +628,13 @@ class AssistantBot(BotBehaviour):
         context = self.context
         fresh = Conversation(bot_session_id=context.session_id, bot_name=self.name, lobby_id=context.lobby_id,
                              budget_tokens=settings.VOICEBOT_LLM_CONTEXT_TOKENS)
-        data = await db_call(records.conversation_load)(lobby_id=context.lobby_id, bot_session_id=context.session_id)
+        try:
+            data = await db_call(records.conversation_load)(lobby_id=context.lobby_id,
+                                                            bot_session_id=context.session_id)
+        except DatabaseUnavailableError as exc:
+            # The database is down: start afresh rather than stay deaf (what was stored is kept).
+            context.report(exc, "conversation_load")
+            return fresh
         if data is None:
             return fresh
         try:
