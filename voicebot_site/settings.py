@@ -341,6 +341,10 @@ VOICEBOT_BOTS_PER_LOBBY = env_int("VOICEBOT_BOTS_PER_LOBBY", 3)
 VOICEBOT_BOT_WORKER_CAPACITY = env_int("VOICEBOT_BOT_WORKER_CAPACITY", 4)
 # Worker processes `manage.py serve` starts beside the server (--bot-workers overrides it).
 VOICEBOT_BOT_WORKERS = env_int("VOICEBOT_BOT_WORKERS", 1)
+# A port on which each bot worker serves its own Prometheus metrics (the assistants' turn
+# histograms, its breakers); 0: none. Several workers on one host need a port each.
+VOICEBOT_BOT_METRICS_PORT = env_int("VOICEBOT_BOT_METRICS_PORT", 0)
+VOICEBOT_BOT_METRICS_ADDRESS = os.environ.get("VOICEBOT_BOT_METRICS_ADDRESS", "127.0.0.1")
 # The server a standalone worker joins lobbies on (serve tells its own workers).
 VOICEBOT_BOT_SERVER_URL = os.environ.get("VOICEBOT_BOT_SERVER_URL", "http://127.0.0.1:8000")
 # A worker renews its heartbeat and its bots' leases this often; a bot whose

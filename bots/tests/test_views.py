@@ -1,6 +1,7 @@
 """GET /api/bots, POST /api/lobbies/<id>/bots and DELETE .../bots/<session_id>: answers, and every error in order."""
 from __future__ import annotations
 
+import urllib.request
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -9,13 +10,16 @@ import pytest
 from django.utils import timezone
 
 from bots.assistant.llm.config import NO_PROVIDER_REASON
+from bots.assistant.metrics import TurnTimer, turn_observe
 from bots.kinds.catalog import KINDS, NOT_BUILT, KindEntry
 from bots.models import Bot, BotProfile, BotWorker
 from bots.selectors import NO_WORKER, WORKERS_FULL
+from bots.worker.process import metrics_serve
 from lobbies.models import GuestSession, Participant
 from lobbies.moderation import lobby_close
 from lobbies.services import lobby_join, session_create
 from lobbies.tests.conftest import Api, StoredErrors, assert_error_body
+from lobbies.tests.test_admin import logged_in
 
 pytestmark = pytest.mark.django_db
 
@@ -325,3 +329,26 @@ def test_readyz_names_the_live_workers_and_what_they_carry(api: Api, live_worker
     assert response["Bot-Workers"] == f"{live_worker}@{worker.host}:{worker.pid}=1/4"
     BotWorker.objects.all().delete()
     assert api.get("/readyz")["Bot-Workers"] == "none"
+
+
+def test_a_workers_own_metrics_serve_the_assistants_turn_histograms() -> None:
+    clock = [10.0]
+    timer = TurnTimer(bot_session_id="b" * 32, lobby_id="lobby", profile="atlas", speaker_session_id="a" * 32,
+                      speech_ended_at=10.0, clock=lambda: clock[0])
+    timer.mark("audio_started", at=11.1)
+    turn_observe(timer.finish())
+    server = metrics_serve(0, "127.0.0.1")
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{server.server_port}/metrics", timeout=5) as response:
+            text = response.read().decode()
+    finally:
+        server.shutdown()
+    assert 'voicebot_bot_turn_seconds_count{provider="",stage="voice_to_voice"}' in text
+    assert "voicebot_bot_turns_total" in text
+
+
+def test_the_error_dashboard_lists_the_workers_breakers(live_worker: str) -> None:
+    llm_reports(live_worker, ("first", "open"), ("second", "closed"))
+    page = logged_in(staff=True).get("/admin/errors/errordashboard/").content.decode()
+    assert "Circuit breakers of the bot workers" in page
+    assert '<tr><td>llm.first</td><td class="breaker-state">open</td></tr>' in page

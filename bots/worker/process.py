@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
+from prometheus_client import start_http_server
 
 from bots import services
 from bots.assistant.llm.router import llm_health_report
@@ -223,7 +224,20 @@ class BotWorkerProcess:
         }
 
 
+def metrics_serve(port: int, address: str) -> Any:
+    """Serve this worker's Prometheus metrics on ``address:port`` (prometheus_client's own server, a thread).
+
+    The server's /metrics shows what the server process measured; the
+    assistants' turn histograms and the worker's breakers are in the worker.
+    """
+    server, _thread = start_http_server(port, addr=address)
+    logger.info("bot worker metrics on http://%s:%d/metrics", address, server.server_port)
+    return server
+
+
 def worker_run(*, capacity: int, server_url: str, parent_pid: int | None = None) -> None:
     """Run a worker in this process until SIGTERM or SIGINT (or ``parent_pid`` is gone)."""
     ice_addresses_apply(settings.VOICEBOT_BOT_ICE_ADDRESSES)
+    if settings.VOICEBOT_BOT_METRICS_PORT:
+        metrics_serve(settings.VOICEBOT_BOT_METRICS_PORT, settings.VOICEBOT_BOT_METRICS_ADDRESS)
     asyncio.run(BotWorkerProcess(capacity=capacity, server_url=server_url, parent_pid=parent_pid).run())
