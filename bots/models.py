@@ -1,9 +1,12 @@
 """Bots in lobbies, the personalities staff give them, and the workers that run them."""
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
+from bots.assistant.llm.config import ProviderSelectionError, providers_select
+from bots.assistant.tools import ToolSet, UnknownToolError
 from lobbies.models import NAME_MAX_LENGTH, GuestSession, Lobby, Participant
 
 
@@ -14,6 +17,10 @@ class BotKind(models.TextChoices):
     ANNOUNCER = "announcer"
     CAPTIONER = "captioner"
     ASSISTANT = "assistant"
+
+
+def default_tools() -> list[str]:
+    return ["who_is_here", "mute_me", "leave"]
 
 
 class BotProfile(models.Model):
@@ -27,8 +34,13 @@ class BotProfile(models.Model):
     instructions = models.TextField(blank=True, help_text="How the bot behaves (for a language model).")
     greeting = models.CharField(max_length=500, blank=True, help_text="What the bot says when it joins.")
     language = models.CharField(max_length=16, default="en", help_text="A language tag, e.g. en or en-US.")
-    providers = models.JSONField(default=list, blank=True,
-                                 help_text='Providers to try in order, e.g. ["piper", "espeak"].')
+    providers = models.JSONField(
+        default=list, blank=True,
+        help_text='Language-model providers of VOICEBOT_LLM_PROVIDERS to try, in order, by name or 0-based index, '
+                  'e.g. ["openai", "local"]; empty: all of them, in the setting\'s order.')
+    tools = models.JSONField(
+        default=default_tools, blank=True,
+        help_text='Actions the language model may ask for: any of "who_is_here", "mute_me", "leave".')
     answer_length = models.PositiveSmallIntegerField(default=60, validators=[MinValueValidator(1)],
                                                      help_text="Most words in one spoken answer.")
     temperature = models.FloatField(default=0.7, validators=[MinValueValidator(0.0), MaxValueValidator(2.0)])
@@ -40,6 +52,25 @@ class BotProfile(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.kind})"
+
+    def clean(self) -> None:
+        # Checked where staff edit it, so that an assistant never starts with a profile it cannot use.
+        if self.kind != BotKind.ASSISTANT:
+            return
+        errors: dict[str, str] = {}
+        try:
+            providers_select(self.providers)
+        except ProviderSelectionError as exc:
+            errors["providers"] = str(exc)
+        if not isinstance(self.tools, list) or not all(isinstance(name, str) for name in self.tools):
+            errors["tools"] = "The tools are a list of tool names."
+        else:
+            try:
+                ToolSet(self.tools)
+            except UnknownToolError as exc:
+                errors["tools"] = str(exc)
+        if errors:
+            raise ValidationError(errors)
 
 
 class BotWorker(models.Model):
@@ -86,3 +117,72 @@ class Bot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} bot {self.session_id[:8]} in {self.lobby_id}"
+
+
+class Conversation(models.Model):
+    """What was said in one lobby with one bot (bots.assistant.context's record), kept so that it carries on.
+
+    Keyed by the bot's session: a bot resumed by another worker reads it back.
+    It outlives the bot (staff read it in the admin) until the retention
+    command deletes it (``manage.py prune_conversations``).
+    """
+
+    lobby = models.ForeignKey(Lobby, on_delete=models.CASCADE, related_name="bot_conversations")
+    bot_session_id = models.CharField(max_length=32)
+    bot_name = models.CharField(max_length=NAME_MAX_LENGTH)
+    profile = models.ForeignKey(BotProfile, null=True, blank=True, on_delete=models.SET_NULL,
+                                related_name="conversations")
+    # Conversation.to_dict(): version, items (speaker, text, time, interrupted), dropped.
+    data = models.JSONField(default=dict)
+    items = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["lobby", "bot_session_id"], name="one_conversation_per_bot")]
+        ordering = ["-updated_at"]
+
+    def __str__(self) -> str:
+        return f"{self.bot_name} in {self.lobby_id}"
+
+
+class Turn(models.Model):
+    """One turn of an assistant measured (bots.assistant.metrics.TurnMetrics), for the analytics."""
+
+    turn_id = models.CharField(max_length=32, unique=True)
+    lobby_id = models.CharField(max_length=32, db_index=True)
+    bot_session_id = models.CharField(max_length=32)
+    profile_id = models.CharField(max_length=64, blank=True, db_index=True)
+    speaker_session_id = models.CharField(max_length=32, blank=True)
+    speech_ended_at = models.DateTimeField(db_index=True)
+    # Seconds; null when the turn never reached that stage.
+    transcription = models.FloatField(null=True, blank=True)
+    end_of_turn = models.FloatField(null=True, blank=True)
+    llm_first_token = models.FloatField(null=True, blank=True)
+    tts_first_audio = models.FloatField(null=True, blank=True)
+    voice_to_voice = models.FloatField(null=True, blank=True)
+    overhead = models.FloatField(null=True, blank=True)
+    stt_provider = models.CharField(max_length=64, blank=True)
+    llm_provider = models.CharField(max_length=64, blank=True, db_index=True)
+    llm_providers = models.JSONField(default=list, blank=True)
+    tts_provider = models.CharField(max_length=64, blank=True)
+    fallback = models.BooleanField(default=False)
+    interrupted = models.BooleanField(default=False)
+    cut = models.BooleanField(default=False)
+    error = models.CharField(max_length=64, blank=True)
+    outcome = models.CharField(max_length=16, db_index=True)
+
+    class Meta:
+        ordering = ["-speech_ended_at"]
+
+    def __str__(self) -> str:
+        return f"turn {self.turn_id[:8]} ({self.outcome})"
+
+
+class TurnAnalytics(Turn):
+    """No data of its own: puts the assistants' analytics page on the admin index."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "assistant analytics"
+        verbose_name_plural = "assistant analytics"

@@ -10,7 +10,7 @@ from django.db.models import Count
 from django.utils import timezone
 
 from bots.kinds.catalog import KINDS, NOT_BUILT
-from bots.models import Bot, BotProfile, BotWorker
+from bots.models import Bot, BotKind, BotProfile, BotWorker
 from errors.exceptions import ForbiddenError, UnauthenticatedError
 from lobbies.exceptions import LobbyNotFoundError
 from lobbies.models import GuestSession, Lobby, Participant
@@ -64,10 +64,70 @@ def bot_kinds_list() -> list[dict[str, Any]]:
 
 
 def bot_profiles_list() -> list[dict[str, Any]]:
-    return [
-        {"id": profile.id, "name": profile.name, "kind": profile.kind, "description": profile.description}
-        for profile in BotProfile.objects.order_by("kind", "name")
-    ]
+    """The protocol's BotProfile objects, each with whether it can join now and why not."""
+    alive = workers_alive()
+    reasons = _kind_reasons()
+    listed = []
+    for profile in BotProfile.objects.order_by("kind", "name"):
+        reason = reasons.get(profile.kind, NOT_BUILT)
+        if reason is None and profile.kind == BotKind.ASSISTANT:
+            reason = profile_llm_unavailable_reason(profile.providers, alive)
+        listed.append({"id": profile.id, "name": profile.name, "kind": profile.kind,
+                       "description": profile.description, "available": reason is None, "reason": reason})
+    return listed
+
+
+STATE_ORDER = {"closed": 0, "half_open": 1, "open": 2, "unavailable": 3}
+
+
+def profile_llm_unavailable_reason(selection: Any, alive: list[BotWorker]) -> str | None:
+    """Why no worker could reach a language model the profile chose (as the workers report them), or None.
+
+    A provider counts as up when some live worker's breaker for it is closed:
+    half open is a breaker that opened and waits for a trial call to succeed,
+    so the provider is still down as far as anyone knows.
+    """
+    states: dict[str, list[str]] = {}
+    reasons: dict[str, str] = {}
+    order: list[str] = []
+    for worker in alive:
+        for index, health in enumerate(worker.stats.get("llm") or []):
+            if not isinstance(health, dict):
+                continue
+            name = str(health.get("name"))
+            chosen = not selection or name in selection or index in selection
+            if not chosen:
+                continue
+            if name not in states:
+                order.append(name)
+            states.setdefault(name, []).append(str(health.get("state")))
+            if health.get("reason"):
+                reasons[name] = str(health["reason"])
+    if not states:
+        return None  # no worker reports on them (yet): the kind's own reason says enough
+    if any(state == "closed" for name in order for state in states[name]):
+        return None
+    words = "; ".join(f"{name}: {reasons.get(name) or _state_words(states[name])}" for name in order)
+    return f"Its language-model providers are unavailable ({words})."
+
+
+def _state_words(states: list[str]) -> str:
+    worst = max(states, key=lambda state: STATE_ORDER.get(state, 0))
+    return {"open": "failing, tried again soon", "half_open": "failing, tried again now",
+            "unavailable": "out of use"}.get(worst, worst.replace("_", " "))
+
+
+def worker_breakers() -> dict[str, str]:
+    """The breakers live workers report, each at its worst state among them (``llm.first`` -> ``open``)."""
+    worst: dict[str, str] = {}
+    for worker in workers_alive():
+        breakers = worker.stats.get("breakers") or {}
+        if not isinstance(breakers, dict):
+            continue
+        for name, state in breakers.items():
+            if STATE_ORDER.get(str(state), 0) >= STATE_ORDER.get(worst.get(name, "closed"), 0):
+                worst[str(name)] = str(state)
+    return dict(sorted(worst.items()))
 
 
 def bot_caller_check(*, lobby_id: str, session_id: str) -> Lobby:

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from errors.choices import Category
 from errors.selectors import error_group_list, error_hourly_by_category
+from bots.selectors import worker_breakers
 from resilience.registry import breaker_snapshots
 
 CATEGORY_COLOURS = {
@@ -104,4 +105,6 @@ def dashboard_context(*, now: datetime | None = None) -> dict[str, Any]:
         ],
         "top_groups": error_group_list(since=now - timedelta(hours=24), limit=TOP_GROUPS),
         "breakers": breaker_snapshots(),
+        # The bot workers call the language models and speech providers: their breakers, as they report them.
+        "worker_breakers": worker_breakers(),
     }

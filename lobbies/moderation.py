@@ -25,7 +25,7 @@ from lobbies import events, seats
 from lobbies.events import Event
 from lobbies.exceptions import LobbyNotFoundError
 from lobbies.models import Lobby, LobbyBan, Participant
-from lobbies.presenters import lobby_public
+from lobbies.presenters import lobby_public, participant_public
 from lobbies.services import participant_remove
 from signaling.exceptions import PeerNotFoundError
 
@@ -37,6 +37,26 @@ def _audit_on_commit(actor: Actor, *, kind: AuditKind, lobby_id: str, target: st
         kind=kind, actor=actor.label, user=actor.user, session_id=actor.session_id, address=actor.address,
         lobby_id=lobby_id, target=target, details=details,
     ))
+
+
+def participant_mute_by_bot(*, bot_session_id: str, lobby_id: str, peer_id: str) -> list[Event]:
+    """A bot of the lobby mutes another participant of it (its ``set_muted`` with ``peer_id``; never unmutes).
+
+    An assistant does it for the person it heard ask to be muted; that person
+    unmutes themselves as always.
+    """
+    with transaction.atomic():
+        if not Participant.objects.filter(session_id=bot_session_id, lobby_id=lobby_id, is_bot=True).exists():
+            raise ForbiddenError("Only a bot of this lobby mutes another participant.")
+        participant = (Participant.objects.select_for_update()
+                       .filter(session_id=peer_id, lobby_id=lobby_id).exclude(session_id=bot_session_id).first())
+        if participant is None:
+            raise PeerNotFoundError()
+        if participant.muted:
+            return []
+        participant.muted = True
+        participant.save(update_fields=["muted"])
+    return [events.participant_updated(lobby_id, participant_public(participant), epoch=participant.epoch)]
 
 
 def lobby_moderated(*, lobby_id: str, session_id: str) -> Lobby:

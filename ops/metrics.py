@@ -13,6 +13,9 @@ import shutil
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest, multiprocess
+from prometheus_client.core import GaugeMetricFamily
+
+from resilience.breakers import STATE_VALUES
 
 MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -29,6 +32,32 @@ def metrics_text() -> bytes:
         multiprocess.MultiProcessCollector(registry)
         return generate_latest(registry)
     return generate_latest()
+
+
+class _Reported:
+    """A collector of values read elsewhere (the bot workers' reports), for one exposition."""
+
+    def __init__(self, family: GaugeMetricFamily) -> None:
+        self.family = family
+
+    def collect(self) -> list[GaugeMetricFamily]:
+        return [self.family]
+
+
+def worker_breakers_text(breakers: dict[str, str]) -> bytes:
+    """The breakers the bot workers report (worst state among live workers), in the text format.
+
+    Bot workers are processes of their own that this server does not scrape:
+    their heartbeats carry their breakers' states to the database.
+    """
+    family = GaugeMetricFamily("voicebot_bot_worker_circuit_breaker_state",
+                               "Circuit breakers of the bot workers (their worst state): 0 closed, 1 half-open, 2 open.",
+                               labels=["breaker"])
+    for name, state in breakers.items():
+        family.add_metric([name], STATE_VALUES.get(state, 2))  # type: ignore[arg-type]
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Reported(family))  # type: ignore[arg-type]
+    return generate_latest(registry)
 
 
 def multiprocess_dir_prepare(path: Path) -> None:

@@ -10,9 +10,9 @@ from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from bots.selectors import workers_alive
+from bots.selectors import worker_breakers, workers_alive
 from errors.boundary import error_body, report_error
-from ops.metrics import metrics_text
+from ops.metrics import metrics_text, worker_breakers_text
 from resilience.failures import DATABASE_ERRORS
 from resilience.readiness import CHECK_TIMEOUT, readiness_check
 from resilience.registry import breaker_snapshots
@@ -28,7 +28,8 @@ async def readyz(request: HttpRequest) -> JsonResponse:
     readiness = await readiness_check()
     # Each circuit breaker's state (closed, open or half_open), in a header
     # so that the body keeps its documented shape.
-    breakers = ", ".join(f"{snapshot.name}={snapshot.state}" for snapshot in breaker_snapshots())
+    breakers = ", ".join([f"{snapshot.name}={snapshot.state}" for snapshot in breaker_snapshots()]
+                         + [f"{name}={state}" for name, state in (await _worker_llm_breakers()).items()])
     if readiness.failure is None:
         response = JsonResponse({"status": "ok", "checks": readiness.checks})
         response["Circuit-Breakers"] = breakers
@@ -61,6 +62,26 @@ async def _bot_workers_header() -> str:
         return "unknown"
 
 
+def _worker_llm_breakers_read() -> dict[str, str]:
+    try:
+        return {name: state for name, state in worker_breakers().items() if name.startswith("llm.")}
+    finally:
+        connection.close()
+
+
+async def _worker_llm_breakers() -> dict[str, str]:
+    """The language-model providers' breakers as the live bot workers report them (they call them, not us)."""
+    try:
+        return await asyncio.wait_for(sync_to_async(_worker_llm_breakers_read, thread_sensitive=False)(),
+                                      CHECK_TIMEOUT)
+    except (*DATABASE_ERRORS, asyncio.TimeoutError):
+        return {}
+
+
 def metrics(request: HttpRequest) -> HttpResponse:
-    return HttpResponse(metrics_text(), content_type=CONTENT_TYPE_LATEST)
+    try:
+        reported = worker_breakers()
+    except DATABASE_ERRORS:
+        reported = {}
+    return HttpResponse(metrics_text() + worker_breakers_text(reported), content_type=CONTENT_TYPE_LATEST)
 

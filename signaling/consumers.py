@@ -434,9 +434,19 @@ class LobbyConsumer(ErrorBoundaryMixin, LobbyEventsMixin, HandlerDispatchConsume
         muted = frame.get("muted")
         if not isinstance(muted, bool):
             raise InvalidMessageError("'muted' must be true or false.")
-        emitted = await db_call(services.participant_set_muted)(
-            session_id=self.session_id, lobby_id=self.lobby_id, muted=muted
-        )
+        if "peer_id" in frame:
+            # A bot mutes someone else (an assistant asked "mute me"); never unmutes.
+            if not self.is_bot:
+                raise ForbiddenError("Only a bot mutes another participant.")
+            if muted is not True or not isinstance(frame["peer_id"], str):
+                raise InvalidMessageError("A bot's 'set_muted' with 'peer_id' must have 'muted': true.")
+            emitted = await db_call(moderation.participant_mute_by_bot)(
+                bot_session_id=self.session_id, lobby_id=self.lobby_id, peer_id=frame["peer_id"]
+            )
+        else:
+            emitted = await db_call(services.participant_set_muted)(
+                session_id=self.session_id, lobby_id=self.lobby_id, muted=muted
+            )
         self.defer(functools.partial(emit, emitted))
 
     async def frame_chat(self, frame: dict[str, Any]) -> None:

@@ -341,6 +341,10 @@ VOICEBOT_BOTS_PER_LOBBY = env_int("VOICEBOT_BOTS_PER_LOBBY", 3)
 VOICEBOT_BOT_WORKER_CAPACITY = env_int("VOICEBOT_BOT_WORKER_CAPACITY", 4)
 # Worker processes `manage.py serve` starts beside the server (--bot-workers overrides it).
 VOICEBOT_BOT_WORKERS = env_int("VOICEBOT_BOT_WORKERS", 1)
+# A port on which each bot worker serves its own Prometheus metrics (the assistants' turn
+# histograms, its breakers); 0: none. Several workers on one host need a port each.
+VOICEBOT_BOT_METRICS_PORT = env_int("VOICEBOT_BOT_METRICS_PORT", 0)
+VOICEBOT_BOT_METRICS_ADDRESS = os.environ.get("VOICEBOT_BOT_METRICS_ADDRESS", "127.0.0.1")
 # The server a standalone worker joins lobbies on (serve tells its own workers).
 VOICEBOT_BOT_SERVER_URL = os.environ.get("VOICEBOT_BOT_SERVER_URL", "http://127.0.0.1:8000")
 # A worker renews its heartbeat and its bots' leases this often; a bot whose
@@ -579,6 +583,14 @@ VOICEBOT_ASSISTANT_ENDPOINTING_MAX = env_seconds("VOICEBOT_ASSISTANT_ENDPOINTING
 if VOICEBOT_ASSISTANT_ENDPOINTING_MAX < VOICEBOT_ASSISTANT_ENDPOINTING_MIN:
     raise ImproperlyConfigured("VOICEBOT_ASSISTANT_ENDPOINTING_MAX must be at least "
                                "VOICEBOT_ASSISTANT_ENDPOINTING_MIN.")
+# Seconds of silence that end an utterance for the assistant (its endpointing then decides the
+# turn): shorter than VOICEBOT_VAD_SILENCE, so that speech to text starts sooner; a pause this
+# long inside a sentence only splits it into utterances of the same turn.
+VOICEBOT_ASSISTANT_VAD_SILENCE = env_seconds("VOICEBOT_ASSISTANT_VAD_SILENCE", 0.3, minimum=0.05)
+# Seconds of speech before the assistant takes it as speech (and pauses if it is talking): shorter
+# than VOICEBOT_VAD_MIN_SPEECH, so that it falls silent sooner; a click that gets through only
+# pauses it until its empty transcript resumes it.
+VOICEBOT_ASSISTANT_VAD_MIN_SPEECH = env_seconds("VOICEBOT_ASSISTANT_VAD_MIN_SPEECH", 0.15, minimum=0.03)
 # With more than two people in the lobby, answer only what names the bot or a wake word.
 VOICEBOT_ASSISTANT_ADDRESS_IN_GROUPS = env_bool("VOICEBOT_ASSISTANT_ADDRESS_IN_GROUPS", True)
 VOICEBOT_ASSISTANT_WAKE_WORDS = env_words("VOICEBOT_ASSISTANT_WAKE_WORDS")
@@ -587,3 +599,6 @@ VOICEBOT_ASSISTANT_WAKE_WORDS = env_words("VOICEBOT_ASSISTANT_WAKE_WORDS")
 VOICEBOT_ASSISTANT_MIN_INTERRUPTION = env_seconds("VOICEBOT_ASSISTANT_MIN_INTERRUPTION", 0.6)
 VOICEBOT_ASSISTANT_FALSE_INTERRUPTION_TIMEOUT = env_seconds("VOICEBOT_ASSISTANT_FALSE_INTERRUPTION_TIMEOUT", 1.5,
                                                             minimum=0.1)
+# Seconds the assistants' conversations (transcripts) and measured turns are kept after their
+# last change (manage.py prune_conversations deletes older ones; 0: keep them).
+VOICEBOT_BOT_CONVERSATION_RETENTION = env_seconds("VOICEBOT_BOT_CONVERSATION_RETENTION", 30 * 86400.0, minimum=0.0)

@@ -9,13 +9,22 @@ peer connections. What it may use is its ``BotContext``:
   every participant hears (mixed with the per-participant audio),
   ``clear(peer_id=None)`` drops what is queued (a barge-in), ``queued(peer_id=None)``
   says how many seconds are still to play (so "speaking" means "audio still queued");
+  ``pause()``/``resume()`` hold the shared audio and play it on from where it
+  stopped (``clear()`` ends a pause too), ``shared_position`` says how many
+  seconds of shared audio went out (so the part of an answer that was heard is
+  known), ``shared_listener`` is called with each shared frame as it goes out;
 - ``await context.say(text, transcript_speaker=None)`` posts a chat line from the
   bot (with ``transcript_speaker``, a transcript of what that session said);
 - ``context.set_state(state)``: ``listening``, ``thinking``, ``speaking`` or
   ``unavailable`` (the runtime holds ``starting`` until the peer connections are up);
+- ``context.name``: the bot's display name in the lobby;
 - ``context.participants``: session id -> the Participant object as last seen,
   the bot itself left out; ``context.profile``: the bot's BotProfile, or None;
-- ``context.report(exc, where)``: store an error with category ``bot``.
+- ``context.report(exc, where)``: store an error with category ``bot``;
+- ``await context.mute(session_id)``: mute a participant of the lobby (a bot's
+  ``set_muted`` with ``peer_id``: only ever to muted, the participant unmutes
+  themselves), e.g. one who asked the bot to mute them;
+- ``await context.leave()``: the bot leaves the lobby for good.
 
 The runtime calls the hooks below as the lobby's frames arrive, one at a
 time and awaited on the bot's event loop (so a hook must return quickly and
@@ -48,10 +57,17 @@ class AudioOutput(Protocol):
     def play_all(self, pcm: np.ndarray) -> None: ...
     def clear(self, peer_id: str | None = None) -> None: ...
     def queued(self, peer_id: str | None = None) -> float: ...
+    def pause(self) -> None: ...
+    def resume(self) -> None: ...
+    @property
+    def shared_position(self) -> float: ...
+    @property
+    def shared_queued_position(self) -> float: ...
 
 
 class BotContext(Protocol):
     session_id: str
+    name: str
     lobby_id: str
     profile: Any
     participants: dict[str, dict[str, Any]]
@@ -60,6 +76,8 @@ class BotContext(Protocol):
     async def say(self, text: str, *, transcript_speaker: str | None = None) -> None: ...
     def set_state(self, state: str) -> None: ...
     def report(self, exc: BaseException, where: str) -> None: ...
+    async def mute(self, session_id: str) -> None: ...
+    async def leave(self) -> None: ...
 
 
 class BotBehaviour:
@@ -74,6 +92,10 @@ class BotBehaviour:
     def unavailable_reason(cls) -> str | None:
         """Why this process cannot run the kind (a provider missing, in words), or None."""
         return None
+
+    @classmethod
+    async def warm_up(cls) -> None:
+        """Load what bots of this kind need (models), once per worker, at its start; failures are reported."""
 
     async def started(self) -> None:
         """The bot joined the lobby (or resumed its place)."""

@@ -39,7 +39,8 @@ KINDS: dict[str, KindEntry] = {
                   "Announcer", "bots.kinds.announcer.AnnouncerBot"),
         KindEntry(BotKind.CAPTIONER, "Writes down what each person says, as transcripts in the chat.",
                   "Captioner", "bots.kinds.captioner.CaptionerBot"),
-        KindEntry(BotKind.ASSISTANT, "Listens to everyone and answers by voice.", "Assistant", None),
+        KindEntry(BotKind.ASSISTANT, "Listens to everyone and answers by voice.", "Assistant",
+                  "bots.kinds.assistant.AssistantBot"),
     )
 }
 

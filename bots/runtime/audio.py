@@ -8,6 +8,13 @@ time, or a peer that reads slowly, never grows the bot's memory. The shared
 audio advances on one clock for all peers: each track asks for the frame of
 its next 20 ms slot, and every track gets the same frame for the same slot.
 
+The shared audio can be paused (``pause``: nothing more of it goes out, what
+is queued waits) and resumed where it stopped, and it counts what went out:
+``shared_position`` is how many seconds of it every participant has been
+sent, so a behaviour knows how much of what it queued was heard (a barge-in
+keeps only that part); ``shared_listener`` is called with each shared frame
+as it goes out (an assistant's echo detector compares it with what comes back).
+
 aiortc's own ``AudioStreamTrack`` only sends silence; a track that serves
 frames from a queue, paced in real time, is what is written here.
 """
@@ -15,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import fractions
+import logging
 import time
 from collections import deque
 from collections.abc import Callable
@@ -24,6 +32,8 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av import AudioFrame
 
 from bots.kinds.base import FRAME_SAMPLES, SAMPLE_RATE
+
+logger = logging.getLogger("voicebot.bots")
 
 FRAME_SECONDS = FRAME_SAMPLES / SAMPLE_RATE
 MAX_QUEUED_SECONDS = 30.0
@@ -88,6 +98,10 @@ class AudioMixer:
         self.tracks: dict[str, OutgoingTrack] = {}
         self.frames_sent = 0
         self.frames_late = 0
+        self.shared_paused = False
+        # Shared frames that went out (each slot counted once, whichever track asked first).
+        self.shared_frames_out = 0
+        self.shared_listener: Callable[[np.ndarray, float], None] | None = None
 
     # --- What a behaviour calls -------------------------------------------
 
@@ -103,6 +117,7 @@ class AudioMixer:
     def clear(self, peer_id: str | None = None) -> None:
         if peer_id is None:
             self.shared.clear()
+            self.shared_paused = False
             for queue in self.peers.values():
                 queue.clear()
         elif peer_id in self.peers:
@@ -113,6 +128,28 @@ class AudioMixer:
             return self.shared.seconds
         queue = self.peers.get(peer_id)
         return 0.0 if queue is None else queue.seconds
+
+    def pause(self) -> None:
+        """Nothing more of the shared audio goes out until ``resume`` (what is queued waits)."""
+        self.shared_paused = True
+
+    def resume(self) -> None:
+        """The shared audio plays on from where it was paused."""
+        if self.shared_paused:
+            self.shared_paused = False
+            # What waited is due now, not late: it goes on at the next slot.
+            now = self.clock()
+            self.shared.frames = deque((max(due, now), frame) for due, frame in self.shared.frames)
+
+    @property
+    def shared_position(self) -> float:
+        """Seconds of shared audio that went out since the mixer was made."""
+        return self.shared_frames_out * FRAME_SECONDS
+
+    @property
+    def shared_queued_position(self) -> float:
+        """Where audio pushed now with ``play_all`` will start, on the ``shared_position`` scale."""
+        return self.shared_position + self.shared.seconds
 
     # --- What the runtime calls -------------------------------------------
 
@@ -136,8 +173,16 @@ class AudioMixer:
         now = self.clock()
         while self.shared_slot < slot:
             self.shared_slot += 1
-            self.shared_frames[self.shared_slot] = self.shared.pop(now)
+            frame = None if self.shared_paused else self.shared.pop(now)
+            self.shared_frames[self.shared_slot] = frame
             self.shared_frames.pop(self.shared_slot - SHARED_SLOTS_KEPT, None)
+            if frame is not None:
+                self.shared_frames_out += 1
+                if self.shared_listener is not None:
+                    try:
+                        self.shared_listener(frame, now)
+                    except Exception:  # noqa: BLE001 - a behaviour's listener must not stop the audio
+                        logger.exception("the shared audio's listener failed")
         return self.shared_frames.get(slot)
 
     def frame_for(self, peer_id: str, slot: int) -> np.ndarray:

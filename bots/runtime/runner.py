@@ -81,6 +81,14 @@ class BotRunner:
         self.state.wanted = state
         self.state_refresh()
 
+    async def mute(self, session_id: str) -> None:
+        await self.send({"type": "set_muted", "muted": True, "peer_id": session_id})
+
+    async def leave(self) -> None:
+        logger.info("bot %s leaves lobby %s: its behaviour asked to", self.session_id[:8], self.lobby_id)
+        # The server answers participant_left for the bot itself: the run ends FINISHED.
+        await self.send({"type": "leave"})
+
     def report(self, exc: BaseException, where: str) -> None:
         error = exc if isinstance(exc, VoiceBotError) else BotUnavailableError(
             "A bot ran into a problem.", context={"exception": type(exc).__name__, "detail": str(exc)[:300]}

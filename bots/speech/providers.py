@@ -57,14 +57,19 @@ def vad_chain() -> VoiceActivityChain:
     return VoiceActivityChain(classes, timeout=settings.VOICEBOT_VAD_TIMEOUT)
 
 
-async def segmenter_create() -> UtteranceSegmenter:
-    """A segmenter for one participant's audio, with a detector of its own and the settings' timings."""
+async def segmenter_create(*, silence: float | None = None, min_speech: float | None = None) -> UtteranceSegmenter:
+    """A segmenter for one participant's audio, with a detector of its own and the settings' timings.
+
+    ``silence`` and ``min_speech`` replace ``VOICEBOT_VAD_SILENCE`` and ``VOICEBOT_VAD_MIN_SPEECH``
+    (the assistant ends utterances sooner and lets its endpointing decide the end of a turn, and
+    notices speech over it sooner).
+    """
     return UtteranceSegmenter(
         await vad_chain().create(),
         threshold=settings.VOICEBOT_VAD_THRESHOLD,
         lead_in=settings.VOICEBOT_VAD_LEAD_IN,
-        silence=settings.VOICEBOT_VAD_SILENCE,
-        min_speech=settings.VOICEBOT_VAD_MIN_SPEECH,
+        silence=settings.VOICEBOT_VAD_SILENCE if silence is None else silence,
+        min_speech=settings.VOICEBOT_VAD_MIN_SPEECH if min_speech is None else min_speech,
         max_utterance=settings.VOICEBOT_UTTERANCE_MAX,
     )
 

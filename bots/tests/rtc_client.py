@@ -19,6 +19,7 @@ from typing import Any
 import av
 import numpy as np
 from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc.contrib.media import MediaRelay
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.sdp import candidate_from_sdp
 from av import AudioFrame
@@ -113,10 +114,11 @@ class ToneTrack(MediaStreamTrack):
 
 
 class SpeechTrack(MediaStreamTrack):
-    """Outgoing audio: silence, or the 48 kHz speech handed to ``say``, paced in real time.
+    """Outgoing audio: silence, or the speech ``say()`` queued (48 kHz int16), in real time.
 
-    ``ends`` holds when the last sample of each ``say`` went out (the end of
-    that speech, as the participant's microphone saw it).
+    ``said`` holds, for each ``say``, when its first and last frames went out;
+    ``ends`` when the last frame of each went out (the end of that speech, as
+    the participant's microphone saw it).
     """
 
     kind = "audio"
@@ -124,17 +126,26 @@ class SpeechTrack(MediaStreamTrack):
     def __init__(self) -> None:
         super().__init__()
         self.pending: list[np.ndarray] = []
-        self.current = np.zeros(0, dtype=np.int16)
-        self.ends: list[float] = []
         self.pts = 0
         self.started: float | None = None
+        # (monotonic time its first frame went out, its last frame went out) of each thing said.
+        self.said: list[list[float]] = []
+        self.ends: list[float] = []
+        # How many frames of each ``say`` are still to go out.
+        self.left_of_last: list[int] = []
 
     def say(self, pcm48k: np.ndarray) -> None:
-        self.pending.append(np.asarray(pcm48k, dtype=np.int16))
+        padded = np.concatenate([pcm48k.astype(np.int16), np.zeros(-len(pcm48k) % FRAME, dtype=np.int16)])
+        frames = padded.reshape(-1, FRAME)
+        self.pending.extend(frames)
+        self.said.append([])
+        self.left_of_last.append(len(frames))
 
     @property
-    def speaking(self) -> bool:
-        return bool(self.pending) or self.current.size > 0
+    def busy(self) -> bool:
+        return bool(self.pending)
+
+    speaking = busy
 
     async def recv(self) -> AudioFrame:
         if self.readyState != "live":
@@ -145,15 +156,18 @@ class SpeechTrack(MediaStreamTrack):
             wait = self.started + self.pts / RATE - time.monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)
-        if not self.current.size and self.pending:
-            self.current = self.pending.pop(0)
-        samples = np.zeros(FRAME, dtype=np.int16)
-        if self.current.size:
-            taken = self.current[:FRAME]
-            samples[:taken.size] = taken
-            self.current = self.current[FRAME:]
-            if not self.current.size:
-                self.ends.append(time.monotonic())
+        if self.pending:
+            samples = self.pending.pop(0)
+            # The oldest ``say`` still going out is the first with frames left.
+            index = next(i for i, left in enumerate(self.left_of_last) if left)
+            mark = self.said[index]
+            now = time.monotonic()
+            mark[:] = [mark[0] if mark else now, now + FRAME / RATE]
+            self.left_of_last[index] -= 1
+            if not self.left_of_last[index]:
+                self.ends.append(now + FRAME / RATE)
+        else:
+            samples = np.zeros(FRAME, dtype=np.int16)
         frame = AudioFrame.from_ndarray(samples.reshape(1, -1), format="s16", layout="mono")
         frame.sample_rate = RATE
         frame.pts = self.pts
@@ -179,9 +193,17 @@ class Heard:
         return None
 
     def pcm(self, start: float, end: float = float("inf")) -> np.ndarray:
-        """What arrived between ``start`` and ``end``, as one 48 kHz array."""
-        frames = [pcm for at, pcm in self.frames if start <= at <= end]
-        return np.concatenate(frames) if frames else np.zeros(0, dtype=np.int16)
+        """What arrived between ``start`` and ``end``, as one array."""
+        parts = [pcm for at, pcm in self.frames if start <= at <= end]
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int16)
+
+    def first_sound(self, start: float, *, level: float = 0.01) -> float | None:
+        """When the first frame louder than ``level`` (RMS) arrived after ``start``."""
+        return next((at for at, pcm in self.since(start) if rms(pcm) > level), None)
+
+    def last_sound(self, start: float, *, level: float = 0.01) -> float | None:
+        loud = [at for at, pcm in self.since(start) if rms(pcm) > level]
+        return loud[-1] if loud else None
 
     def loudest(self, start: float, end: float) -> float:
         return max((rms(pcm) for at, pcm in self.frames if start <= at <= end), default=0.0)
@@ -206,6 +228,7 @@ class RtcParticipant:
         self.events: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.tasks: list[asyncio.Task[Any]] = []
         self.offers_seen = 0
+        self.relay = MediaRelay()
 
     async def join(self) -> dict[str, Any]:
         port = self.base_url.rsplit(":", 1)[1]
@@ -290,7 +313,9 @@ class RtcParticipant:
         pc = RTCPeerConnection()
         self.pcs[peer_id] = pc
         if self.track is not None:
-            pc.addTrack(self.track)
+            # Through a relay: a closed connection stops its own copy, never the track itself (the
+            # next connection with the same peer, after a bot moved to another worker, reads it on).
+            pc.addTrack(self.relay.subscribe(self.track, buffered=False))
         else:
             pc.addTransceiver("audio", direction="recvonly")
         heard = self.heard.setdefault(peer_id, Heard())

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from bots import services
 from bots.models import Bot, BotProfile, BotWorker
+from bots.selectors import NO_WORKER
 from lobbies.models import GuestSession, Participant
 from lobbies.services import session_create
 from bots.tests.test_consumers import bot_joins
@@ -39,7 +40,29 @@ def test_staff_create_a_profile_that_the_api_then_lists(staff_client: Client) ->
     profile = BotProfile.objects.get()
     assert (profile.providers, profile.answer_length, profile.temperature) == (["piper", "espeak"], 40, 0.5)
     assert Client().get("/api/bots").json()["profiles"] == [
-        {"id": "parrot", "name": "Polly", "kind": "echo", "description": "Says it back."}]
+        {"id": "parrot", "name": "Polly", "kind": "echo", "description": "Says it back.", "available": False,
+         "reason": NO_WORKER}]
+
+
+@pytest.mark.django_db
+def test_an_assistant_profile_naming_an_unknown_provider_or_tool_is_refused_in_words(
+    staff_client: Client, settings: Any
+) -> None:
+    settings.VOICEBOT_LLM_PROVIDERS = [{"name": "local", "base_url": "http://127.0.0.1:9/v1", "model": "m"}]
+    response = staff_client.post("/admin/bots/botprofile/add/", {
+        "id": "guide", "name": "Guide", "kind": "assistant", "language": "en", "providers": '["openai"]',
+        "tools": '["who_is_here", "launch_rockets"]', "answer_length": "40", "temperature": "0.5",
+    })
+    page = response.content.decode()
+    assert response.status_code == 200 and not BotProfile.objects.exists()
+    assert "no language-model provider named &#x27;openai&#x27;; the configured ones are: local" in page
+    assert "There is no tool &#x27;launch_rockets&#x27;" in page
+    response = staff_client.post("/admin/bots/botprofile/add/", {
+        "id": "guide", "name": "Guide", "kind": "assistant", "language": "en", "providers": '["local"]',
+        "tools": '["who_is_here"]', "answer_length": "40", "temperature": "0.5",
+    })
+    assert response.status_code == 302
+    assert BotProfile.objects.get().tools == ["who_is_here"]
 
 
 @pytest.mark.django_db

@@ -104,3 +104,40 @@ async def test_a_track_sends_20_ms_frames_in_real_time_and_stops_with_its_peer()
     mixer.track_closed("ann")
     with pytest.raises(MediaStreamError):
         await track.recv()
+
+
+def test_shared_audio_pauses_resumes_where_it_stopped_and_counts_what_went_out() -> None:
+    clock = Clock()
+    mixer = AudioMixer(clock=clock)
+    mixer.track_for("ann")
+    mixer.track_for("bob")
+    out: list[tuple[int, float]] = []
+    mixer.shared_listener = lambda pcm, at: out.append((int(pcm[0]), at))
+    mixer.play_all(np.concatenate([tone(1), tone(2), tone(3)]))
+    assert mixer.shared_queued_position == pytest.approx(0.06)
+    slot = mixer.current_slot()
+    assert mixer.frame_for("ann", slot)[0] == 1
+    assert mixer.frame_for("bob", slot)[0] == 1  # the same slot: the same frame, counted once
+    assert mixer.shared_position == pytest.approx(0.02)
+    mixer.pause()
+    clock.now += 0.04
+    assert not mixer.frame_for("ann", slot + 1).any() and not mixer.frame_for("ann", slot + 2).any()
+    assert mixer.shared_position == pytest.approx(0.02) and mixer.queued() == pytest.approx(0.04)
+    mixer.resume()
+    clock.now += 0.02
+    assert mixer.frame_for("ann", slot + 3)[0] == 2
+    assert mixer.frame_for("ann", slot + 4)[0] == 3
+    assert mixer.shared_position == pytest.approx(0.06)
+    assert [value for value, _ in out] == [1, 2, 3]
+    # Clearing drops what waits and ends a pause; a failing listener never stops the audio.
+    mixer.play_all(tone(4))
+    mixer.pause()
+    mixer.clear()
+    assert mixer.queued() == 0 and not mixer.shared_paused
+
+    def broken(pcm: np.ndarray, at: float) -> None:
+        raise RuntimeError("listener bug")
+
+    mixer.shared_listener = broken
+    mixer.play_all(tone(5))
+    assert mixer.frame_for("ann", slot + 5)[0] == 5

@@ -202,3 +202,27 @@ async def test_a_bot_joins_a_full_lobby_and_takes_no_seat(ws: Callable[..., Any]
     assert (await cleo.receive_type("error"))["code"] == "lobby_full"
     await bot.send({"type": "set_bot_state", "state": "listening"})
     assert (await people[0].receive_type("participant_updated"))["participant"]["bot"]["state"] == "listening"
+
+
+async def test_a_bot_mutes_another_participant_never_unmutes_and_people_cannot(
+    ws: Callable[..., Any], joined_pair: Any
+) -> None:
+    lobby_id, ann, bob = joined_pair
+    bot = await bot_joins(ws, lobby_id, [ann, bob])
+    await bot.send({"type": "set_muted", "muted": True, "peer_id": ann.session_id})
+    for client in (ann, bob, bot):
+        frame = await client.receive_type("participant_updated")
+        assert frame["participant"]["session_id"] == ann.session_id
+        assert frame["participant"]["muted"] is True
+    # Unmuting someone else, a peer that is not there, itself: refused, stored, the socket stays.
+    await bot.send({"type": "set_muted", "muted": False, "peer_id": ann.session_id, "id": "u"})
+    await assert_refused(bot, "invalid_message", "u")
+    await bot.send({"type": "set_muted", "muted": True, "peer_id": "f" * 32, "id": "n"})
+    await assert_refused(bot, "peer_not_found", "n")
+    await bot.send({"type": "set_muted", "muted": True, "peer_id": bot.session_id, "id": "s"})
+    await assert_refused(bot, "peer_not_found", "s")
+    # A person cannot mute someone else.
+    await bob.send({"type": "set_muted", "muted": True, "peer_id": ann.session_id, "id": "p"})
+    await assert_refused(bob, "forbidden", "p")
+    await ann.send({"type": "ping", "id": "still"})
+    assert (await ann.receive_type("pong"))["in_reply_to"] == "still"

@@ -1,6 +1,7 @@
 """GET /api/bots, POST /api/lobbies/<id>/bots and DELETE .../bots/<session_id>: answers, and every error in order."""
 from __future__ import annotations
 
+import urllib.request
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -8,13 +9,17 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from bots.kinds.catalog import NOT_BUILT
+from bots.assistant.llm.config import NO_PROVIDER_REASON
+from bots.assistant.metrics import TurnTimer, turn_observe
+from bots.kinds.catalog import KINDS, NOT_BUILT, KindEntry
 from bots.models import Bot, BotProfile, BotWorker
 from bots.selectors import NO_WORKER, WORKERS_FULL
+from bots.worker.process import metrics_serve
 from lobbies.models import GuestSession, Participant
 from lobbies.moderation import lobby_close
 from lobbies.services import lobby_join, session_create
 from lobbies.tests.conftest import Api, StoredErrors, assert_error_body
+from lobbies.tests.test_admin import logged_in
 
 pytestmark = pytest.mark.django_db
 
@@ -45,10 +50,56 @@ def test_bots_lists_every_kind_and_each_profile(api: Api, live_worker: str) -> N
     assert set(kinds) == {"echo", "announcer", "captioner", "assistant"}
     assert all(set(kind) == {"kind", "available", "description", "reason"} for kind in body["kinds"])
     assert kinds["echo"]["available"] is True and kinds["echo"]["reason"] is None
-    assert kinds["assistant"] == {**kinds["assistant"], "available": False, "reason": NOT_BUILT}
+    # No language-model provider is configured in the tests: the reason names the setting.
+    assert kinds["assistant"] == {**kinds["assistant"], "available": False, "reason": NO_PROVIDER_REASON}
+    assert "VOICEBOT_LLM_PROVIDERS" in NO_PROVIDER_REASON
     # Staff-only fields (instructions, voice, providers) stay on the server.
     assert body["profiles"] == [{"id": "friendly-echo", "name": "Parrot", "kind": "echo",
-                                 "description": "Says it back."}]
+                                 "description": "Says it back.", "available": True, "reason": None}]
+
+
+def llm_reports(worker_id: str, *states: tuple[str, str]) -> None:
+    """The worker reports its language-model providers (name, breaker state) and breakers, as its heartbeat does."""
+    BotWorker.objects.filter(pk=worker_id).update(
+        kinds={"echo": None, "assistant": None},
+        stats={"llm": [{"name": name, "dependency": f"llm.{name}", "state": state, "reason": None,
+                        "retry_after": 3.0 if state == "open" else None} for name, state in states],
+               "breakers": {f"llm.{name}": state for name, state in states}})
+
+
+def test_a_profile_whose_providers_are_down_says_so(api: Api, live_worker: str) -> None:
+    BotProfile.objects.create(id="first-only", name="First", kind="assistant", providers=["first"])
+    BotProfile.objects.create(id="any", name="Any", kind="assistant", providers=[])
+    BotProfile.objects.create(id="by-index", name="Second", kind="assistant", providers=[1])
+    llm_reports(live_worker, ("first", "open"), ("second", "closed"))
+    profiles = {p["id"]: p for p in api.get("/api/bots").json()["profiles"]}
+    assert profiles["first-only"]["available"] is False
+    assert profiles["first-only"]["reason"] == ("Its language-model providers are unavailable "
+                                                "(first: failing, tried again soon).")
+    assert (profiles["any"]["available"], profiles["any"]["reason"]) == (True, None)
+    assert (profiles["by-index"]["available"], profiles["by-index"]["reason"]) == (True, None)
+    llm_reports(live_worker, ("first", "open"), ("second", "half_open"))
+    profiles = {p["id"]: p for p in api.get("/api/bots").json()["profiles"]}
+    # Half open: it failed, and only a trial call will tell whether it is back.
+    assert profiles["by-index"]["reason"] == ("Its language-model providers are unavailable "
+                                              "(second: failing, tried again now).")
+    llm_reports(live_worker, ("first", "open"), ("second", "open"))
+    assert {p["id"]: p["available"] for p in api.get("/api/bots").json()["profiles"]} == {
+        "first-only": False, "any": False, "by-index": False}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_workers_language_model_breakers_show_in_readyz_and_metrics(api: Api, live_worker: str) -> None:
+    llm_reports(live_worker, ("first", "open"), ("second", "closed"))
+    BotWorker.objects.create(id="e" * 32, host="other", pid=2, capacity=4, started_at=timezone.now(),
+                             last_heartbeat=timezone.now(), stats={"breakers": {"llm.first": "half_open",
+                                                                                "llm.second": "half_open"}})
+    header = api.get("/readyz")["Circuit-Breakers"]
+    # The worst state among the live workers.
+    assert "llm.first=open" in header and "llm.second=half_open" in header
+    text = api.get("/metrics").content.decode()
+    assert 'voicebot_bot_worker_circuit_breaker_state{breaker="llm.first"} 2.0' in text
+    assert 'voicebot_bot_worker_circuit_breaker_state{breaker="llm.second"} 1.0' in text
 
 
 def test_bots_says_why_when_no_worker_runs_or_all_are_full(api: Api, live_worker: str,
@@ -196,9 +247,18 @@ def test_no_worker_is_bot_unavailable_with_a_retry(api: Api, room: tuple[str, st
     assert not Bot.objects.exists() and not GuestSession.objects.filter(is_bot=True).exists()
 
 
-def test_a_kind_not_built_is_bot_unavailable(api: Api, live_worker: str, room: tuple[str, str, str]) -> None:
-    body = assert_error_body(add(api, room[0], room[2], {"kind": "assistant"}), status=503, code="bot_unavailable")
+def test_a_kind_not_built_is_bot_unavailable(api: Api, live_worker: str, room: tuple[str, str, str],
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(KINDS, "fortune", KindEntry("fortune", "Tells fortunes.", "Fortune", None))
+    body = assert_error_body(add(api, room[0], room[2], {"kind": "fortune"}), status=503, code="bot_unavailable")
     assert body["message"] == NOT_BUILT
+
+
+def test_an_assistant_without_a_language_model_is_bot_unavailable_naming_the_setting(
+    api: Api, live_worker: str, room: tuple[str, str, str]
+) -> None:
+    body = assert_error_body(add(api, room[0], room[2], {"kind": "assistant"}), status=503, code="bot_unavailable")
+    assert body["message"] == NO_PROVIDER_REASON
 
 
 def test_bots_take_no_seat(api: Api, live_worker: str, new_session: Callable[..., tuple[str, str]],
@@ -269,3 +329,26 @@ def test_readyz_names_the_live_workers_and_what_they_carry(api: Api, live_worker
     assert response["Bot-Workers"] == f"{live_worker}@{worker.host}:{worker.pid}=1/4"
     BotWorker.objects.all().delete()
     assert api.get("/readyz")["Bot-Workers"] == "none"
+
+
+def test_a_workers_own_metrics_serve_the_assistants_turn_histograms() -> None:
+    clock = [10.0]
+    timer = TurnTimer(bot_session_id="b" * 32, lobby_id="lobby", profile="atlas", speaker_session_id="a" * 32,
+                      speech_ended_at=10.0, clock=lambda: clock[0])
+    timer.mark("audio_started", at=11.1)
+    turn_observe(timer.finish())
+    server = metrics_serve(0, "127.0.0.1")
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{server.server_port}/metrics", timeout=5) as response:
+            text = response.read().decode()
+    finally:
+        server.shutdown()
+    assert 'voicebot_bot_turn_seconds_count{provider="",stage="voice_to_voice"}' in text
+    assert "voicebot_bot_turns_total" in text
+
+
+def test_the_error_dashboard_lists_the_workers_breakers(live_worker: str) -> None:
+    llm_reports(live_worker, ("first", "open"), ("second", "closed"))
+    page = logged_in(staff=True).get("/admin/errors/errordashboard/").content.decode()
+    assert "Circuit breakers of the bot workers" in page
+    assert '<tr><td>llm.first</td><td class="breaker-state">open</td></tr>' in page

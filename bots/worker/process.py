@@ -25,14 +25,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
+from prometheus_client import start_http_server
 
 from bots import services
-from bots.kinds.catalog import KINDS, kind_unavailable_reason
+from bots.assistant.llm.router import llm_health_report
+from bots.models import BotKind
+from bots.kinds.catalog import KINDS, behaviour_class, kind_unavailable_reason
 from bots.runtime.ice import ice_addresses_apply
 from bots.runtime.runner import BotRunner
 from bots.runtime.server import FINISHED
 from errors.boundary import report_error
 from resilience.database import db_call
+from resilience.registry import breaker_snapshots
 
 logger = logging.getLogger("voicebot.bots")
 
@@ -71,7 +75,8 @@ class BotWorkerProcess:
                                                  kinds=self.kinds, stats=self.stats())
         logger.info("bot worker %s (pid %d) runs up to %d bots of %s for %s", self.worker_id, os.getpid(),
                     self.capacity, ", ".join(self.runnable) or "no kind", self.server_url)
-        tasks = [loop.create_task(self.heartbeats()), loop.create_task(self.claims())]
+        tasks = [loop.create_task(self.heartbeats()), loop.create_task(self.claims()),
+                 *(loop.create_task(self.warm_up(kind)) for kind in self.runnable)]
         try:
             await self.stopping.wait()
         finally:
@@ -82,6 +87,18 @@ class BotWorkerProcess:
             await asyncio.gather(*self.writes, return_exceptions=True)
             released = await db_call(services.worker_stop)(worker_id=self.worker_id)
             logger.info("bot worker %s stopped; %d bots handed back", self.worker_id, released)
+
+    async def warm_up(self, kind: str) -> None:
+        behaviour = behaviour_class(kind)
+        if behaviour is None:
+            return
+        started = time.monotonic()
+        try:
+            await behaviour.warm_up()
+        except Exception as exc:  # noqa: BLE001 - a kind that cannot warm up loads on first use
+            report_error(exc, transport="internal", where=f"bots.worker.warm_up.{kind}")
+            return
+        logger.info("bot worker %s: %s warmed up in %.1f s", self.worker_id, kind, time.monotonic() - started)
 
     async def every(self, interval: float, step: Any, where: str) -> None:
         while True:
@@ -202,6 +219,9 @@ class BotWorkerProcess:
             "cpu_seconds": round(time.process_time() - self.cpu_start, 3),
             "bots_carried": sorted(self.running),
             "behaviours": {entry.runner.session_id: behaviour_stats(entry.runner) for entry in self.running.values()},
+            # This process's breakers (its language models', speech providers', the server's...).
+            "breakers": {snapshot.name: snapshot.state for snapshot in breaker_snapshots()},
+            "llm": llm_health_report() if BotKind.ASSISTANT in self.runnable else [],
         }
 
 
@@ -213,7 +233,20 @@ def behaviour_stats(runner: BotRunner) -> dict[str, Any]:
         return {}
 
 
+def metrics_serve(port: int, address: str) -> Any:
+    """Serve this worker's Prometheus metrics on ``address:port`` (prometheus_client's own server, a thread).
+
+    The server's /metrics shows what the server process measured; the
+    assistants' turn histograms and the worker's breakers are in the worker.
+    """
+    server, _thread = start_http_server(port, addr=address)
+    logger.info("bot worker metrics on http://%s:%d/metrics", address, server.server_port)
+    return server
+
+
 def worker_run(*, capacity: int, server_url: str, parent_pid: int | None = None) -> None:
     """Run a worker in this process until SIGTERM or SIGINT (or ``parent_pid`` is gone)."""
     ice_addresses_apply(settings.VOICEBOT_BOT_ICE_ADDRESSES)
+    if settings.VOICEBOT_BOT_METRICS_PORT:
+        metrics_serve(settings.VOICEBOT_BOT_METRICS_PORT, settings.VOICEBOT_BOT_METRICS_ADDRESS)
     asyncio.run(BotWorkerProcess(capacity=capacity, server_url=server_url, parent_pid=parent_pid).run())

@@ -189,3 +189,11 @@ def _refused(exc: BaseException) -> bool:
     return isinstance(exc, DependencyUnavailableError) and exc.__cause__ is None
 
 
+
+
+def llm_health_report() -> list[dict[str, object]]:
+    """Each configured provider, in order, as a worker reports it: name, breaker state, why out of use."""
+    router = LLMRouter.from_settings()
+    return [{"name": health.provider, "dependency": health.dependency, "state": health.state,
+             "reason": health.reason, "retry_after": health.retry_after}
+            for health in router.health().providers]

@@ -87,6 +87,18 @@ test("push to talk: live only while held, never while muted, and what others see
   assert.deepEqual(changes.map((c) => c.changed), [true, true, true, false, false, false, false, true]);
 });
 
+test("muted from elsewhere (a bot): muted once, a second time changes nothing, the person unmutes", () => {
+  const talk = new TalkMode();
+  const changes = [];
+  talk.addEventListener("change", ({ detail }) => changes.push(detail.changed));
+  talk.mute();
+  assert.equal(talk.live, false);
+  talk.mute();
+  talk.toggleMute();
+  assert.equal(talk.live, true);
+  assert.deepEqual(changes, [true, true]);
+});
+
 test("shortcuts: M mutes, Space talks with push to talk on, never while typing", () => {
   const body = { tagName: "BODY" };
   const button = { tagName: "BUTTON" };

@@ -259,6 +259,10 @@ const FRAME_HANDLERS = {
       resyncPresence();
       return;
     }
+    if (participant.session_id === state.selfId && participant.muted) {
+      // A bot muted us (we asked it to): the microphone goes quiet too.
+      controls.mutedByServer();
+    }
     state.participants.set(participant.session_id, participant);
     view.renderParticipants(state.participants, state.selfId);
   },

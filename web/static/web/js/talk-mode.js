@@ -27,6 +27,13 @@ export class TalkMode extends EventTarget {
     this.update(() => { this.muted = !this.muted; });
   }
 
+  /** Muted from elsewhere (a bot the person asked to mute them). */
+  mute() {
+    if (!this.muted) {
+      this.update(() => { this.muted = true; });
+    }
+  }
+
   setPushToTalk(on) {
     this.update(() => {
       this.pushToTalk = Boolean(on);

@@ -63,6 +63,13 @@ export class VoiceControls extends EventTarget {
     this.render();
   }
 
+  /** The server says this person is muted while the microphone is live (a bot muted them): mute it. */
+  mutedByServer() {
+    if (!this.shownMuted) {
+      this.talk.mute();
+    }
+  }
+
   /** What others are told: muted whenever the microphone is not live. */
   get shownMuted() {
     return !this.talk.live;

@@ -1,0 +1,122 @@
+"""The assistants' measured turns summed up: percentiles per profile and provider, and the last 24 hours.
+
+Read by the admin's analytics page and ``manage.py bot_report``. Percentiles
+are computed here from the stored turns of the window (numpy's linear
+interpolation, as Prometheus' ``histogram_quantile`` interpolates within a
+bucket); the window is bounded by the retention of turns.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+from django.utils import timezone
+
+from bots.models import Turn
+
+STAGES = ("voice_to_voice", "transcription", "llm_first_token", "tts_first_audio", "end_of_turn", "overhead")
+CHART_WIDTH = 760
+CHART_HEIGHT = 220
+PLOT_LEFT = 48
+PLOT_BOTTOM = 24
+PLOT_TOP = 10
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    return round(float(np.percentile(values, q)), 3) if values else None
+
+
+@dataclass
+class TurnSummary:
+    profile: str
+    provider: str
+    turns: int
+    answered: int
+    interrupted: int
+    failed: int
+    fallbacks: int
+    # stage -> {"p50": s, "p95": s, "p99": s} (None where no turn reached the stage)
+    stages: dict[str, dict[str, float | None]]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"profile": self.profile, "provider": self.provider, "turns": self.turns, "answered": self.answered,
+                "interrupted": self.interrupted, "failed": self.failed, "fallbacks": self.fallbacks,
+                "stages": self.stages}
+
+
+def _summary(profile: str, provider: str, rows: list[dict[str, Any]]) -> TurnSummary:
+    stages = {}
+    for stage in STAGES:
+        values = [row[stage] for row in rows if row[stage] is not None]
+        stages[stage] = {"p50": percentile(values, 50), "p95": percentile(values, 95), "p99": percentile(values, 99)}
+    return TurnSummary(
+        profile=profile, provider=provider, turns=len(rows),
+        answered=sum(1 for row in rows if row["outcome"] == "answered"),
+        interrupted=sum(1 for row in rows if row["interrupted"]),
+        failed=sum(1 for row in rows if row["outcome"] == "failed"),
+        fallbacks=sum(1 for row in rows if row["fallback"]),
+        stages=stages,
+    )
+
+
+def turn_summaries(*, since: datetime, until: datetime | None = None,
+                   profile: str | None = None) -> tuple[TurnSummary, list[TurnSummary]]:
+    """All turns of the window, then one summary per (profile, language-model provider)."""
+    turns = Turn.objects.filter(speech_ended_at__gte=since, speech_ended_at__lte=until or timezone.now())
+    if profile is not None:
+        turns = turns.filter(profile_id=profile)
+    rows = list(turns.values("profile_id", "llm_provider", "outcome", "interrupted", "fallback", *STAGES))
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        groups[(row["profile_id"] or "-", row["llm_provider"] or "-")].append(row)
+    return _summary("all", "all", rows), [_summary(*key, groups[key]) for key in sorted(groups)]
+
+
+def turns_hourly(*, hours: int = 24, now: datetime | None = None) -> list[dict[str, Any]]:
+    """Each of the last ``hours`` hours: its turns and their voice-to-voice p50 and p95."""
+    now = now or timezone.now()
+    start = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=hours - 1)
+    buckets: dict[datetime, list[float | None]] = {start + timedelta(hours=n): [] for n in range(hours)}
+    for ended, value in Turn.objects.filter(speech_ended_at__gte=start).values_list("speech_ended_at",
+                                                                                      "voice_to_voice"):
+        hour = ended.replace(minute=0, second=0, microsecond=0)
+        if hour in buckets:
+            buckets[hour].append(value)
+    result = []
+    for hour, values in buckets.items():
+        timed = [value for value in values if value is not None]
+        result.append({"hour": hour, "turns": len(values), "p50": percentile(timed, 50),
+                       "p95": percentile(timed, 95)})
+    return result
+
+
+def chart_build(hours: list[dict[str, Any]]) -> dict[str, Any]:
+    """Bars of turns per hour, each labelled with its voice-to-voice percentiles (drawn by the server, no script)."""
+    peak = max((hour["turns"] for hour in hours), default=0)
+    top = max(1, peak)
+    plot_height = CHART_HEIGHT - PLOT_TOP - PLOT_BOTTOM
+    slot = (CHART_WIDTH - PLOT_LEFT) / max(len(hours), 1)
+    bars, ticks = [], []
+    for index, hour in enumerate(hours):
+        x = PLOT_LEFT + index * slot + 2
+        height = plot_height * hour["turns"] / top
+        timing = (f", voice to voice p50 {hour['p50']:.2f} s, p95 {hour['p95']:.2f} s"
+                  if hour["p50"] is not None else "")
+        bars.append({"x": round(x, 1), "y": round(CHART_HEIGHT - PLOT_BOTTOM - height, 1),
+                     "width": round(slot - 4, 1), "height": round(height, 1),
+                     "label": f"{hour['hour']:%H:00}: {hour['turns']} turns{timing}"})
+        if index % 3 == 0:
+            ticks.append({"x": round(x + (slot - 4) / 2, 1), "label": f"{hour['hour']:%H:00}"})
+    return {"width": CHART_WIDTH, "height": CHART_HEIGHT, "plot_left": PLOT_LEFT,
+            "baseline": CHART_HEIGHT - PLOT_BOTTOM, "plot_top": PLOT_TOP, "label_y": CHART_HEIGHT - 6, "top": top,
+            "bars": bars, "ticks": ticks}
+
+
+def analytics_context(*, now: datetime | None = None) -> dict[str, Any]:
+    now = now or timezone.now()
+    total, summaries = turn_summaries(since=now - timedelta(hours=24), until=now)
+    hourly = turns_hourly(now=now)
+    return {"total": total, "summaries": summaries, "chart": chart_build(hourly), "stages": STAGES}
