@@ -7,6 +7,7 @@ bridge) to see which worker holds which bot.
 """
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -82,8 +83,8 @@ class BotStack:
 
     def worker(self, *, capacity: int = 4, wait: bool = True, env: dict[str, str] | None = None) -> WorkerProcess:
         """A new worker process (``env`` added to the stack's); with ``wait``, once it has registered."""
-        worker = WorkerProcess({**self.env, **(env or {})}, self.server.url,
-                               self.workdir / f"worker-{len(self.workers)}.log", capacity=capacity)
+        worker = WorkerProcess({**self.env, **(env or {})}, self.server.url, self.workdir / f"worker-{len(self.workers)}.log",
+                               capacity=capacity)
         self.workers.append(worker)
         if wait:
             def registered() -> bool:
@@ -126,6 +127,14 @@ class BotStack:
     def holders(self) -> dict[str, str | None]:
         """bot session id -> the worker that holds it."""
         return dict(self.rows("SELECT session_id, worker_id FROM bots_bot"))
+
+    def behaviour_stats(self, worker: WorkerProcess, bot_id: str) -> dict[str, Any]:
+        """What bot ``bot_id``'s behaviour told at ``worker``'s last heartbeat ({} before the first)."""
+        rows = self.rows("SELECT stats FROM bots_botworker WHERE pid = %s", (worker.pid,))
+        if not rows:
+            return {}
+        stats = json.loads(rows[0][0]) if isinstance(rows[0][0], str) else rows[0][0]
+        return (stats or {}).get("behaviours", {}).get(bot_id, {})
 
     def worker_ids(self) -> dict[int, str]:
         """pid -> worker id of the registered workers."""
