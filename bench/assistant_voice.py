@@ -47,14 +47,12 @@ django.setup()
 
 import numpy as np  # noqa: E402
 
-from bots.runtime.ice import ice_addresses_apply  # noqa: E402
 from bots.speech.audio import PcmResampler  # noqa: E402
 from bots.speech.tts import PiperTTS  # noqa: E402
 from bots.tests.llm_server import LLMServer, Reply  # noqa: E402
 from bots.tests.rtc_client import RATE, RtcParticipant, SpeechTrack, api  # noqa: E402
-from bots.tests.stack import BotStack, WorkerProcess  # noqa: E402
+from bots.tests.stack import BotStack, WorkerProcess, namespaced_stack  # noqa: E402
 from web.tests import netns  # noqa: E402
-from web.tests.live_server import ServerBackends  # noqa: E402
 
 LONG_ANSWER = (
     "Paris has been the capital of France for more than a thousand years. The city grew on both banks of the "
@@ -352,20 +350,9 @@ def main() -> None:
     missing = netns.unavailable_reason()
     if missing:
         raise SystemExit(f"bench.assistant_voice runs WebRTC in a loopback-only namespace: {missing}")
-    ice_addresses_apply(["127.0.0.1"])
     workdir = Path(tempfile.mkdtemp(prefix="voicebot-bench-assistant-"))
-    backends = ServerBackends(workdir)
-    backends.prepare()
-    try:
-        with netns.loopback_only_namespace():
-            stack = BotStack(backends, workdir, backends.open_inside())
-            stack.start()
-            try:
-                asyncio.run(bench(stack, args))
-            finally:
-                stack.stop()
-    finally:
-        backends.close()
+    with namespaced_stack(workdir) as stack:
+        asyncio.run(bench(stack, args))
     emit(logs=str(workdir))
 
 

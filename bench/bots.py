@@ -32,11 +32,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bots.runtime.ice import ice_addresses_apply
 from bots.tests.rtc_client import RtcParticipant, ToneTrack, api, rms
-from bots.tests.stack import BotStack, WorkerProcess
+from bots.tests.stack import BotStack, WorkerProcess, namespaced_stack
 from web.tests import netns
-from web.tests.live_server import ServerBackends
 
 LATE_LIMIT = 0.01
 CONNECT_DEADLINE = 60.0
@@ -194,22 +192,9 @@ def main() -> None:
     missing = netns.unavailable_reason()
     if missing:
         raise SystemExit(f"bench.bots runs WebRTC in a loopback-only namespace: {missing}")
-    # The participants' aiortc offers no loopback candidate by itself, and loopback is all there is.
-    ice_addresses_apply(["127.0.0.1"])
     workdir = Path(tempfile.mkdtemp(prefix="voicebot-bench-bots-"))
-    backends = ServerBackends(workdir)
-    backends.prepare()
-    try:
-        with netns.loopback_only_namespace():
-            stack = BotStack(backends, workdir, backends.open_inside())
-            stack.env["VOICEBOT_ERROR_WRITER"] = "background"
-            stack.start()
-            try:
-                asyncio.run(bench(stack, args))
-            finally:
-                stack.stop()
-    finally:
-        backends.close()
+    with namespaced_stack(workdir, {"VOICEBOT_ERROR_WRITER": "background"}) as stack:
+        asyncio.run(bench(stack, args))
     print(json.dumps({"logs": str(workdir)}), flush=True)
 
 

@@ -32,13 +32,11 @@ django.setup()
 
 import numpy as np  # noqa: E402
 
-from bots.runtime.ice import ice_addresses_apply  # noqa: E402
 from bots.speech.audio import WEBRTC_RATE, PcmResampler  # noqa: E402
 from bots.speech.tts import PiperTTS  # noqa: E402
 from bots.tests.rtc_client import RtcParticipant, SpeechTrack, api  # noqa: E402
-from bots.tests.stack import BotStack  # noqa: E402
+from bots.tests.stack import BotStack, namespaced_stack  # noqa: E402
 from web.tests import netns  # noqa: E402
-from web.tests.live_server import ServerBackends  # noqa: E402
 
 SENTENCES = (
     "The quick brown fox jumps over the lazy dog.",
@@ -125,20 +123,9 @@ def main() -> None:
     missing = netns.unavailable_reason()
     if missing:
         raise SystemExit(f"bench.captions runs WebRTC in a loopback-only namespace: {missing}")
-    ice_addresses_apply(["127.0.0.1"])
     workdir = Path(tempfile.mkdtemp(prefix="voicebot-bench-captions-"))
-    backends = ServerBackends(workdir)
-    backends.prepare()
-    try:
-        with netns.loopback_only_namespace():
-            stack = BotStack(backends, workdir, backends.open_inside())
-            stack.start()
-            try:
-                asyncio.run(bench(stack, args))
-            finally:
-                stack.stop()
-    finally:
-        backends.close()
+    with namespaced_stack(workdir) as stack:
+        asyncio.run(bench(stack, args))
     print(json.dumps({"logs": str(workdir)}), flush=True)
 
 

@@ -12,12 +12,10 @@ import pytest
 from bots.speech.audio import SPEECH_RATE, WEBRTC_RATE, PcmResampler
 from bots.speech.stt import FasterWhisperSTT
 from bots.speech.tts import PiperTTS
-from bots.runtime.ice import ice_addresses_apply
 from bots.tests.speech_server import SpeechServer
-from bots.tests.stack import BotStack, WorkerProcess
+from bots.tests.stack import BotStack, WorkerProcess, namespaced_stack
 from resilience.registry import dependencies_reset
 from web.tests import netns
-from web.tests.live_server import ServerBackends
 
 SENTENCES = {
     "fox": "The quick brown fox jumps over the lazy dog.",
@@ -141,22 +139,8 @@ def bot_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BotStack]:
         if os.environ.get("CI"):
             pytest.fail(f"bot tests cannot run: {missing}")
         pytest.skip(f"WebRTC bot tests need: {missing}")
-    # The tests' own aiortc participants: aioice leaves loopback out of its host
-    # candidates, and loopback is all the namespace has.
-    ice_addresses_apply(["127.0.0.1"])
-    workdir = tmp_path_factory.mktemp("bots")
-    backends = ServerBackends(workdir)
-    backends.prepare()
-    try:
-        with netns.loopback_only_namespace():
-            stack = BotStack(backends, workdir, backends.open_inside())
-            stack.start()
-            try:
-                yield stack
-            finally:
-                stack.stop()
-    finally:
-        backends.close()
+    with namespaced_stack(tmp_path_factory.mktemp("bots")) as stack:
+        yield stack
 
 
 @pytest.fixture

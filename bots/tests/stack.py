@@ -14,9 +14,13 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from bots.runtime.ice import ice_addresses_apply
+from web.tests import netns
 from web.tests.live_server import BASE_DIR, LiveServer, ServerBackends
 
 # Bots leave "starting" after this long in the tests (30 s in production).
@@ -155,3 +159,27 @@ def wait_until(check: Any, *, deadline: float, what: str, interval: float = 0.2)
         if time.monotonic() > end:
             raise AssertionError(f"timed out after {deadline:.0f} s waiting for {what}; last: {value!r}")
         time.sleep(interval)
+
+
+@contextmanager
+def namespaced_stack(workdir: Path, env: dict[str, str] | None = None) -> Iterator[BotStack]:
+    """A started server (``env`` added to its environment) in a network namespace that has only loopback.
+
+    The caller has checked ``netns.unavailable_reason()``. The aiortc
+    participants of the tests and benchmarks are told to offer loopback
+    candidates (aioice leaves loopback out, and loopback is all there is).
+    """
+    ice_addresses_apply(["127.0.0.1"])
+    backends = ServerBackends(workdir)
+    backends.prepare()
+    try:
+        with netns.loopback_only_namespace():
+            stack = BotStack(backends, workdir, backends.open_inside())
+            stack.env.update(env or {})
+            stack.start()
+            try:
+                yield stack
+            finally:
+                stack.stop()
+    finally:
+        backends.close()
