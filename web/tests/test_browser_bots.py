@@ -57,8 +57,9 @@ async def test_a_page_adds_an_echo_bot_hears_itself_and_removes_it(open_page: An
 
     # The menu lists every kind; those that cannot join are greyed out with their reason.
     choice = ann.get_by_label("Add a bot")
+    # The page asks again while a kind is unavailable: the worker may still be starting.
     await eventually(lambda: ann.locator("#bot-choice option[value='kind:echo']:not([disabled])").count(),
-                     what="echo offered")
+                     deadline=60, what="echo offered")
     assistant = ann.locator("#bot-choice option[value='kind:assistant']")
     assert await assistant.is_disabled()
     # No language-model provider is configured here: the reason names the setting.
@@ -108,19 +109,20 @@ async def test_transcripts_show_apart_from_typed_chat(open_page: Any, daphne_ser
     await wait_in_room(ann, 1)
     ann_id = await ann.locator("#participants > li[data-self=true]").get_attribute("data-session-id")
 
-    # A captioning bot of the test's own (no worker runs that kind): its rows written as the
-    # server would, its token signed with the server's key.
+    # A bot of the test's own, written as the server would and its token signed with the
+    # server's key. Its kind is the assistant's, the one kind this server's worker cannot run
+    # (no language model is configured), so that no worker claims it and takes its session.
     bot_id = uuid.uuid4().hex
     url = daphne_server.env["DATABASE_URL"]
     await asyncio.to_thread(_server_rows, url, "INSERT INTO lobbies_guestsession (id, name, is_bot, created_at) "
                             "VALUES (%s, %s, %s, CURRENT_TIMESTAMP)", (bot_id, "Captions", True))
     await asyncio.to_thread(_server_rows, url, "INSERT INTO bots_bot (session_id, lobby_id, kind, state, "
                             "requested_by, claims, created_at) VALUES (%s, %s, %s, %s, %s, 0, CURRENT_TIMESTAMP)",
-                            (bot_id, lobby_id, "captioner", "starting", ""))
+                            (bot_id, lobby_id, "assistant", "starting", ""))
     token = signing.TimestampSigner(key=daphne_server.env["SECRET_KEY"], salt="voicebot.session-token").sign(bot_id)
     async with connect(f"ws://127.0.0.1:{daphne_server.port}/ws/lobby/{lobby_id}/?token={token}") as bot:
         await bot.send(json.dumps({"type": "join"}))
-        await participant(ann, "Captions").locator(".badge-bot", has_text="Captioner").wait_for()
+        await participant(ann, "Captions").locator(".badge-bot", has_text="Assistant").wait_for()
         await bot.send(json.dumps({"type": "chat", "text": "hello everyone", "transcript": {"speaker_session_id": ann_id}}))
         await bot.send(json.dumps({"type": "chat", "text": "I write down what you say."}))
         transcript = ann.locator("#transcript-log li", has_text="hello everyone")

@@ -9,6 +9,10 @@ import { apiRequest } from "./api.js";
 
 const KIND_NAMES = { echo: "Echo", announcer: "Announcer", captioner: "Captioner", assistant: "Assistant" };
 
+// While a choice is unavailable (no worker yet, a provider down), the list is asked for again
+// this often, so that a bot becomes available on the page without a reload.
+export const RECHECK_MS = 10000;
+
 export const botsApi = {
   list: () => apiRequest("/api/bots"),
   add: (token, lobbyId, fields) => apiRequest(`/api/lobbies/${encodeURIComponent(lobbyId)}/bots`, { method: "POST", body: fields, token }),
@@ -74,16 +78,20 @@ export class BotsPanel {
     this.joined = joined;
     if (joined) {
       this.refresh();
+    } else {
+      clearTimeout(this.recheck);
     }
     this.updateButton();
   }
 
   async refresh() {
+    clearTimeout(this.recheck);
     let listing;
     try {
       listing = await this.api.list();
     } catch (error) {
       this.hint.textContent = "The list of bots could not be loaded. Try again in a moment.";
+      this.recheckLater();
       return;
     }
     const selected = this.select.value;
@@ -99,6 +107,16 @@ export class BotsPanel {
     const keep = this.choices.find((c) => c.value === selected && c.available) || this.choices.find((c) => c.available);
     this.select.value = keep ? keep.value : (this.choices[0] || {}).value || "";
     this.showHint();
+    if (this.choices.some((choice) => !choice.available)) {
+      this.recheckLater();
+    }
+  }
+
+  recheckLater() {
+    clearTimeout(this.recheck);
+    if (this.joined) {
+      this.recheck = setTimeout(() => this.refresh(), RECHECK_MS);
+    }
   }
 
   selected() {
