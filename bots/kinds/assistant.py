@@ -312,7 +312,7 @@ class AssistantBot(BotBehaviour):
         listener.over_bot = speaking
         score = listener.echo.score(started_at, now) if speaking else 0.0
         if speaking and score >= listener.echo.threshold:
-            # Likely its own voice coming back, but a quarter second says little (a sentence that
+            # Likely its own voice coming back, but its first tenth of a second says little (a sentence that
             # begins as the bot's does scores high too): hold the audio, and score it again
             # once it lasted the minimum interruption (``echo_recheck``).
             listener.echo_speech = True

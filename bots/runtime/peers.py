@@ -25,6 +25,7 @@ from aiortc.sdp import candidate_from_sdp
 
 from bots.kinds.base import SAMPLE_RATE
 from bots.runtime.audio import AudioMixer
+from bots.runtime.jitter import listen_sooner
 
 logger = logging.getLogger("voicebot.bots")
 
@@ -99,10 +100,15 @@ class PeerLink:
     def _new_connection(self) -> RTCPeerConnection:
         pc = RTCPeerConnection(RTCConfiguration(iceServers=self.ice_servers))
         pc.addTrack(self.mixer.track_for(self.peer_id))
+        for transceiver in pc.getTransceivers():
+            listen_sooner(transceiver.receiver)
 
         @pc.on("track")
         def on_track(track: MediaStreamTrack) -> None:
             if track.kind == "audio":
+                for transceiver in pc.getTransceivers():  # one the participant's offer added
+                    if transceiver.receiver.track is track:
+                        listen_sooner(transceiver.receiver)
                 task = asyncio.get_running_loop().create_task(self._receive(track))
                 self.receivers.add(task)
                 task.add_done_callback(self.receivers.discard)

@@ -7,7 +7,7 @@ LiveKit's (minimum interruption duration, resume after a false interruption)
 and Pipecat's (minimum words):
 
 - speech from a participant while the bot speaks ``PAUSE``\\s it at once (the
-  segmenter reports speech after a quarter second, so the bot falls silent
+  segmenter reports speech after ``VOICEBOT_ASSISTANT_VAD_MIN_SPEECH``, 64 ms, so the bot falls silent
   within a fraction of a second), unless the caller's echo check says it is
   the bot's own voice coming back: then ``IGNORE`` (not even a pause);
 - the interruption is confirmed, ``INTERRUPT`` (drop what is queued, cancel
