@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from bots.speech.audio import SPEECH_RATE, WEBRTC_RATE, PcmResampler
+from bots.speech.providers import chains_reset
 from bots.speech.stt import FasterWhisperSTT
 from bots.speech.tts import PiperTTS
 from bots.tests.speech_server import SpeechServer
@@ -149,6 +150,15 @@ def speech_server() -> Iterator[SpeechServer]:
     server = SpeechServer().start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def chains(settings) -> Iterator[None]:  # noqa: ANN001
+    """The speech provider chains made afresh (and after), probed every 0.2 s while down."""
+    settings.VOICEBOT_BOT_PROBE_INTERVAL = 0.2
+    chains_reset()
+    yield
+    chains_reset()
 
 
 @pytest.fixture

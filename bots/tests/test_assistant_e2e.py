@@ -61,17 +61,30 @@ def worker(bot_stack: BotStack, llm: tuple[LLMServer, LLMServer]) -> Iterator[Wo
     worker.stop()
 
 
-@pytest.fixture(scope="module")
-def profile(bot_stack: BotStack) -> str:
+def profile_insert(bot_stack: BotStack, profile_id: str, name: str, *, description: str = "",
+                   instructions: str = INSTRUCTIONS, greeting: str = "", providers: tuple[str, ...] = (),
+                   tools: tuple[str, ...] = ("who_is_here", "mute_me", "leave"), answer_length: int = 40) -> str:
+    """An assistant profile written straight into the stack's database (as staff would in the admin)."""
     now = "2026-12-01 00:00:00"
     bot_stack.execute(
         "INSERT INTO bots_botprofile (id, name, kind, description, voice, instructions, greeting, language, "
         "providers, tools, answer_length, temperature, created_at, updated_at) "
         "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-        ("atlas", "Atlas", "assistant", "A geography guide.", "", INSTRUCTIONS, "", "en", "[]",
-         json.dumps(["who_is_here", "mute_me", "leave"]), 40, 0.2, now, now),
+        (profile_id, name, "assistant", description, "", instructions, greeting, "en", json.dumps(list(providers)),
+         json.dumps(list(tools)), answer_length, 0.2, now, now),
     )
-    return "atlas"
+    return profile_id
+
+
+@pytest.fixture(scope="module")
+def profile(bot_stack: BotStack) -> str:
+    return profile_insert(bot_stack, "atlas", "Atlas", description="A geography guide.")
+
+
+@pytest.fixture(scope="module")
+def brief_profile(bot_stack: BotStack) -> str:
+    """Atlas with answers of at most 12 words (a cut answer is over in about 4 s)."""
+    return profile_insert(bot_stack, "brief", "Brief", answer_length=12)
 
 
 def to_rate(pcm: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
@@ -341,15 +354,8 @@ async def test_when_every_provider_fails_it_says_so_shows_unavailable_and_recove
 @pytest.fixture(scope="module")
 def limited_profile(bot_stack: BotStack) -> str:
     """A profile that may not leave; one provider only ("second")."""
-    now = "2026-12-01 00:00:00"
-    bot_stack.execute(
-        "INSERT INTO bots_botprofile (id, name, kind, description, voice, instructions, greeting, language, "
-        "providers, tools, answer_length, temperature, created_at, updated_at) "
-        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-        ("helper", "Helper", "assistant", "", "", "You help.", "Hello, I am Helper.", "en", json.dumps(["second"]),
-         json.dumps(["who_is_here", "mute_me"]), 25, 0.2, now, now),
-    )
-    return "helper"
+    return profile_insert(bot_stack, "helper", "Helper", instructions="You help.", greeting="Hello, I am Helper.",
+                          providers=("second",), tools=("who_is_here", "mute_me"), answer_length=25)
 
 
 async def test_tools_run_for_who_asked_and_a_prompt_injection_cannot_call_what_the_profile_forbids(
@@ -410,7 +416,7 @@ async def test_tools_run_for_who_asked_and_a_prompt_injection_cannot_call_what_t
 
 
 async def test_garbage_from_a_provider_is_a_stored_error_and_an_endless_answer_is_cut_at_the_answer_length(
-    bot_stack: BotStack, worker: WorkerProcess, llm: tuple[LLMServer, LLMServer], profile: str,
+    bot_stack: BotStack, worker: WorkerProcess, llm: tuple[LLMServer, LLMServer], brief_profile: str,
     question: np.ndarray,
 ) -> None:
     first, second = llm
@@ -418,7 +424,7 @@ async def test_garbage_from_a_provider_is_a_stored_error_and_an_endless_answer_i
     ann = RtcParticipant(bot_stack.server.url, await new_lobby(bot_stack), "Ann", track=SpeechTrack())
     try:
         await ann.join()
-        bot_id = await assistant_joins(ann)
+        bot_id = await assistant_joins(ann, brief_profile)
         first.script(Reply(raw=b"data: {this is not json\n\n"))
         second.script(Reply(text=FALLBACK_ANSWER, piece_delay=0.01))
         await ask(ann, question)
@@ -427,18 +433,18 @@ async def test_garbage_from_a_provider_is_a_stored_error_and_an_endless_answer_i
         assert said["text"] == FALLBACK_ANSWER
         await ann.wait_for(lambda f: bot_state(f, bot_id, "listening"), deadline=20, what="the answer's end")
 
-        # Words without end: cut at the profile's 40 words; the provider sees the client go away.
+        # Words without end: cut at the profile's 12 words; the provider sees the client go away.
         await asyncio.sleep(1.2)
         asked = len(first.requests)
         first.script(Reply(endless=True))
         await ask(ann, question)
         said = await ann.wait_for(lambda f: f["type"] == "chat" and f.get("transcript", {}).get(
             "speaker_session_id") == bot_id, deadline=40, what="the cut answer")
-        assert len(said["text"].split()) == 40, said["text"]
+        assert len(said["text"].split()) == 12, said["text"]
         request = first.requests[asked]
         await asyncio.to_thread(request.done.wait, 10)
         assert request.disconnected and not request.finished
-        assert request.body["max_tokens"] <= 40 * 3 + 48
+        assert request.body["max_tokens"] <= 12 * 3 + 48
     finally:
         await ann.close()
 

@@ -1,7 +1,6 @@
 """The announcer in the test process, with real voices: what it reads, how a flood and an outage go."""
 from __future__ import annotations
 
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -9,7 +8,6 @@ import pytest
 from bots.kinds.announcer import DOWN_TEXT, UP_TEXT, AnnouncerBot, cut
 from bots.speech.audio import WEBRTC_RATE
 from bots.speech.exceptions import SpeechUnavailableError
-from bots.speech.providers import chains_reset
 from bots.speech.segmenter import UtteranceEnded, UtteranceSegmenter
 from bots.speech.stt import FasterWhisperSTT
 from bots.speech.vad import SileroVAD
@@ -20,21 +18,6 @@ from .kind_context import RecordingContext, until
 from .speech_server import Answer, SpeechServer
 
 SPEECH = "/v1/audio/speech"
-
-
-@pytest.fixture
-def chains(settings) -> Iterator[None]:  # noqa: ANN001
-    settings.VOICEBOT_BOT_PROBE_INTERVAL = 0.2
-    chains_reset()
-    yield
-    chains_reset()
-
-
-@pytest.fixture
-def server() -> Iterator[SpeechServer]:
-    server = SpeechServer().start()
-    yield server
-    server.stop()
 
 
 async def heard_words(context: RecordingContext, whisper: FasterWhisperSTT) -> set[str]:
@@ -125,11 +108,11 @@ def test_long_lines_are_cut_at_a_word() -> None:
 
 
 async def test_with_every_voice_down_it_is_unavailable_says_so_and_recovers(
-    chains, settings, server: SpeechServer, piper, whisper, fast_breakers,  # noqa: ANN001
+    chains, settings, speech_server: SpeechServer, piper, whisper, fast_breakers,  # noqa: ANN001
 ) -> None:
     settings.VOICEBOT_TTS_PROVIDERS = ["bots.speech.tts.OpenAITTS"]
-    settings.VOICEBOT_TTS_OPENAI_BASE_URL = server.base_url
-    server.always(SPEECH, Answer(status=503, body=b'{"error": "overloaded"}'))
+    settings.VOICEBOT_TTS_OPENAI_BASE_URL = speech_server.base_url
+    speech_server.always(SPEECH, Answer(status=503, body=b'{"error": "overloaded"}'))
     context = RecordingContext()
     bot = AnnouncerBot(context)
     await bot.started()
@@ -140,13 +123,13 @@ async def test_with_every_voice_down_it_is_unavailable_says_so_and_recovers(
         assert context.state == "unavailable"
         [(error, where)] = [(e, w) for e, w in context.reported if isinstance(e, SpeechUnavailableError)]
         assert error.category == "bot" and where == "speak"
-        assert error.context["providers"] == [{"provider": "openai", "reason": f"HTTP 503 from {server.base_url[7:-3]}"}]
+        assert error.context["providers"] == [{"provider": "openai", "reason": f"HTTP 503 from {speech_server.base_url[7:-3]}"}]
         # Lines meanwhile are skipped, not kept.
         await bot.chat_received(chat("Ann", "Is anyone there?"))
         assert not bot.lines and bot.skipped_total >= 1
 
         chunks = [chunk async for chunk in piper.synthesize("Hello again.")]
-        server.always(SPEECH, Answer(body=wav_encode(np.concatenate(chunks), piper.sample_rate), content_type="audio/wav"))
+        speech_server.always(SPEECH, Answer(body=wav_encode(np.concatenate(chunks), piper.sample_rate), content_type="audio/wav"))
         await until(lambda: not bot.outage.down and context.said[-1] == (UP_TEXT, None), what="the recovery",
                     context=context)
         assert context.state == "listening"
@@ -158,17 +141,17 @@ async def test_with_every_voice_down_it_is_unavailable_says_so_and_recovers(
 
 
 async def test_a_voice_answering_garbage_makes_the_next_voice_speak(
-    chains, settings, server: SpeechServer, whisper,  # noqa: ANN001
+    chains, settings, speech_server: SpeechServer, whisper,  # noqa: ANN001
 ) -> None:
     settings.VOICEBOT_TTS_PROVIDERS = ["bots.speech.tts.OpenAITTS", "bots.speech.tts.PiperTTS"]
-    settings.VOICEBOT_TTS_OPENAI_BASE_URL = server.base_url
-    server.always(SPEECH, Answer(body=b"RIFF\x00\x00garbage, not a WAV stream", content_type="audio/wav"))
+    settings.VOICEBOT_TTS_OPENAI_BASE_URL = speech_server.base_url
+    speech_server.always(SPEECH, Answer(body=b"RIFF\x00\x00garbage, not a WAV stream", content_type="audio/wav"))
     context = RecordingContext()
     bot = await started(context)
     try:
         await bot.chat_received(chat("Ann", "The quick brown fox jumps over the lazy dog."))
         await until(lambda: bot.spoken >= 2 and context.audio.queued() == 0, what="the line", context=context)
         assert {"quick", "brown", "fox"} <= await heard_words(context, whisper)
-        assert len(server.requests) >= 2 and not bot.outage.down and context.state == "listening"
+        assert len(speech_server.requests) >= 2 and not bot.outage.down and context.state == "listening"
     finally:
         await bot.stopped()

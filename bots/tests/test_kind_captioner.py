@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -11,7 +10,6 @@ from bots.kinds.captioner import DOWN_TEXT, UP_TEXT, CaptionerBot
 from bots.runtime.audio import frames_of
 from bots.speech.audio import WEBRTC_RATE
 from bots.speech.exceptions import SpeechUnavailableError
-from bots.speech.providers import chains_reset
 
 from .conftest import silence48k, words
 from .kind_context import RecordingContext, until
@@ -19,21 +17,6 @@ from .speech_server import Answer, SpeechServer, json_answer
 
 TRANSCRIPTIONS = "/v1/audio/transcriptions"
 ANN, BOB, CAROL, DAN = ("a1" * 16, "b2" * 16, "c3" * 16, "d4" * 16)
-
-
-@pytest.fixture
-def chains(settings) -> Iterator[None]:  # noqa: ANN001
-    settings.VOICEBOT_BOT_PROBE_INTERVAL = 0.2
-    chains_reset()
-    yield
-    chains_reset()
-
-
-@pytest.fixture
-def server() -> Iterator[SpeechServer]:
-    server = SpeechServer().start()
-    yield server
-    server.stop()
 
 
 async def feed(bot: CaptionerBot, streams: dict[str, np.ndarray]) -> None:
@@ -128,11 +111,11 @@ async def test_noise_and_silence_give_no_transcript_and_hold_nothing(chains) -> 
 
 
 async def test_a_provider_answering_garbage_makes_the_fallback_serve(
-    chains, settings, server: SpeechServer, speech48k,  # noqa: ANN001
+    chains, settings, speech_server: SpeechServer, speech48k,  # noqa: ANN001
 ) -> None:
     settings.VOICEBOT_STT_PROVIDERS = ["bots.speech.stt.OpenAISTT", "bots.speech.stt.FasterWhisperSTT"]
-    settings.VOICEBOT_STT_OPENAI_BASE_URL = server.base_url
-    server.always(TRANSCRIPTIONS, Answer(body=b"\x00not json{{", content_type="application/json"))
+    settings.VOICEBOT_STT_OPENAI_BASE_URL = speech_server.base_url
+    speech_server.always(TRANSCRIPTIONS, Answer(body=b"\x00not json{{", content_type="application/json"))
     context = RecordingContext()
     bot = CaptionerBot(context)
     await bot.started()
@@ -142,17 +125,17 @@ async def test_a_provider_answering_garbage_makes_the_fallback_serve(
         await until(lambda: context.said, what="a transcript")
         [(text, speaker)] = context.said
         assert speaker == ANN and {"meeting", "noon"} <= words(text)
-        assert server.requests and not bot.outage.down
+        assert speech_server.requests and not bot.outage.down
     finally:
         await bot.stopped()
 
 
 async def test_with_every_recogniser_down_it_is_unavailable_says_so_and_recovers(
-    chains, settings, server: SpeechServer, speech48k, fast_breakers,  # noqa: ANN001
+    chains, settings, speech_server: SpeechServer, speech48k, fast_breakers,  # noqa: ANN001
 ) -> None:
     settings.VOICEBOT_STT_PROVIDERS = ["bots.speech.stt.OpenAISTT"]
-    settings.VOICEBOT_STT_OPENAI_BASE_URL = server.base_url
-    server.always(TRANSCRIPTIONS, Answer(status=503, body=b'{"error": "overloaded"}'))
+    settings.VOICEBOT_STT_OPENAI_BASE_URL = speech_server.base_url
+    speech_server.always(TRANSCRIPTIONS, Answer(status=503, body=b'{"error": "overloaded"}'))
     context = RecordingContext()
     bot = CaptionerBot(context)
     await bot.started()
@@ -164,7 +147,7 @@ async def test_with_every_recogniser_down_it_is_unavailable_says_so_and_recovers
         [error] = [e for e, _ in context.reported if isinstance(e, SpeechUnavailableError)]
         assert error.category == "bot" and error.context["providers"][0]["provider"] == "openai"
 
-        server.always(TRANSCRIPTIONS, json_answer({"text": "The server is back."}))
+        speech_server.always(TRANSCRIPTIONS, json_answer({"text": "The server is back."}))
         await until(lambda: context.said[-1] == (UP_TEXT, None), what="the recovery")
         assert context.state == "listening"
         await listening(bot, ANN)
