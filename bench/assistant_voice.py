@@ -262,7 +262,7 @@ async def load(stack: BotStack, worker: WorkerProcess, first: LLMServer, questio
     forget_scripts(first)
     people = [await join_with_assistant(stack, f"P{n}") for n in range(bots)]
     try:
-        before = worker_counters(stack, worker)
+        before = await worker_counters(stack, worker)
         cpu_before = cpu_seconds(worker.pid)
         began = time.monotonic()
         client: list[float] = []
@@ -278,7 +278,7 @@ async def load(stack: BotStack, worker: WorkerProcess, first: LLMServer, questio
 
         await asyncio.gather(*(asker(person, bot_id, n * 1.3) for n, (person, bot_id) in enumerate(people)))
         elapsed = time.monotonic() - began
-        after = worker_counters(stack, worker)
+        after = await worker_counters(stack, worker)
         sent = after["frames_sent"] - before["frames_sent"]
         late = after["frames_late"] - before["frames_late"]
         emit(measure="assistants_per_worker", bots=bots, turns=len(client), client_voice_to_voice=stats(client),
@@ -296,9 +296,11 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / 100
 
 
-def worker_counters(stack: BotStack, worker: WorkerProcess) -> dict[str, Any]:
-    time.sleep(2.5)  # a heartbeat, with the counters of now
-    [(raw,)] = stack.rows("SELECT stats FROM bots_botworker WHERE pid = %s", (worker.pid,))
+async def worker_counters(stack: BotStack, worker: WorkerProcess) -> dict[str, Any]:
+    # A heartbeat, with the counters of now. Not time.sleep: that would stall the participants'
+    # tracks, which then send the backlog of frames at once (the first question of a round lost in it).
+    await asyncio.sleep(2.5)
+    [(raw,)] = await asyncio.to_thread(stack.rows, "SELECT stats FROM bots_botworker WHERE pid = %s", (worker.pid,))
     return json.loads(raw) if isinstance(raw, str) else raw
 
 
