@@ -64,6 +64,7 @@ from bots.kinds.base import SAMPLE_RATE, BotBehaviour, BotContext
 from bots.models import BotKind, default_tools
 from bots.speech.audio import SPEECH_RATE, PcmResampler
 from bots.speech.exceptions import SpeechUnavailableError
+from bots.speech.chains import tts_speaking
 from bots.speech.providers import segmenter_create, speech_warm_up, stt_chain, tts_chain
 from bots.speech.segmenter import SpeechStarted, UtteranceEnded, UtteranceSegmenter
 from errors.exceptions import DatabaseUnavailableError
@@ -544,7 +545,7 @@ class AssistantBot(BotBehaviour):
                 first = False
                 start = audio.shared_queued_position
                 if timer is not None:
-                    timer.mark("tts_first_audio")
+                    timer.mark("tts_first_audio", provider=tts_speaking.get())
                     self.spawn(self.audio_started(start, timer), "audio_started")
                 self.context.set_state(State.SPEAKING)
             audio.play_all(chunk)

@@ -13,7 +13,9 @@ is skipped at once. When every provider failed the chain raises
 Text to speech commits to a provider at its first chunk (LiveKit's rule:
 audio that went out is never spoken twice): the first chunk has the deadline,
 then each next chunk; a failure after the first chunk ends the stream with
-``SpeechUnavailableError(partial=True)``.
+``SpeechUnavailableError(partial=True)``. Which provider speaks is set in
+``tts_speaking`` at that first chunk, for whoever reads the stream (a turn's
+record names it).
 
 A bot that met ``SpeechUnavailableError`` stays up, reports ``unavailable``,
 and calls ``probe()`` now and then (its calls respect the breakers: nothing
@@ -23,6 +25,7 @@ tells the state of every provider without calling any.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
@@ -44,6 +47,12 @@ logger = logging.getLogger("voicebot.bots.speech")
 
 # Loading and first run of a model may take this long, on a busy machine.
 WARM_UP_TIMEOUT = 120.0
+
+# The provider whose audio the current task is reading from a text-to-speech chain, set when its
+# first chunk is handed on. An async generator runs in the context of the task that iterates it,
+# so the reader sees it right after that chunk; a chain object is shared by every bot of the
+# process, so this cannot be an attribute of the chain.
+tts_speaking: contextvars.ContextVar[str | None] = contextvars.ContextVar("tts_speaking", default=None)
 
 
 class Provider(Protocol):
@@ -226,6 +235,7 @@ class TextToSpeechChain(ProviderChain[TextToSpeech], TextToSpeech):
                 if first is None:
                     return  # nothing to say (punctuation only): a defined, silent answer
                 resampler = PcmResampler(provider.sample_rate, self.sample_rate)
+                tts_speaking.set(provider.name)
                 yield resampler.push(first)
                 while True:
                     try:

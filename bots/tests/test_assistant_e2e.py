@@ -168,8 +168,27 @@ async def test_a_spoken_question_is_answered_aloud_with_the_models_words(
         assert said["text"].startswith("Paris is the capital of France.")
         await ann.wait_for(lambda f: f["type"] == "chat" and f.get("transcript", {}).get(
             "speaker_session_id") == ann.session_id, what="the transcript of Ann's question")
+
+        # The turn is stored with the providers that served each stage and its timings.
+        turns = await stored_turns_of(bot_stack, bot_id)
+        assert [row[:5] for row in turns] == [("faster_whisper", "first", "piper", 0, "answered")], turns
+        assert all(value is not None and value >= 0 for value in turns[0][5:]), turns
     finally:
         await ann.close()
+
+
+async def stored_turns_of(bot_stack: BotStack, bot_id: str, count: int = 1) -> list[tuple]:
+    """(stt, llm and tts providers, fallback, outcome, then the five timings) of the bot's stored turns."""
+    sql = ("SELECT stt_provider, llm_provider, tts_provider, fallback, outcome, transcription, end_of_turn, "
+           "llm_first_token, tts_first_audio, voice_to_voice FROM bots_turn WHERE bot_session_id = %s ORDER BY id")
+    deadline = time.monotonic() + 10
+    rows: list[tuple] = []
+    while time.monotonic() < deadline:  # stored off the answer's path, just after it
+        rows = [(*row[:3], int(row[3]), *row[4:]) for row in await asyncio.to_thread(bot_stack.rows, sql, (bot_id,))]
+        if len(rows) >= count:
+            break
+        await asyncio.sleep(0.2)
+    return rows
 
 
 LONG_ANSWER = (
@@ -295,6 +314,9 @@ async def test_when_the_first_provider_fails_the_second_answers(
         assert said["text"] == FALLBACK_ANSWER
         codes = await asyncio.to_thread(stored_codes, bot_stack)
         assert codes.get("bot_provider_error") == "bot"
+        # The turn's record says the fallback served it.
+        turns = await stored_turns_of(bot_stack, bot_id)
+        assert [row[:5] for row in turns] == [("faster_whisper", "second", "piper", 1, "answered")], turns
     finally:
         await ann.close()
 

@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from bots.speech.chains import SpeechToTextChain, TextToSpeechChain, VoiceActivityChain
+from bots.speech.chains import SpeechToTextChain, TextToSpeechChain, VoiceActivityChain, tts_speaking
 from bots.speech.exceptions import SpeechInputError, SpeechUnavailableError
 from bots.speech.guard import dependency
 from bots.speech.tts import EspeakTTS
@@ -142,6 +142,7 @@ async def test_a_failing_tts_provider_makes_the_next_one_serve(failing, piper, w
 
     speech = await spoken(chain, "The meeting starts at noon.")
 
+    assert tts_speaking.get() == "piper"  # who spoke, for the reader's record of the turn
     assert chain.sample_rate == 48_000
     assert speech.size > 48_000  # over a second, at 48 kHz
     assert counts.failures(f"tts.{failing.name}") == 1
