@@ -45,7 +45,7 @@ import numpy as np  # noqa: E402
 from bots.assistant.answer import Answer  # noqa: E402
 from bots.assistant.context import Conversation, tokenizer_load  # noqa: E402
 from bots.assistant.llm.config import LLMProviderConfig  # noqa: E402
-from bots.assistant.llm.provider import ChatRequest  # noqa: E402
+from bots.assistant.llm.messages import ChatRequest  # noqa: E402
 from bots.assistant.llm.router import LLMRouter, provider_for  # noqa: E402
 from bots.assistant.sentences import SentenceStream  # noqa: E402
 from bots.assistant.tools import TOOLS, ParticipantView, ToolSet  # noqa: E402

@@ -28,7 +28,7 @@ from typing import Any
 
 from bots.assistant.context import Conversation
 from bots.assistant.exceptions import LLMUnavailableError, ToolCallRefusedError
-from bots.assistant.llm.provider import ChatRequest, ToolCall
+from bots.assistant.llm.messages import ChatRequest, ToolCall
 from bots.assistant.llm.router import LLMRouter, Report
 from bots.assistant.llm.stream import AnswerStream, Restarted
 from bots.assistant.sentences import AnswerLimit, SentenceStream

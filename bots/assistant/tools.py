@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as ArgumentsError
 
 from bots.assistant.exceptions import ToolCallRefusedError
-from bots.assistant.llm.provider import ToolCall
+from bots.assistant.llm.messages import ToolCall
 
 logger = logging.getLogger("voicebot.bots.assistant")
 

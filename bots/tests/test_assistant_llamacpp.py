@@ -13,7 +13,7 @@ import pytest
 from django.conf import settings
 
 from bots.assistant.llm.config import LLMProviderConfig
-from bots.assistant.llm.provider import ChatRequest
+from bots.assistant.llm.messages import ChatRequest
 from bots.assistant.llm.router import LLMRouter, provider_for
 from bots.assistant.llm.stream import TextDelta
 

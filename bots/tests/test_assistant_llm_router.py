@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from bots.assistant.exceptions import LLMProviderFailedError, LLMUnavailableError
-from bots.assistant.llm.provider import ChatRequest
+from bots.assistant.llm.messages import ChatRequest
 from bots.assistant.llm.guard import llm_dependency
 from bots.assistant.llm.router import provider_for
 from bots.assistant.llm.stream import AnswerStream, Restarted, TextDelta

@@ -8,12 +8,13 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
 from django.test import Client
 from django.utils import timezone as dj_timezone
 
-from bots import records
+from bots import analytics, records
 from bots.assistant.context import Conversation
 from bots.assistant.metrics import TurnTimer
 from bots.models import Conversation as StoredConversation
@@ -160,3 +161,12 @@ def test_the_analytics_page_shows_percentiles_and_the_last_24_hours(settings: An
     assert "<td>atlas</td><td>first</td><td>2</td>" in page
     assert "1.5 / 1.725 / 1.745" in page
     assert logged_in(staff=False).get("/admin/bots/turnanalytics/").status_code == 302
+
+
+def test_percentiles_interpolate_between_the_closest_ranks_as_numpy_does() -> None:
+    values = [0.4, 0.1, 0.9, 0.3, 0.7, 0.25, 1.5]
+    for q in (1, 50, 95, 99):
+        assert analytics.percentile(values, q) == round(float(np.percentile(values, q)), 3)
+    assert analytics.percentile([1.0, 2.0], 50) == 1.5
+    assert analytics.percentile([0.25], 95) == 0.25  # one turn: its own time
+    assert analytics.percentile([], 50) is None

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from bots.assistant.exceptions import ToolCallRefusedError
-from bots.assistant.llm.provider import ToolCall
+from bots.assistant.llm.messages import ToolCall
 from bots.assistant.tools import TOOLS, ParticipantView, ToolSet, ToolTurn, UnknownToolError
 from errors.testing import stored_events
 

@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import openai
 
 from bots.assistant.exceptions import LLMProviderError
 from bots.assistant.llm.config import LLMProviderConfig
+from bots.assistant.llm.messages import ChatRequest, StreamPart, ToolCall, ToolCallDelta
 from bots.speech.openai_client import key_headers, server_name, speech_client
 
 # Statuses of a 4xx that say "later", not "never".
@@ -33,46 +33,6 @@ TRANSIENT_4XX = frozenset({408, 425, 429})
 # Most tool calls one answer may ask for, and the longest arguments of one.
 MAX_TOOL_CALLS = 8
 MAX_TOOL_ARGUMENTS = 16 * 1024
-
-
-@dataclass(frozen=True, slots=True)
-class ChatRequest:
-    """What one answer asks a provider for (the same for each provider of the failover)."""
-
-    messages: list[dict[str, Any]]
-    tools: list[dict[str, Any]] = field(default_factory=list)
-    temperature: float | None = None
-    max_tokens: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ToolCallDelta:
-    index: int
-    id: str | None
-    name: str | None
-    arguments: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class StreamPart:
-    text: str = ""
-    tool_calls: tuple[ToolCallDelta, ...] = ()
-    finish_reason: str | None = None
-
-    @property
-    def meaningful(self) -> bool:
-        """Whether this part is a token of the answer (not a role-only or empty chunk)."""
-        return bool(self.text or self.tool_calls or self.finish_reason)
-
-
-@dataclass(frozen=True, slots=True)
-class ToolCall:
-    """A complete tool call as the model asked for it (arguments not yet checked)."""
-
-    id: str
-    name: str
-    arguments: str
-    truncated: bool = False
 
 
 class ToolCallAssembler:

@@ -41,7 +41,8 @@ from django.conf import settings
 from bots.assistant.exceptions import LLMProviderError, LLMProviderFailedError
 from bots.assistant.llm.config import LLMProviderConfig, providers_select
 from bots.assistant.llm.guard import llm_dependency
-from bots.assistant.llm.provider import ChatRequest, LLMProvider
+from bots.assistant.llm.messages import ChatRequest
+from bots.assistant.llm.provider import LLMProvider
 from bots.assistant.llm.stream import AnswerStream
 from bots.speech.chains import ProviderHealth, RoleHealth, unexpected
 from bots.speech.exceptions import ProviderError, ProviderFailure

@@ -16,7 +16,8 @@ import openai
 
 from bots.assistant.exceptions import LLMProviderError, LLMUnavailableError
 from bots.assistant.llm.guard import llm_dependency
-from bots.assistant.llm.provider import ChatRequest, LLMProvider, StreamPart, ToolCall, ToolCallAssembler
+from bots.assistant.llm.messages import ChatRequest, StreamPart, ToolCall
+from bots.assistant.llm.provider import LLMProvider, ToolCallAssembler
 from bots.speech.exceptions import ProviderFailure
 from resilience.guard import Dependency
 
