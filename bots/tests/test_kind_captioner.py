@@ -11,7 +11,7 @@ from bots.runtime.audio import frames_of
 from bots.speech.audio import WEBRTC_RATE
 from bots.speech.exceptions import SpeechUnavailableError
 
-from .conftest import silence48k, words
+from .conftest import mostly_heard, silence48k, words
 from .kind_context import RecordingContext, until
 from .speech_server import Answer, SpeechServer, json_answer
 
@@ -48,8 +48,8 @@ async def test_two_speakers_in_turn_are_each_transcribed_and_attributed(chains, 
         await until(lambda: len(context.said) >= 2, what="two transcripts")
         (fox, fox_speaker), (umbrella, umbrella_speaker) = context.said
         assert (fox_speaker, umbrella_speaker) == (ANN, BOB)
-        assert {"quick", "brown", "fox", "lazy", "dog"} <= words(fox), fox
-        assert {"remember", "bring", "umbrella", "tomorrow"} <= words(umbrella), umbrella
+        assert mostly_heard({"quick", "brown", "fox", "lazy", "dog"}, words(fox)), fox
+        assert mostly_heard({"remember", "bring", "umbrella", "tomorrow"}, words(umbrella)), umbrella
         assert context.state == "listening"
     finally:
         await bot.stopped()
