@@ -11,7 +11,6 @@ from typing import Any
 import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
-from django.test import Client
 from django.utils import timezone as dj_timezone
 
 from bots import analytics, records

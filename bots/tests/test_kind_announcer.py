@@ -3,7 +3,6 @@ from __future__ import annotations
 
 
 import numpy as np
-import pytest
 
 from bots.kinds.announcer import DOWN_TEXT, UP_TEXT, AnnouncerBot, cut
 from bots.speech.audio import WEBRTC_RATE

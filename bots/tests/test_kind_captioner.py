@@ -4,7 +4,6 @@ from __future__ import annotations
 import asyncio
 
 import numpy as np
-import pytest
 
 from bots.kinds.captioner import DOWN_TEXT, UP_TEXT, CaptionerBot
 from bots.runtime.audio import frames_of
