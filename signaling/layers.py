@@ -59,6 +59,8 @@ ALIVE_FOR = 3.0
 ALIVE_EVERY = 1.0
 # How long Redis keeps a process's alive stamp after its last renewal.
 ALIVE_KEPT = 86400
+# Seconds close_pools waits for the alive renewal to stop (a pool is never kept open longer for it).
+ALIVE_STOP_TIMEOUT = 2.0
 
 # KEYS[1]: the channel's sorted set, KEYS[2]: the receiving process's alive
 # stamp. ARGV: message, score (now), drop scores up to this, capacity, expiry
@@ -230,18 +232,23 @@ class RelayRedisChannelLayer(RedisChannelLayer):
             await self.connection(index).set(self._alive_key, until, ex=ALIVE_KEPT)
 
     async def _alive_renew(self) -> None:
-        while True:
+        task = asyncio.current_task()
+        assert task is not None
+        # Not ``while True``: redis-py can swallow a cancellation that lands inside one of its
+        # calls (seen: close_pools waiting for ever on a task still renewing, "cancelling").
+        while not task.cancelling():
             await asyncio.sleep(self.alive_every)
             try:
                 await self._alive_stamp()
             except (OSError, asyncio.TimeoutError, redis.exceptions.RedisError):
                 pass  # Redis is down: the sockets' own calls report it; renewed once it answers
+        raise asyncio.CancelledError
 
     async def close_pools(self) -> None:
         task, self._alive_task = self._alive_task, None
         if task is not None and task.get_loop() is asyncio.get_running_loop():
             task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+            await asyncio.wait({task}, timeout=ALIVE_STOP_TIMEOUT)
         await super().close_pools()
 
     async def send(self, channel: str, message: dict[str, Any]) -> None:

@@ -11,6 +11,7 @@ import asyncio
 import json
 import os
 import signal
+import time
 import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -274,6 +275,34 @@ async def test_a_send_to_a_process_that_stopped_saying_it_is_alive_is_refused(re
     plain = await theirs.new_channel()
     await ours.send(plain, {"type": "peer.relay", "n": 3})
     assert (await theirs.receive(plain))["n"] == 3
+
+
+async def test_closing_stops_the_alive_renewal_even_when_a_redis_call_swallows_its_cancellation(
+    relay_layers, monkeypatch
+) -> None:
+    # redis-py can swallow a cancellation that lands inside one of its calls: the renewal then
+    # went on for ever and close_pools (flush, a loop's shutdown) waited on it (a 120 s hang seen
+    # in channels-redis's own test_groups_multiple_hosts, one run in three).
+    ours, _ = relay_layers
+    monkeypatch.setattr(ours, "alive_every", 0.01)
+    in_call = asyncio.Event()
+
+    async def swallowing_stamp() -> None:
+        in_call.set()
+        try:
+            await asyncio.sleep(5)
+        except asyncio.CancelledError:
+            return  # as such a call does
+
+    await ours.new_channel()
+    task = ours._alive_task
+    assert task is not None
+    monkeypatch.setattr(ours, "_alive_stamp", swallowing_stamp)
+    await asyncio.wait_for(in_call.wait(), 2)
+    started = time.monotonic()
+    await ours.close_pools()
+    # Stopped by itself, well before close_pools' own limit (ALIVE_STOP_TIMEOUT, 2 s).
+    assert task.done() and time.monotonic() - started < 0.5
 
 
 def test_redis_calls_wait_longer_than_channels_redis_blocks_in_a_receive() -> None:
