@@ -19,13 +19,10 @@ from typing import Any
 from django.utils import timezone
 
 from bots.models import Turn
+from voicebot_site.charts import Segment, hourly_chart
 
 STAGES = ("voice_to_voice", "transcription", "llm_first_token", "tts_first_audio", "end_of_turn", "overhead")
-CHART_WIDTH = 760
-CHART_HEIGHT = 220
-PLOT_LEFT = 48
-PLOT_BOTTOM = 24
-PLOT_TOP = 10
+BAR_COLOUR = "#4e79a7"
 
 
 def percentile(values: list[float], q: int) -> float | None:
@@ -101,24 +98,13 @@ def turns_hourly(*, hours: int = 24, now: datetime | None = None) -> list[dict[s
 
 def chart_build(hours: list[dict[str, Any]]) -> dict[str, Any]:
     """Bars of turns per hour, each labelled with its voice-to-voice percentiles (drawn by the server, no script)."""
-    peak = max((hour["turns"] for hour in hours), default=0)
-    top = max(1, peak)
-    plot_height = CHART_HEIGHT - PLOT_TOP - PLOT_BOTTOM
-    slot = (CHART_WIDTH - PLOT_LEFT) / max(len(hours), 1)
-    bars, ticks = [], []
-    for index, hour in enumerate(hours):
-        x = PLOT_LEFT + index * slot + 2
-        height = plot_height * hour["turns"] / top
+    def label(hour: dict[str, Any]) -> str:
         timing = (f", voice to voice p50 {hour['p50']:.2f} s, p95 {hour['p95']:.2f} s"
                   if hour["p50"] is not None else "")
-        bars.append({"x": round(x, 1), "y": round(CHART_HEIGHT - PLOT_BOTTOM - height, 1),
-                     "width": round(slot - 4, 1), "height": round(height, 1),
-                     "label": f"{hour['hour']:%H:00}: {hour['turns']} turns{timing}"})
-        if index % 3 == 0:
-            ticks.append({"x": round(x + (slot - 4) / 2, 1), "label": f"{hour['hour']:%H:00}"})
-    return {"width": CHART_WIDTH, "height": CHART_HEIGHT, "plot_left": PLOT_LEFT,
-            "baseline": CHART_HEIGHT - PLOT_BOTTOM, "plot_top": PLOT_TOP, "label_y": CHART_HEIGHT - 6, "top": top,
-            "bars": bars, "ticks": ticks}
+        return f"{hour['hour']:%H:00}: {hour['turns']} turns{timing}"
+
+    return hourly_chart([(hour["hour"], [Segment(count=hour["turns"], colour=BAR_COLOUR, label=label(hour))])
+                         for hour in hours], top=max(1, max((hour["turns"] for hour in hours), default=0)))
 
 
 def analytics_context(*, now: datetime | None = None) -> dict[str, Any]:

@@ -5,7 +5,6 @@ outside is reachable from the server's users' networks either).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -15,6 +14,7 @@ from errors.choices import Category
 from errors.selectors import error_group_list, error_hourly_by_category
 from bots.selectors import worker_breakers
 from resilience.registry import breaker_snapshots
+from voicebot_site.charts import Segment, hourly_chart
 
 CATEGORY_COLOURS = {
     Category.WEBSOCKET: "#4e79a7",
@@ -28,22 +28,7 @@ CATEGORY_COLOURS = {
     Category.SYSTEM: "#ff9da7",
     Category.BOT: "#bab0ac",
 }
-CHART_WIDTH = 760
-CHART_HEIGHT = 220
-PLOT_LEFT = 48
-PLOT_BOTTOM = 24
-PLOT_TOP = 10
 TOP_GROUPS = 10
-
-
-@dataclass(frozen=True, slots=True)
-class Bar:
-    x: float
-    y: float
-    width: float
-    height: float
-    colour: str
-    label: str
 
 
 def nice_ceiling(value: int) -> int:
@@ -59,38 +44,12 @@ def nice_ceiling(value: int) -> int:
 def chart_build(hours: list[dict[str, Any]]) -> dict[str, Any]:
     """Stacked bars, one per hour, one segment per category."""
     peak = max((sum(h["by_category"].values()) for h in hours), default=0)
-    top = nice_ceiling(max(peak, 1))
-    plot_height = CHART_HEIGHT - PLOT_TOP - PLOT_BOTTOM
-    slot = (CHART_WIDTH - PLOT_LEFT) / max(len(hours), 1)
-    bars: list[Bar] = []
-    ticks: list[dict[str, Any]] = []
-    for index, hour in enumerate(hours):
-        x = PLOT_LEFT + index * slot + 2
-        base = CHART_HEIGHT - PLOT_BOTTOM
-        for category in Category:
-            count = hour["by_category"].get(category.value, 0)
-            if not count:
-                continue
-            height = plot_height * count / top
-            base -= height
-            bars.append(Bar(
-                x=round(x, 1), y=round(base, 1), width=round(slot - 4, 1), height=round(height, 1),
-                colour=CATEGORY_COLOURS[category],
-                label=f"{hour['hour']:%H:00}: {count} {category.value}",
-            ))
-        if index % 3 == 0:
-            ticks.append({"x": round(x + (slot - 4) / 2, 1), "label": f"{hour['hour']:%H:00}"})
-    return {
-        "width": CHART_WIDTH,
-        "height": CHART_HEIGHT,
-        "plot_left": PLOT_LEFT,
-        "baseline": CHART_HEIGHT - PLOT_BOTTOM,
-        "plot_top": PLOT_TOP,
-        "label_y": CHART_HEIGHT - 6,
-        "top": top,
-        "bars": bars,
-        "ticks": ticks,
-    }
+    return hourly_chart([
+        (hour["hour"], [Segment(count=count, colour=CATEGORY_COLOURS[category],
+                                label=f"{hour['hour']:%H:00}: {count} {category.value}")
+                        for category in Category if (count := hour["by_category"].get(category.value, 0))])
+        for hour in hours
+    ], top=nice_ceiling(max(peak, 1)))
 
 
 def dashboard_context(*, now: datetime | None = None) -> dict[str, Any]:

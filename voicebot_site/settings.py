@@ -162,7 +162,7 @@ ASGI_APPLICATION = "voicebot_site.asgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        "DIRS": [BASE_DIR / "voicebot_site" / "templates"],  # what the apps' pages share (admin charts)
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [

@@ -108,6 +108,18 @@ def recognised(text: str, got: set[str]) -> float:
     return len(expected & got) / len(expected)
 
 
+async def spoken_answer(person: RtcParticipant, bot_id: str, question: np.ndarray,
+                        whisper: FasterWhisperSTT) -> tuple[float, set[str]]:
+    """``question`` asked aloud, the answer spoken to its end: (its first sound after the question, its words)."""
+    ended = await ask(person, question)
+    await person.wait_for(lambda f: bot_state(f, bot_id, "speaking"), deadline=20, what="the assistant speaking")
+    await person.wait_for(lambda f: bot_state(f, bot_id, "listening"), deadline=20, what="the answer's end")
+    heard = person.heard[bot_id]
+    first_sound = heard.first_sound(ended)
+    assert first_sound is not None
+    return first_sound - ended, await heard_words(whisper, heard.pcm(ended))
+
+
 async def assistant_joins(person: RtcParticipant, profile: str | None = "atlas") -> str:
     fields = {"profile": profile} if profile else {}
     status, body = await person.add_bot("assistant", **fields)
@@ -143,15 +155,8 @@ async def test_a_spoken_question_is_answered_aloud_with_the_models_words(
         await ann.join()
         bot_id = await assistant_joins(ann)
         asked = len(first.requests)
-        ended = await ask(ann, question)
-        await ann.wait_for(lambda f: bot_state(f, bot_id, "speaking"), deadline=20, what="the assistant speaking")
-        await ann.wait_for(lambda f: bot_state(f, bot_id, "listening"), deadline=20, what="the answer's end")
-        heard = ann.heard[bot_id]
-        first_sound = heard.first_sound(ended)
-        assert first_sound is not None
-        print(f"voice to voice (the last frame of the question to the first of the answer): "
-              f"{first_sound - ended:.2f} s")
-        got = await heard_words(whisper, heard.pcm(ended))
+        voice_to_voice, got = await spoken_answer(ann, bot_id, question, whisper)
+        print(f"voice to voice (the last frame of the question to the first of the answer): {voice_to_voice:.2f} s")
         assert recognised(ANSWER, got) >= 0.7, got
 
         # The provider got the transcribed question, the profile's instructions, and who asked.
@@ -298,14 +303,8 @@ async def test_when_the_first_provider_fails_the_second_answers(
         await ann.join()
         bot_id = await assistant_joins(ann)
         answered = len(second.requests)
-        ended = await ask(ann, question)
-        await ann.wait_for(lambda f: bot_state(f, bot_id, "speaking"), deadline=20, what="the assistant speaking")
-        await ann.wait_for(lambda f: bot_state(f, bot_id, "listening"), deadline=20, what="the answer's end")
-        heard = ann.heard[bot_id]
-        first_sound = heard.first_sound(ended)
-        assert first_sound is not None
-        print(f"{failure}: first audio {first_sound - ended:.2f} s after the question")
-        got = await heard_words(whisper, heard.pcm(ended))
+        voice_to_voice, got = await spoken_answer(ann, bot_id, question, whisper)
+        print(f"{failure}: first audio {voice_to_voice:.2f} s after the question")
         assert recognised(FALLBACK_ANSWER, got) >= 0.7, got
         assert len(second.requests) == answered + 1
         # Nothing of the broken stream was said ("cap" alone would be).
