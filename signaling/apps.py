@@ -1,6 +1,6 @@
 from django.apps import AppConfig
 
-from signaling.layers import layers_check_versions
+from signaling.layer_versions import layers_check_versions
 
 
 class SignalingConfig(AppConfig):

@@ -54,7 +54,7 @@ from resilience.database import db_call
 from signaling.deferred import DeferredLayerWork
 from signaling.dispatch import ARRIVED, Mailbox, dispatch_from
 from signaling.exceptions import PeerNotFoundError, SendQueueFullError
-from signaling.inbox import Inbox, inbox_local
+from signaling.inbox import RELAY, Inbox, inbox_local
 from signaling.layers import ChannelGone
 from signaling.outbox import Outbox
 from signaling.roster import CONNECTED, LobbyEventsMixin, Peer
@@ -181,13 +181,15 @@ class LobbyConsumer(ErrorBoundaryMixin, LobbyEventsMixin, HandlerDispatchConsume
     @channel_receive.setter
     def channel_receive(self, receive: Any) -> None:
         ErrorBoundaryMixin.channel_receive.fset(self, receive)  # type: ignore[attr-defined]
-        # The in-memory layer puts this channel's messages into the inbox itself.
+        # The project's layers put this channel's messages into the inbox themselves.
         delivers_here = getattr(self.channel_layer, "delivers_to_inboxes", False)
         self.inbox = Inbox(
             self.channel_name,
             None if delivers_here else ErrorBoundaryMixin.channel_receive.fget(self),  # type: ignore[attr-defined]
         )
         self.inbox.direct = self.relay_arrived
+        if delivers_here:
+            self.channel_layer.inbox_opened(self.channel_name)
 
     def relay_arrived(self, event: dict[str, Any]) -> bool:
         """``peer_relay`` in the sending socket's call, when that changes nothing a client sees; False: not taken.
@@ -525,7 +527,7 @@ class LobbyConsumer(ErrorBoundaryMixin, LobbyEventsMixin, HandlerDispatchConsume
 
     async def relay(self, channel: str, frame: dict[str, Any]) -> None:
         message = {
-            "type": "peer.relay",
+            "type": RELAY,
             "lobby_id": self.lobby_id,
             "sender": self.session_id,
             "epoch": self.epoch,

@@ -28,6 +28,9 @@ from django.conf import settings
 
 from resilience.channel_layer import layer_unavailable
 
+# The type of a relay's message (LobbyConsumer.relay): one an inbox may hand to its owner at once.
+RELAY = "peer.relay"
+
 # channel name -> the inbox of the socket of this process that owns it
 _inboxes: dict[str, Inbox] = {}
 

@@ -23,7 +23,7 @@ from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from signaling import layers
+from signaling import layer_versions, layers
 from signaling.layers import LocalChannelLayer
 
 LAYERS = [InMemoryChannelLayer, LocalChannelLayer]
@@ -175,11 +175,11 @@ def test_the_versions_the_layers_were_tested_with_are_the_ones_pinned() -> None:
         line.strip().split("==") for line in (settings.BASE_DIR / "requirements.txt").read_text().splitlines()
         if "==" in line and not line.startswith("#")
     )
-    assert {package: pinned[package] for package in layers.TESTED_WITH} == layers.TESTED_WITH
+    assert {package: pinned[package] for package in layer_versions.TESTED_WITH} == layer_versions.TESTED_WITH
 
 
 def test_another_channels_version_is_refused_at_start_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(layers, "version", lambda package: "9.9.9" if package == "channels-redis" else "4.3.2")
+    monkeypatch.setattr(layer_versions, "version", lambda package: "9.9.9" if package == "channels-redis" else "4.3.2")
     with pytest.raises(ImproperlyConfigured) as refused:
         apps.get_app_config("signaling").ready()
     assert str(refused.value) == (

@@ -22,6 +22,7 @@ from channels_redis.core import RedisChannelLayer
 from django.conf import settings as django_settings
 
 from resilience.channel_layer import GuardedChannelLayer
+from signaling.inbox import Inbox
 from signaling.layers import ChannelGone, RelayRedisChannelLayer
 from signaling.tests.test_e2e import CANDIDATE, OFFER, Peer, post
 from web.tests.live_server import LiveServer, ServerBackends
@@ -116,6 +117,135 @@ async def test_batch_receive_hands_each_socket_its_messages_in_order(relay_layer
     backup = ours._backup_channel_name(ours.prefix + ours.non_local_name(channels[0]))
     await asyncio.gather(*ours.receive_cleaners)
     assert not await ours.connection(0).exists(backup)
+
+
+def count_scripts(layer: RelayRedisChannelLayer, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The number of keys of every script ``layer`` runs on its first host from now on."""
+    connection = layer.connection(0)
+    calls: list[int] = []
+    evalsha = connection.evalsha
+
+    async def counted(sha: str, numkeys: int, *args: object) -> object:
+        calls.append(numkeys)
+        return await evalsha(sha, numkeys, *args)
+
+    monkeypatch.setattr(connection, "evalsha", counted)
+    return calls
+
+
+@pytest.mark.parametrize("relay_layers", [250], indirect=True)
+async def test_the_sends_of_one_moment_go_in_one_script_each_with_its_own_answer(relay_layers, monkeypatch) -> None:
+    ours, theirs = relay_layers
+    channel = await theirs.new_channel()
+    scripts = count_scripts(ours, monkeypatch)
+    answers = await asyncio.gather(
+        *(ours.send(channel, {"type": "peer.relay", "n": n}) for n in range(300)), return_exceptions=True,
+    )
+    # 300 sends, two scripts (SEND_BATCH is 256), two keys a message.
+    assert scripts == [512, 88]
+    assert answers[:250] == [None] * 250
+    assert all(isinstance(answer, ChannelFull) for answer in answers[250:])
+    # Read by channels-redis in the order sent: one batch's messages get rising scores.
+    assert [(await theirs.receive(channel))["n"] for _ in range(250)] == list(range(250))
+
+
+async def test_in_one_batch_only_the_message_to_a_gone_process_is_refused(relay_layers, monkeypatch) -> None:
+    ours, theirs = relay_layers
+    gone = RelayRedisChannelLayer(hosts=ours.hosts, prefix=ours.prefix)
+    monkeypatch.setattr(gone, "alive_for", 0.2)
+    try:
+        dead_channel = await gone.new_channel()
+        assert gone._alive_task is not None
+        gone._alive_task.cancel()
+        await asyncio.sleep(0.3)
+        live_channel = await theirs.new_channel()
+        scripts = count_scripts(ours, monkeypatch)
+        answers = await asyncio.gather(
+            ours.send(live_channel, {"type": "peer.relay", "n": 1}),
+            ours.send(dead_channel, {"type": "peer.relay", "n": 2}),
+            ours.send(live_channel, {"type": "peer.relay", "n": 3}),
+            return_exceptions=True,
+        )
+        assert len(scripts) == 1
+        assert answers[0] is None and isinstance(answers[1], ChannelGone) and answers[2] is None
+        assert [(await theirs.receive(live_channel))["n"] for _ in range(2)] == [1, 3]
+    finally:
+        await gone.close_pools()
+
+
+async def test_a_sender_cancelled_before_its_batch_left_is_not_sent_for(relay_layers) -> None:
+    ours, theirs = relay_layers
+    channel = await theirs.new_channel()
+    cancelled = asyncio.ensure_future(ours.send(channel, {"type": "peer.relay", "n": 1}))
+    await asyncio.sleep(0)  # queued; the batch leaves at the loop's next turn
+    cancelled.cancel()
+    await ours.send(channel, {"type": "peer.relay", "n": 2})
+    assert (await theirs.receive(channel))["n"] == 2
+    with pytest.raises(asyncio.TimeoutError):
+        await asyncio.wait_for(theirs.receive(channel), 0.3)
+
+
+@pytest.mark.parametrize("relay_layers", [100], indirect=True)
+async def test_the_reader_puts_each_message_into_its_sockets_inbox(relay_layers, settings) -> None:
+    ours, theirs = relay_layers
+    settings.VOICEBOT_CHANNEL_CAPACITY = 5
+    channels = [await ours.new_channel() for _ in range(3)]
+    inboxes = [Inbox(channel, None) for channel in channels]
+    taken: list[dict[str, object]] = []
+    inboxes[2].direct = lambda message: taken.append(message) or True
+    try:
+        for channel in channels:
+            ours.inbox_opened(channel)
+        for channel in channels[:2]:
+            await ours.group_add("lobby.reader", channel)
+        for n in range(3):
+            for channel in channels:
+                await theirs.send(channel, {"type": "lobby.event", "n": n})
+        await theirs.group_send("lobby.reader", {"type": "lobby.chat", "n": 3})
+        await theirs.send(channels[2], {"type": "peer.relay", "n": 4})
+        for inbox in inboxes[:2]:
+            assert [(await inbox.receive())["n"] for _ in range(4)] == [0, 1, 2, 3]
+        assert [(await inboxes[2].receive())["n"] for _ in range(3)] == [0, 1, 2]
+        # A relay, with nothing waiting before it, went to its socket at once.
+        await asyncio.sleep(0.2)
+        assert taken == [{"type": "peer.relay", "n": 4}]
+        # Past the inbox's capacity the reader drops what comes (the socket is not reading) and goes on.
+        for n in range(7):
+            await theirs.send(channels[0], {"type": "lobby.event", "n": n})
+        await theirs.send(channels[1], {"type": "lobby.event", "n": 99})
+        assert (await asyncio.wait_for(inboxes[1].receive(), 2))["n"] == 99
+        assert [(await inboxes[0].receive())["n"] for _ in range(5)] == [0, 1, 2, 3, 4]
+        # A channel no socket owns: what someone awaits with receive() reaches it; the rest is dropped.
+        orphan = await ours.new_channel()
+        waiting = asyncio.ensure_future(ours.receive(orphan))
+        await asyncio.sleep(0.05)
+        await theirs.send(orphan, {"type": "lobby.event", "n": 5})
+        assert (await asyncio.wait_for(waiting, 2))["n"] == 5
+        await theirs.send(orphan, {"type": "lobby.event", "n": 6})
+        await asyncio.sleep(0.2)
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(ours.receive(orphan), 0.3)
+    finally:
+        for inbox in inboxes:
+            inbox.close()
+
+
+async def test_an_unreadable_message_is_reported_and_the_reader_goes_on(relay_layers, caplog) -> None:
+    ours, theirs = relay_layers
+    channel = await ours.new_channel()
+    inbox = Inbox(channel, None)
+    try:
+        ours.inbox_opened(channel)
+        # Something that is not one of the layer's messages, among two that are, in one batch.
+        await theirs.send(channel, {"type": "lobby.event", "n": 1})
+        key = ours.prefix + ours.non_local_name(channel)
+        await ours.connection(0).zadd(key, {b"not msgpack \xc1": time.time()})
+        await theirs.send(channel, {"type": "lobby.event", "n": 2})
+        assert [(await asyncio.wait_for(inbox.receive(), 2))["n"] for _ in range(2)] == [1, 2]
+        assert any(record.getMessage().startswith("internal_error") for record in caplog.records
+                   if record.name == "voicebot.errors"), [record.getMessage() for record in caplog.records]
+    finally:
+        inbox.close()
 
 
 def new_lobby(server: LiveServer, name: str) -> str:
