@@ -29,6 +29,9 @@ TRANSCRIPTIONS = "/v1/audio/transcriptions"
 FOX = {"quick", "brown", "fox", "lazy", "dog"}
 UMBRELLA = {"remember", "bring", "umbrella", "tomorrow"}
 MEETING = {"meeting", "starts", "noon", "room"}
+# Each recogniser's deadline in the fallback tests: what a hung provider costs before the next one is
+# tried, and long enough for the local one (faster-whisper took more than 1.5 s on a slower 2-core machine).
+STT_DEADLINE = "5"
 
 
 
@@ -117,7 +120,7 @@ async def test_a_speech_to_text_provider_that_fails_hangs_or_answers_garbage_mak
               "garbage": Answer(body=b"<html>surprise</html>", content_type="application/json")}[failure]
     speech_server.always(TRANSCRIPTIONS, answer)
     start_worker(VOICEBOT_STT_PROVIDERS="bots.speech.stt.OpenAISTT,bots.speech.stt.FasterWhisperSTT",
-                 VOICEBOT_STT_OPENAI_BASE_URL=speech_server.base_url, VOICEBOT_STT_TIMEOUT="1.5")
+                 VOICEBOT_STT_OPENAI_BASE_URL=speech_server.base_url, VOICEBOT_STT_TIMEOUT=STT_DEADLINE)
     lobby_id = await new_lobby(bot_stack, f"Fallback {failure}")
     room = await people(bot_stack, lobby_id, "Ann")
     [ann] = room
