@@ -60,8 +60,6 @@ from signaling.inbox import RELAY, inbox_local
 # Messages one receive from Redis takes at most, and one send script carries at most.
 RECEIVE_BATCH = 256
 SEND_BATCH = 256
-# A send script's answer per message (bytes of its answer): the channel is full, its process is gone.
-FULL, GONE = ord("0"), ord("-")
 # Seconds between the scores of two messages sent one after the other (a score is the
 # time sent; a float of today's time in seconds is exact to about 0.24 µs).
 SCORE_STEP = 1e-6
@@ -80,9 +78,8 @@ ALIVE_STOP_TIMEOUT = 2.0
 # KEYS[2n] the receiving process's alive stamp; ARGV[1] now, ARGV[2] drop
 # scores up to this, ARGV[3] expiry in seconds, then per message ARGV[3n + 1]
 # the message, ARGV[3n + 2] its score, ARGV[3n + 3] its channel's capacity.
-# Returns one character per message: "1" added, "0" the channel is full, "-" its
-# process is gone (one string: an array of integers cost more to parse than the
-# send itself). Each channel is trimmed and counted once per batch.
+# Returns per message 1 (added), 0 (the channel is full) or -1 (its process is
+# gone). Each channel is trimmed and counted once per batch.
 _SEND_MANY = """
 local now = tonumber(ARGV[1])
 local gone, sizes, added, results = {}, {}, {}, {}
@@ -95,7 +92,7 @@ for n = 1, #KEYS / 2 do
         gone[alive_key] = is_gone
     end
     if is_gone then
-        results[n] = '-'
+        results[n] = -1
     else
         local size = sizes[key]
         if size == nil then
@@ -103,12 +100,12 @@ for n = 1, #KEYS / 2 do
             size = redis.call('ZCARD', key)
         end
         if size >= tonumber(ARGV[3 * n + 3]) then
-            results[n] = '0'
+            results[n] = 0
         else
             redis.call('ZADD', key, ARGV[3 * n + 2], ARGV[3 * n + 1])
             size = size + 1
             added[key] = true
-            results[n] = '1'
+            results[n] = 1
         end
         sizes[key] = size
     end
@@ -116,14 +113,14 @@ end
 for key in pairs(added) do
     redis.call('EXPIRE', key, ARGV[3])
 end
-return table.concat(results)
+return results
 """
 
 
 # KEYS[1]: a process's channel, KEYS[2]: its backup set. ARGV[1]: how many.
 # Puts back what an interrupted receive left in the backup, then moves up to
 # ARGV[1] messages, oldest first, from the channel to the backup and returns
-# their members (the scores stay in Redis: parsing them cost as much as the messages).
+# them (member, score, member, score, ...).
 _RECEIVE = """
 local backed_up = redis.call('ZRANGE', KEYS[2], 0, -1, 'WITHSCORES')
 for i = #backed_up, 1, -2 do
@@ -131,12 +128,10 @@ for i = #backed_up, 1, -2 do
 end
 redis.call('DEL', KEYS[2])
 local popped = redis.call('ZPOPMIN', KEYS[1], ARGV[1])
-local members = {}
 for i = 1, #popped, 2 do
     redis.call('ZADD', KEYS[2], popped[i + 1], popped[i])
-    members[#members + 1] = popped[i]
 end
-return members
+return popped
 """
 
 
@@ -360,9 +355,9 @@ class RelayRedisChannelLayer(RedisChannelLayer):
         if sending.task is None:
             sending.task = loop.create_task(self._send_batches(index, sending))
         added = await answer
-        if added == GONE:
+        if added == -1:
             raise ChannelGone(channel)
-        if added == FULL:
+        if not added:
             raise ChannelFull()
 
     async def _send_batches(self, index: int, sending: _Sending) -> None:
@@ -394,7 +389,7 @@ class RelayRedisChannelLayer(RedisChannelLayer):
                     continue
                 for (*_, answer), added in zip(batch, answers):
                     if not answer.done():
-                        answer.set_result(added)  # one byte: b"1", b"0" or b"-"
+                        answer.set_result(added)
         finally:
             sending.task = None
             if sending.waiting:
@@ -488,7 +483,7 @@ class RelayRedisChannelLayer(RedisChannelLayer):
         await self.receive_clean_locks.acquire(channel_key)
         try:
             script = self._script(connection, _RECEIVE)
-            popped = await script(keys=[channel_key, backup_key], args=[RECEIVE_BATCH], client=connection)
+            popped = (await script(keys=[channel_key, backup_key], args=[RECEIVE_BATCH], client=connection))[0::2]
             if not popped:
                 content = await self._brpop_with_clean(index, channel_key, timeout=self.brpop_timeout)
                 popped = [] if content is None else [content]
