@@ -100,16 +100,23 @@ async def test_one_round_trip_send_refuses_a_full_channel(relay_layers) -> None:
     assert (await theirs.receive(channel))["n"] == 4
 
 
+async def send_to_each_then_to_a_group(
+    ours: RelayRedisChannelLayer, theirs: RedisChannelLayer, channels: list[str], *, count: int, message_type: str,
+) -> None:
+    """From ``theirs``: messages numbered 0 to ``count`` - 1 to each channel, then ``count`` to a group of the first two."""
+    for channel in channels[:2]:
+        await ours.group_add("lobby.batch", channel)
+    for n in range(count):
+        for channel in channels:
+            await theirs.send(channel, {"type": message_type, "n": n})
+    await theirs.group_send("lobby.batch", {"type": "lobby.chat", "n": count})
+
+
 @pytest.mark.parametrize("relay_layers", [100], indirect=True)
 async def test_batch_receive_hands_each_socket_its_messages_in_order(relay_layers) -> None:
     ours, theirs = relay_layers
     channels = [await ours.new_channel() for _ in range(3)]
-    for channel in channels[:2]:
-        await ours.group_add("lobby.batch", channel)
-    for n in range(10):
-        for channel in channels:
-            await theirs.send(channel, {"type": "peer.relay", "n": n})
-    await theirs.group_send("lobby.batch", {"type": "lobby.chat", "n": 10})
+    await send_to_each_then_to_a_group(ours, theirs, channels, count=10, message_type="peer.relay")
     for channel in channels:
         assert [(await ours.receive(channel))["n"] for _ in range(10)] == list(range(10))
     for channel in channels[:2]:
@@ -196,12 +203,7 @@ async def test_the_reader_puts_each_message_into_its_sockets_inbox(relay_layers,
     try:
         for channel in channels:
             ours.inbox_opened(channel)
-        for channel in channels[:2]:
-            await ours.group_add("lobby.reader", channel)
-        for n in range(3):
-            for channel in channels:
-                await theirs.send(channel, {"type": "lobby.event", "n": n})
-        await theirs.group_send("lobby.reader", {"type": "lobby.chat", "n": 3})
+        await send_to_each_then_to_a_group(ours, theirs, channels, count=3, message_type="lobby.event")
         await theirs.send(channels[2], {"type": "peer.relay", "n": 4})
         for inbox in inboxes[:2]:
             assert [(await inbox.receive())["n"] for _ in range(4)] == [0, 1, 2, 3]
