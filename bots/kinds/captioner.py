@@ -144,6 +144,8 @@ class CaptionerBot(BotBehaviour):
     def stats(self) -> dict[str, Any]:
         return {
             "listeners": len(self.listeners),
+            # Those whose detector is ready: until then a participant's audio is not heard.
+            "hearing": sum(listener.segmenter is not None for listener in self.listeners.values()),
             "queued_utterances": len(self.queue),
             "queued_seconds": round(sum(u.seconds for u in self.queue), 2),
             "buffered_seconds": round(sum(listener.segmenter.buffered_seconds for listener in self.listeners.values()
