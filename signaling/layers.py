@@ -71,8 +71,9 @@ ALIVE_FOR = 3.0
 ALIVE_EVERY = 1.0
 # How long Redis keeps a process's alive stamp after its last renewal.
 ALIVE_KEPT = 86400
-# Seconds close_pools waits for the alive renewal to stop (a pool is never kept open longer for it).
-ALIVE_STOP_TIMEOUT = 2.0
+# Seconds close_pools waits for the layer's own tasks (the alive renewal, the readers, the senders) to
+# stop; a pool is never kept open longer for them.
+TASKS_STOP_TIMEOUT = 2.0
 
 # Sends of one batch, one message each: KEYS[2n - 1] the channel's sorted set,
 # KEYS[2n] the receiving process's alive stamp; ARGV[1] now, ARGV[2] drop
@@ -298,7 +299,7 @@ class RelayRedisChannelLayer(RedisChannelLayer):
         loop = asyncio.get_running_loop()
         stopping = []
         task, self._alive_task = self._alive_task, None
-        if task is not None:
+        if task is not None and task.get_loop() is loop:
             stopping.append(task)
         for channel, reader in list(self._readers.items()):
             if reader.get_loop() is loop:
@@ -309,11 +310,10 @@ class RelayRedisChannelLayer(RedisChannelLayer):
                 del self._sending[index]
                 if sending.task is not None:
                     stopping.append(sending.task)
-        stopping = [task for task in stopping if task.get_loop() is loop]
         for task in stopping:
             task.cancel()
         if stopping:
-            await asyncio.wait(stopping, timeout=ALIVE_STOP_TIMEOUT)
+            await asyncio.wait(stopping, timeout=TASKS_STOP_TIMEOUT)
         await super().close_pools()
 
     def _script(self, connection: redis.asyncio.Redis, text: str) -> AsyncScript:

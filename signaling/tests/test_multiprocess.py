@@ -433,7 +433,7 @@ async def test_closing_stops_the_alive_renewal_even_when_a_redis_call_swallows_i
     await asyncio.wait_for(in_call.wait(), 2)
     started = time.monotonic()
     await ours.close_pools()
-    # Stopped by itself, well before close_pools' own limit (ALIVE_STOP_TIMEOUT, 2 s).
+    # Stopped by itself, well before close_pools' own limit (TASKS_STOP_TIMEOUT, 2 s).
     assert task.done() and time.monotonic() - started < 0.5
 
 
