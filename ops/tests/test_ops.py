@@ -11,6 +11,7 @@ from django.test import AsyncClient, Client, override_settings
 
 from errors.testing import stored_events_sync
 from ops.access_log import ScrubbedAccessLog
+from errors import scrubbing
 from errors.scrubbing import scrub_secrets, text_scrub
 from ops.logging import ClientFaultFilter, ScrubSecretsFilter
 
@@ -273,6 +274,20 @@ def test_the_log_filter_and_the_event_scrubber_share_one_list_of_secrets() -> No
 )
 def test_scrub_secrets_removes_tokens_under_other_names_and_outside_parameters(line: str, scrubbed: str) -> None:
     assert scrub_secrets(line) == scrubbed
+
+
+@pytest.mark.parametrize("name", ["token", "ToKeN", "%74oken", "access_token", "api-Key", "\u017fecret", "lobby", "sid"])
+@pytest.mark.parametrize("value", [TOKEN, TOKEN.replace(":", "%3a"), "hunter2", ""])
+def test_lines_that_skip_the_substitutions_come_out_as_the_substitutions_would_leave_them(
+    name: str, value: str
+) -> None:
+    # Lines without a hint of a secret are given back at once; the rest, and all non-ASCII text,
+    # go through the three substitutions. Either way the line is what the substitutions make of it.
+    for line in (f"GET /ws/?{name}={value} HTTP/1.1", f"{name}={value}", f"Authorization: Bearer {value}",
+                 f"bad_frame where=join context={{'{name}': '{value}'}}", f"/lobbies/{value}/ {name}"):
+        expected = scrubbing._SESSION_TOKEN.sub(scrubbing.SCRUBBED, scrubbing._BEARER.sub(
+            rf"\1{scrubbing.SCRUBBED}", scrubbing._PAIR.sub(scrubbing._scrub_pair, line)))
+        assert scrub_secrets(line) == expected, line
 
 
 def test_uvicorns_invalid_utf8_traceback_becomes_a_warning_without_traceback() -> None:
