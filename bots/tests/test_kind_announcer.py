@@ -12,7 +12,7 @@ from bots.speech.stt import FasterWhisperSTT
 from bots.speech.vad import SileroVAD
 from bots.speech.wav import wav_encode
 
-from .conftest import to_16k, words
+from .conftest import mostly_heard, to_16k, words
 from .kind_context import RecordingContext, until
 from .speech_server import Answer, SpeechServer
 
@@ -51,7 +51,7 @@ async def test_a_chat_line_is_spoken_to_everyone_with_who_wrote_it(chains, whisp
         await bot.chat_received(chat("Ann", "The quick brown fox jumps over the lazy dog."))
         await until(lambda: bot.spoken >= 2 and context.audio.queued() == 0, what="the line", context=context)
         heard = await heard_words(context, whisper)
-        assert {"quick", "brown", "fox", "lazy", "dog"} <= heard, heard
+        assert mostly_heard({"quick", "brown", "fox", "lazy", "dog"}, heard), heard
         assert context.state == "listening"
     finally:
         await bot.stopped()
