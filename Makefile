@@ -4,6 +4,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# make test: two pytest-xdist workers (conftest.py says how tests are shared out); PYTEST_WORKERS= runs on one.
+PYTEST_WORKERS ?= -n 2 --dist loadfile
 
 .PHONY: run test bench install install-dev migrate clean chromium speech-packages
 
@@ -58,7 +60,7 @@ run: install
 ## Run the whole test suite (DATABASE_URL / REDIS_URL switch it to Postgres / Redis).
 test: install-dev chromium speech-packages $(UPSTREAM)/channels_redis-$(CHANNELS_REDIS_VERSION)/tests/test_core.py
 	mkdir -p var
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 # The PeerJS server, a baseline of the relay benchmark, with the machine's Node.js (bench/package-lock.json).
 bench/node_modules/.installed: bench/package.json bench/package-lock.json
