@@ -4,7 +4,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
-# make test: two pytest-xdist workers (conftest.py says how tests are shared out); PYTEST_WORKERS= runs on one.
+# make test: the tests on two pytest-xdist workers (a file to a worker), then the real-time speech
+# tests on their own (conftest.py says why); PYTEST_WORKERS= runs the first part on one worker too.
 PYTEST_WORKERS ?= -n 2 --dist loadfile
 
 .PHONY: run test bench install install-dev migrate clean chromium speech-packages
@@ -60,7 +61,11 @@ run: install
 ## Run the whole test suite (DATABASE_URL / REDIS_URL switch it to Postgres / Redis).
 test: install-dev chromium speech-packages $(UPSTREAM)/channels_redis-$(CHANNELS_REDIS_VERSION)/tests/test_core.py
 	mkdir -p var
-	$(PY) -m pytest $(PYTEST_WORKERS) $(PYTEST_ARGS)
+	@# Both parts run whatever the first gave; 5 is "no test selected" (PYTEST_ARGS may pick one part).
+	status=0; \
+	$(PY) -m pytest $(PYTEST_WORKERS) -m "not realtime_speech" $(PYTEST_ARGS) || [ $$? = 5 ] || status=1; \
+	$(PY) -m pytest -m realtime_speech $(PYTEST_ARGS) || [ $$? = 5 ] || status=1; \
+	exit $$status
 
 # The PeerJS server, a baseline of the relay benchmark, with the machine's Node.js (bench/package-lock.json).
 bench/node_modules/.installed: bench/package.json bench/package-lock.json

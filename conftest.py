@@ -14,69 +14,21 @@ from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.conf import settings as django_settings
 from django.db import connections
-from xdist.scheduler import LoadFileScheduling
 
 from bench.servers import RedisServer
 
-# ``make test`` runs the suite on two pytest-xdist workers (``-n 2 --dist loadfile``), with a
-# scheduler of this file's: a test file is a unit of work (its module fixtures are made once),
-# handed to whichever worker is free, but the bots' end-to-end files, which play and hear speech
-# in real time over WebRTC, are one unit together, and the first: one worker runs them one after
-# another. The other worker gives way to it: it and every process it starts (servers, Chromium)
-# run on the second half of the CPUs only, so that the speech always has the first half to itself
-# and never loses audio to the rest of the suite (each of its tests takes most of a core, in bursts).
+# The bots' end-to-end files play and hear speech in real time over WebRTC; run beside other
+# tests on a 2-core machine they lose audio to them (a speaker's words misheard, an utterance cut
+# in two). ``make test`` runs everything else on two pytest-xdist workers first, then these files
+# on their own (``-m realtime_speech``, which this marker makes possible).
 REALTIME_SPEECH_FILES = "bots/tests/test_*_e2e.py"
 
 
-def realtime_speech(nodeid: str) -> bool:
-    return fnmatch.fnmatch(nodeid.split("::", 1)[0], REALTIME_SPEECH_FILES)
-
-
+@pytest.hookimpl(tryfirst=True)  # before -m selects by it
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    items.sort(key=lambda item: not realtime_speech(item.nodeid))
-
-
-def give_way() -> None:
-    """This process's threads (and so what they start) on the second half of the CPUs."""
-    cpus = sorted(os.sched_getaffinity(0))
-    if len(cpus) < 2:
-        return
-    for task in os.listdir("/proc/self/task"):
-        try:
-            os.sched_setaffinity(int(task), cpus[len(cpus) // 2:])
-        except ProcessLookupError:  # a thread that has ended
-            continue
-
-
-_first_test_seen = False
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_runtest_setup(item: pytest.Item) -> None:
-    """An xdist worker whose first test is not a real-time speech test gives way (see above)."""
-    global _first_test_seen
-    if _first_test_seen or "PYTEST_XDIST_WORKER" not in os.environ:
-        return
-    _first_test_seen = True
-    if not realtime_speech(item.nodeid):
-        give_way()
-
-
-class FileScheduling(LoadFileScheduling):
-    """xdist's ``loadfile`` in the order collected, with the real-time speech files as one unit."""
-
-    def __init__(self, config: pytest.Config, log: Any = None) -> None:
-        config.option.loadscopereorder = False  # keep the real-time files first
-        super().__init__(config, log)
-
-    def _split_scope(self, nodeid: str) -> str:
-        return REALTIME_SPEECH_FILES if realtime_speech(nodeid) else super()._split_scope(nodeid)
-
-
-def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> LoadFileScheduling | None:
-    if config.getvalue("dist") != "loadfile":
-        return None
-    return FileScheduling(config, log)
+    for item in items:
+        if fnmatch.fnmatch(item.nodeid.split("::", 1)[0], REALTIME_SPEECH_FILES):
+            item.add_marker(pytest.mark.realtime_speech)
 
 
 @pytest.fixture(autouse=True)
