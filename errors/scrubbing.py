@@ -54,10 +54,19 @@ def scrub_secrets(text: str) -> str:
     """``text`` with the values of secret ``name=value`` pairs, Bearer credentials and session tokens replaced."""
     ascii_text = text.isascii()
     if not ascii_text or _holds_any(text.lower(), _SECRET_HINTS):
-        text = _BEARER.sub(rf"\1{SCRUBBED}", _PAIR.sub(_scrub_pair, text))
+        text = _named_secrets_scrub(text)
     if not ascii_text or _holds_any(text, _TOKEN_HINTS):
-        text = _SESSION_TOKEN.sub(SCRUBBED, text)
+        text = _session_tokens_scrub(text)
     return text
+
+
+def _named_secrets_scrub(text: str) -> str:
+    """The values of secret ``name=value`` pairs and Bearer credentials replaced."""
+    return _BEARER.sub(rf"\1{SCRUBBED}", _PAIR.sub(_scrub_pair, text))
+
+
+def _session_tokens_scrub(text: str) -> str:
+    return _SESSION_TOKEN.sub(SCRUBBED, text)
 
 
 def _holds_any(text: str, hints: tuple[str, ...]) -> bool:

@@ -285,8 +285,7 @@ def test_lines_that_skip_the_substitutions_come_out_as_the_substitutions_would_l
     # go through the three substitutions. Either way the line is what the substitutions make of it.
     for line in (f"GET /ws/?{name}={value} HTTP/1.1", f"{name}={value}", f"Authorization: Bearer {value}",
                  f"bad_frame where=join context={{'{name}': '{value}'}}", f"/lobbies/{value}/ {name}"):
-        expected = scrubbing._SESSION_TOKEN.sub(scrubbing.SCRUBBED, scrubbing._BEARER.sub(
-            rf"\1{scrubbing.SCRUBBED}", scrubbing._PAIR.sub(scrubbing._scrub_pair, line)))
+        expected = scrubbing._session_tokens_scrub(scrubbing._named_secrets_scrub(line))
         assert scrub_secrets(line) == expected, line
 
 

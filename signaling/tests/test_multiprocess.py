@@ -26,6 +26,7 @@ from signaling.inbox import Inbox
 from signaling.layers import ChannelGone, RelayRedisChannelLayer
 from signaling.tests.test_e2e import CANDIDATE, OFFER, Peer, post
 from web.tests.live_server import LiveServer, ServerBackends
+from web.tests.lobby_pages import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -210,10 +211,11 @@ async def test_the_reader_puts_each_message_into_its_sockets_inbox(relay_layers,
         assert [(await inboxes[2].receive())["n"] for _ in range(3)] == [0, 1, 2]
         # A relay, with nothing waiting before it, went to its socket at once (waited for up to 5 s:
         # the reader takes it in its own time, later on a busy machine).
-        for _ in range(100):
-            if taken:
-                break
-            await asyncio.sleep(0.05)
+
+        async def handed_over() -> list[dict[str, object]]:
+            return taken
+
+        await eventually(handed_over, deadline=5, interval=0.05, what="the relay handed to its socket")
         assert taken == [{"type": "peer.relay", "n": 4}]
         # Past the inbox's capacity the reader drops what comes (the socket is not reading) and goes on.
         for n in range(7):
