@@ -20,6 +20,8 @@ os.environ.setdefault("VOICEBOT_ERROR_WRITER", "manual")
 # database from being dropped at the end of the run. Servers started by the
 # tests (end to end, outages) keep theirs, as by default.
 os.environ.setdefault("VOICEBOT_DB_CONN_MAX_AGE", "0")
+# A failing test's captured log names the file and line of each record.
+os.environ.setdefault("VOICEBOT_LOG_CALLER", "1")
 
 from voicebot_site.settings import *  # noqa: E402,F401,F403
 

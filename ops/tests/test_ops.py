@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import logging.config
 import sys
 from typing import Any
 
@@ -13,7 +14,7 @@ from errors.testing import stored_events_sync
 from ops.access_log import ScrubbedAccessLog
 from errors import scrubbing
 from errors.scrubbing import scrub_secrets, text_scrub
-from ops.logging import ClientFaultFilter, ScrubSecretsFilter
+from ops.logging import ClientFaultFilter, ScrubSecretsFilter, logging_configure
 
 TOKEN = "0123456789abcdef0123456789abcdef:1v2Xyz:AbCdEf-GhIjKl_MnOpQrStUvWxYz0123456789"
 ERROR_BODY_FIELDS = {"code", "message", "category", "severity", "recovery", "correlation_id", "in_reply_to",
@@ -215,6 +216,51 @@ def test_scrub_filter_leaves_a_record_without_secrets_as_it_was() -> None:
     assert ScrubSecretsFilter().filter(record) is True
 
     assert (record.msg, record.args) == ("%d sockets", (3,))
+
+
+class _Kept(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def _record_logged_under(caller: bool, monkeypatch: pytest.MonkeyPatch) -> logging.LogRecord:
+    for switch in ("_srcfile", "logThreads", "logProcesses", "logMultiprocessing"):
+        monkeypatch.setattr(logging, switch, getattr(logging, switch))  # put back after the test
+    configured: list[dict[str, Any]] = []
+    monkeypatch.setattr(logging.config, "dictConfig", configured.append)
+    with override_settings(VOICEBOT_LOG_CALLER=caller):
+        logging_configure(settings.LOGGING)
+    assert configured == [settings.LOGGING]
+    kept = _Kept()
+    logger = logging.getLogger("voicebot.tests.caller")
+    logger.addHandler(kept)
+    try:
+        logger.warning("peer_not_found correlation_id=%s", "c0ffee")
+    finally:
+        logger.removeHandler(kept)
+    return kept.records[0]
+
+
+def test_records_collect_no_caller_thread_or_process_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    record = _record_logged_under(False, monkeypatch)
+
+    assert (record.funcName, record.lineno) == ("(unknown function)", 0)
+    assert (record.threadName, record.processName) == (None, None)
+    # The project's own format names none of them: its lines read as before.
+    line = logging.Formatter(settings.LOGGING["formatters"]["plain"]["format"]).format(record)
+    assert line.endswith(" WARNING voicebot.tests.caller peer_not_found correlation_id=c0ffee")
+
+
+def test_records_collect_their_caller_thread_and_process_when_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    record = _record_logged_under(True, monkeypatch)
+
+    assert record.funcName == "_record_logged_under"
+    assert record.filename == "test_ops.py"
+    assert record.threadName == "MainThread" and record.processName is not None
 
 
 def test_the_console_handler_scrubs_every_log_line() -> None:
