@@ -66,10 +66,17 @@ class Inbox:
             raise layer_unavailable(exc) from None
 
     def put_relay(self, message: dict[str, Any]) -> None:
-        """A relay from a socket of this process: handed to the owner at once when nothing waits before it.
+        """A relay from a socket of this process (``deliver_relay``); a full inbox is the sender's typed error."""
+        try:
+            self.deliver_relay(message)
+        except ChannelFull as exc:
+            raise layer_unavailable(exc) from None
+
+    def deliver_relay(self, message: dict[str, Any]) -> None:
+        """A relay, handed to the owner at once when nothing waits before it; a full inbox is ChannelFull.
 
         With nothing queued here (no local message, no layer message taken
-        and not yet read) the owner may take the relay in the sender's call
+        and not yet read) the owner may take the relay in the caller's call
         (``direct``): no trip through its message loop. Otherwise, or when it
         declines, the relay waits in line like any message, so that the
         owner sees its messages in the order they came.
@@ -78,7 +85,7 @@ class Inbox:
         task = self._layer_task
         if direct is not None and not self._local and (task is None or not task.done()) and direct(message):
             return
-        self.put(message)
+        self.deliver(message)
 
     def deliver(self, message: dict[str, Any]) -> None:
         """``put`` as a channel layer's send does it: a full inbox is ChannelFull."""

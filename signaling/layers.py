@@ -53,7 +53,6 @@ from channels_redis.core import RedisChannelLayer
 from redis.commands.core import AsyncScript
 
 from errors.boundary import report_error
-from errors.exceptions import ChannelLayerUnavailableError
 from resilience.channel_layer import channel_layer
 from signaling.inbox import RELAY, inbox_local
 
@@ -444,10 +443,10 @@ class RelayRedisChannelLayer(RedisChannelLayer):
             if inbox is not None:
                 try:
                     if copy.get("type") == RELAY:
-                        inbox.put_relay(copy)
+                        inbox.deliver_relay(copy)
                     else:
                         inbox.deliver(copy)
-                except (ChannelFull, ChannelLayerUnavailableError):
+                except ChannelFull:
                     # That socket has VOICEBOT_CHANNEL_CAPACITY messages unread (it is
                     # closed for not reading soon); its senders were told nothing, as
                     # with channels-redis, whose buffers drop the oldest.

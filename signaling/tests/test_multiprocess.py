@@ -194,7 +194,7 @@ async def test_a_sender_cancelled_before_its_batch_left_is_not_sent_for(relay_la
 
 
 @pytest.mark.parametrize("relay_layers", [100], indirect=True)
-async def test_the_reader_puts_each_message_into_its_sockets_inbox(relay_layers, settings) -> None:
+async def test_the_reader_puts_each_message_into_its_sockets_inbox(relay_layers, settings, caplog) -> None:
     ours, theirs = relay_layers
     settings.VOICEBOT_CHANNEL_CAPACITY = 5
     channels = [await ours.new_channel() for _ in range(3)]
@@ -219,12 +219,16 @@ async def test_the_reader_puts_each_message_into_its_sockets_inbox(relay_layers,
 
         await eventually(handed_over, deadline=5, interval=0.05, what="the relay handed to its socket")
         assert taken == [{"type": "peer.relay", "n": 4}]
-        # Past the inbox's capacity the reader drops what comes (the socket is not reading) and goes on.
+        # Past the inbox's capacity the reader drops what comes, relays too (the socket is not
+        # reading), and goes on.
         for n in range(7):
             await theirs.send(channels[0], {"type": "lobby.event", "n": n})
+        await theirs.send(channels[0], {"type": "peer.relay", "n": 50})
         await theirs.send(channels[1], {"type": "lobby.event", "n": 99})
         assert (await asyncio.wait_for(inboxes[1].receive(), 2))["n"] == 99
         assert [(await inboxes[0].receive())["n"] for _ in range(5)] == [0, 1, 2, 3, 4]
+        # Dropped, not failed: the senders were told nothing, and nothing is reported.
+        assert not [record for record in caplog.records if record.name == "voicebot.errors"]
         # A channel no socket owns: what someone awaits with receive() reaches it; the rest is dropped.
         orphan = await ours.new_channel()
         waiting = asyncio.ensure_future(ours.receive(orphan))
