@@ -6,14 +6,13 @@ test hears it without waiting for it to play.
 """
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from bots.runtime.audio import AudioMixer
+from web.tests.polling import eventually
 
 
 class RecordingContext:
@@ -60,14 +59,10 @@ class RecordingContext:
 
 async def until(check: Callable[[], Any], *, deadline: float = 30.0, what: str = "the condition",
                 context: RecordingContext | None = None) -> Any:
-    """Polls ``check`` (draining the context's audio meanwhile) until it is true."""
-    end = time.monotonic() + deadline
-    while True:
+    """``eventually`` with the context's audio drained before each look at ``check``."""
+    def drained_check() -> Any:
         if context is not None:
             context.drain()
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > end:
-            raise AssertionError(f"no {what} within {deadline:g} s; last: {value!r}")
-        await asyncio.sleep(0.05)
+        return check()
+
+    return await eventually(drained_check, deadline=deadline, interval=0.05, what=what)

@@ -13,7 +13,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Any
 from bots.runtime.ice import ice_addresses_apply
 from web.tests import netns
 from web.tests.live_server import BASE_DIR, LiveServer, ServerBackends
+from web.tests.polling import wait_until
 
 # Bots leave "starting" after this long in the tests (30 s in production).
 START_TIMEOUT = "4"
@@ -148,17 +148,6 @@ class BotStack:
         parts = [f"--- server\n{self.server.log_tail(20000)}"]
         parts += [f"--- worker {n}\n{w.log_text()[-20000:]}" for n, w in enumerate(self.workers)]
         return "\n".join(parts)
-
-
-def wait_until(check: Any, *, deadline: float, what: str, interval: float = 0.2) -> Any:
-    end = time.monotonic() + deadline
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out after {deadline:.0f} s waiting for {what}; last: {value!r}")
-        time.sleep(interval)
 
 
 @contextmanager

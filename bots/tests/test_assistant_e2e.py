@@ -21,8 +21,9 @@ from bots.speech.tts import PiperTTS
 from bots.tests.conftest import speak, words
 from bots.tests.llm_server import LLMServer, Reply
 from bots.tests.rtc_client import RATE, RtcParticipant, SpeechTrack, api
-from bots.tests.stack import BotStack, WorkerProcess, wait_until
+from bots.tests.stack import BotStack, WorkerProcess
 from bots.tests.test_echo_e2e import bot_state, new_lobby
+from web.tests.polling import eventually
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
@@ -243,7 +244,7 @@ async def test_talking_over_the_assistant_stops_it_cancels_the_answer_and_keeps_
         ended = await ask(ann, question)
         heard = ann.heard[bot_id]
         await ann.wait_for(lambda f: bot_state(f, bot_id, "speaking"), deadline=20, what="the assistant speaking")
-        await wait_until_async(lambda: heard.first_sound(ended) is not None, deadline=5, what="the answer's audio")
+        await eventually(lambda: heard.first_sound(ended) is not None, deadline=5, what="the answer's audio", interval=0.1)
         started = heard.first_sound(ended)
         assert started is not None
         await asyncio.sleep(max(0.0, started + 2.5 - time.monotonic()))
@@ -263,7 +264,7 @@ async def test_talking_over_the_assistant_stops_it_cancels_the_answer_and_keeps_
         assert long_request.disconnected and not long_request.finished
 
         # The next answer's request holds only what was heard of the first one.
-        await wait_until_async(lambda: len(first.requests) > asked + 1, deadline=20, what="the second request")
+        await eventually(lambda: len(first.requests) > asked + 1, deadline=20, what="the second request", interval=0.1)
         second_request = first.requests[asked + 1]
         assistant_text = second_request.text_of("assistant")
         assert assistant_text.startswith("Paris has been the capital of France"), assistant_text
@@ -275,14 +276,6 @@ async def test_talking_over_the_assistant_stops_it_cancels_the_answer_and_keeps_
         await ann.wait_for(lambda f: bot_state(f, bot_id, "listening"), deadline=20, what="the second answer's end")
     finally:
         await ann.close()
-
-
-async def wait_until_async(check: Any, *, deadline: float, what: str) -> None:
-    end = time.monotonic() + deadline
-    while not check():
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out after {deadline:.0f} s waiting for {what}")
-        await asyncio.sleep(0.1)
 
 
 @pytest.mark.parametrize("failure", [
@@ -351,8 +344,8 @@ async def test_when_every_provider_fails_it_says_so_shows_unavailable_and_recove
         codes = await asyncio.to_thread(stored_codes, bot_stack)
         assert codes.get("bot_unavailable") == "bot"
         # The worker's breakers reach /readyz (from its heartbeat), and the profile's listing says why.
-        await wait_until_async(lambda: "llm.first=open" in readyz_breakers(bot_stack), deadline=10,
-                               what="llm.first=open in /readyz")
+        await eventually(lambda: "llm.first=open" in readyz_breakers(bot_stack), deadline=10,
+                         what="llm.first=open in /readyz", interval=0.1)
         listed = {p["id"]: p for p in api(bot_stack.server.url, "GET", "/api/bots")[1]["profiles"]}
         assert listed["atlas"]["available"] is False
         assert listed["atlas"]["reason"].startswith("Its language-model providers are unavailable (first:")
@@ -513,6 +506,6 @@ async def test_a_worker_killed_mid_conversation_is_replaced_and_the_next_answer_
 
 async def person_reconnected(person: RtcParticipant, bot_id: str) -> None:
     """The bot's new peer connection is up and it listens again."""
-    await wait_until_async(lambda: bot_id in person.pcs, deadline=20, what="a new peer connection")
+    await eventually(lambda: bot_id in person.pcs, deadline=20, what="a new peer connection", interval=0.1)
     await person.connected_to(bot_id, deadline=30)
     await person.wait_for(lambda f: bot_state(f, bot_id, "listening"), deadline=30, what="the bot listening again")

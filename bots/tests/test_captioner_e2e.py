@@ -19,6 +19,7 @@ from bots.tests.rtc_client import RtcParticipant, SpeechTrack, ToneTrack
 from bots.tests.stack import BotStack, WorkerProcess
 from bots.tests.test_echo_e2e import bot_state, new_lobby
 from bots.tests.test_workers_e2e import bot_in
+from web.tests.polling import eventually
 
 from .conftest import mostly_heard, words
 from .speech_server import Answer, SpeechServer, json_answer
@@ -86,10 +87,14 @@ async def hearing_everyone(stack: BotStack, worker: WorkerProcess, bot_id: str, 
     What is said before that is not heard: on a slower 2-core machine the last of four
     speakers lost the first second of a sentence when all four spoke at once.
     """
-    deadline = time.monotonic() + 30
-    while (await stats_of(stack, worker, bot_id)).get("hearing", 0) < count:  # {} before the first heartbeat
-        assert time.monotonic() < deadline, await stats_of(stack, worker, bot_id)
-        await asyncio.sleep(0.2)
+    async def heard() -> dict[str, Any]:
+        stats = await stats_of(stack, worker, bot_id)  # {} before the first heartbeat
+        return stats if stats.get("hearing", 0) >= count else {}
+
+    try:
+        await eventually(heard, deadline=30, what=f"the captioner hearing {count} participants")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; its stats: {await stats_of(stack, worker, bot_id)}") from None
 
 
 async def test_two_speakers_in_turn_get_their_own_transcripts_kept_in_chat_history(

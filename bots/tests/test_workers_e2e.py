@@ -12,8 +12,9 @@ import pytest
 
 from bots.tests.rtc_client import RtcParticipant, ToneTrack, api, echo_delay
 from bots.tests.staff import StaffBrowser
-from bots.tests.stack import BotStack, wait_until
+from bots.tests.stack import BotStack
 from bots.tests.test_echo_e2e import new_lobby
+from web.tests.polling import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 

@@ -11,7 +11,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -24,6 +23,7 @@ from websockets.asyncio.client import connect
 
 from errors.spill import spilled
 from errors.tests.servers import PostgresCluster, free_port, wait_for_port
+from web.tests.polling import wait_until
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
@@ -112,16 +112,15 @@ def group_counts(cluster: PostgresCluster) -> dict[str, tuple[int, int]]:
     return {code: (count, weights) for code, count, weights in rows}
 
 
-def wait_until(predicate: Any, *, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+def once_up(predicate: Any) -> Any:
+    """``predicate``, false while the database still refuses connections."""
+    def check() -> Any:
         try:
-            if predicate():
-                return
+            return predicate()
         except psycopg.OperationalError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError("condition not reached in time")
+            return False
+
+    return check
 
 
 async def bad_frames(socket: Any, count: int) -> list[dict[str, Any]]:
@@ -163,11 +162,12 @@ async def test_errors_wait_out_a_database_outage_and_a_shutdown_and_all_are_stor
             assert status == 503 and ready["checks"]["database"] == "unavailable"
             assert server.http("GET", "/livez")[0] == 200
             # 60 errors do not fit in a buffer of 20: the rest went to the spill file.
-            wait_until(lambda: bool(spilled(server.spill)))
+            wait_until(lambda: bool(spilled(server.spill)), deadline=30, what="occurrences spilled to disk")
 
             # The database returns on the same port: everything is written, exactly.
             cluster.start()
-            wait_until(lambda: group_counts(cluster).get("unknown_message_type") == (90, 90))
+            wait_until(once_up(lambda: group_counts(cluster).get("unknown_message_type") == (90, 90)), deadline=30,
+                       what="90 occurrences stored")
             assert group_counts(cluster)["service_unavailable"][0] >= 1
 
             # Down again, then the server is stopped (SIGTERM) while it is down:
@@ -180,8 +180,9 @@ async def test_errors_wait_out_a_database_outage_and_a_shutdown_and_all_are_stor
         # ...and the next server process stores it once the database is back.
         cluster.start()
         server.start()
-        wait_until(lambda: group_counts(cluster).get("unknown_message_type") == (115, 115))
-        wait_until(lambda: not spilled(server.spill))
+        wait_until(once_up(lambda: group_counts(cluster).get("unknown_message_type") == (115, 115)), deadline=30,
+                   what="115 occurrences stored")
+        wait_until(lambda: not spilled(server.spill), deadline=30, what="the spill file drained")
         assert server.stop() == 0
 
         with psycopg.connect(f"host=127.0.0.1 port={cluster.port} user=postgres dbname=postgres") as db:

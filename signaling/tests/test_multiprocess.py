@@ -26,7 +26,7 @@ from signaling.inbox import Inbox
 from signaling.layers import ChannelGone, RelayRedisChannelLayer
 from signaling.tests.test_e2e import CANDIDATE, OFFER, Peer, post
 from web.tests.live_server import LiveServer, ServerBackends
-from web.tests.lobby_pages import eventually
+from web.tests.polling import eventually
 
 pytestmark = pytest.mark.e2e
 

@@ -5,13 +5,12 @@ Every wait has a deadline: a peer connection with no usable candidate stays
 """
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 import urllib.request
 from typing import Any
 
-DEADLINE = 20.0
+from web.tests.polling import DEADLINE, eventually
+
 
 # Per live (not closed) RTCPeerConnection of the page: its state and the
 # audio RTP packets it received so far.
@@ -31,24 +30,6 @@ async () => {
   return result;
 }
 """
-
-
-async def eventually(
-    check: Any, *, deadline: float = DEADLINE, interval: float = 0.2, what: str = "", soft: bool = False
-) -> Any:
-    """Polls the async ``check`` until it returns something truthy, or fails after ``deadline`` s
-    (``soft``: returns the last falsy result instead, for a wait that only makes a picture nicer)."""
-    end = time.monotonic() + deadline
-    last: Any = None
-    while True:
-        last = await check()
-        if last:
-            return last
-        if time.monotonic() > end:
-            if soft:
-                return last
-            raise AssertionError(f"timed out after {deadline:.0f} s waiting for {what or check}; last: {last!r}")
-        await asyncio.sleep(interval)
 
 
 async def create_lobby(page: Any, name: str, *, password: str = "", max_participants: int | None = None,

@@ -16,13 +16,13 @@ from web.tests.chromium import ARTIFACTS, CHROMIUM_ARGS
 from web.tests.lobby_pages import (
     api_post,
     create_lobby,
-    eventually,
     join,
     participant,
     peer_stats,
     wait_audio_flowing,
     wait_in_room,
 )
+from web.tests.polling import eventually
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 

@@ -16,7 +16,8 @@ from django.core import signing
 from websockets.asyncio.client import connect
 
 from web.tests.chromium import ARTIFACTS
-from web.tests.lobby_pages import create_lobby, eventually, join, participant, wait_in_room
+from web.tests.lobby_pages import create_lobby, join, participant, wait_in_room
+from web.tests.polling import eventually
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 

@@ -19,12 +19,12 @@ from web.tests.chromium import WITHOUT_AUDIO_LEVELS
 from web.tests.lobby_pages import (
     api_post,
     create_lobby,
-    eventually,
     join,
     participant,
     wait_audio_flowing,
     wait_in_room,
 )
+from web.tests.polling import eventually
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 

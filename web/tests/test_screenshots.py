@@ -21,7 +21,8 @@ import pytest
 
 from web.tests.chromium import ARTIFACTS
 from web.tests.live_server import BASE_DIR, run_manage
-from web.tests.lobby_pages import api_post, eventually, join, participant, wait_audio_flowing, wait_in_room
+from web.tests.lobby_pages import api_post, join, participant, wait_audio_flowing, wait_in_room
+from web.tests.polling import eventually
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
