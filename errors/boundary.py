@@ -11,10 +11,11 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from django.conf import settings
 from django.utils import timezone
 
-from errors.choices import Severity
 from errors.exceptions import FatalConnectionError, InternalServerError, VoiceBotError
+from errors.log_lines import report_log
 from errors.recorder import get_recorder
 from errors.report import ErrorReport, Transport
 
@@ -23,13 +24,6 @@ logger = logging.getLogger("voicebot.errors")
 # Called with every report once it is recorded (the audit log listens for the
 # errors that are security events); a listener must be quick and never raise.
 report_listeners: list[Callable[[ErrorReport], None]] = []
-
-LOG_LEVELS = {
-    Severity.LOW: logging.INFO,
-    Severity.MEDIUM: logging.WARNING,
-    Severity.HIGH: logging.ERROR,
-    Severity.CRITICAL: logging.CRITICAL,
-}
 
 
 def report_error(
@@ -43,7 +37,7 @@ def report_error(
     fatal: bool = False,
     address: str | None = None,
 ) -> tuple[VoiceBotError, ErrorReport]:
-    """Log ``exc`` once under a new correlation id and hand it to the recorder.
+    """Hand ``exc`` to the recorder under a new correlation id, and log it (errors.log_lines).
 
     Returns the error to show the client: ``exc`` itself when it is a
     VoiceBotError, else an ``internal_error`` that reveals nothing of it
@@ -66,22 +60,13 @@ def report_error(
         cause=cause,
         address=address,
     )
-    logger.log(
-        LOG_LEVELS[error.severity],
-        "%s correlation_id=%s where=%s lobby=%s session=%s context=%r",
-        error.code,
-        report.correlation_id,
-        where,
-        lobby_id,
-        session_id,
-        report.context,
-        exc_info=(type(cause), cause, cause.__traceback__) if cause is not None else None,
-        extra={"correlation_id": report.correlation_id, "error_code": error.code},
-    )
+    whole = True
     try:
-        get_recorder().record(report)
+        whole = get_recorder().record(report) is not False
     except Exception:  # the recorder must never take a connection down with it
         logger.exception("error recorder failed for correlation_id=%s", report.correlation_id)
+    if whole or settings.VOICEBOT_ERROR_LOG_EVERY:
+        report_log(report)
     for listener in report_listeners:
         try:
             listener(report)

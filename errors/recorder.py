@@ -42,6 +42,7 @@ from prometheus_client import Counter, Gauge
 from errors.buffer import Batch, OccurrenceBuffer
 from errors.exceptions import DatabaseUnavailableError
 from errors.grouping import report_fingerprint
+from errors.log_lines import folded_log
 from errors.occurrence import Occurrence, occurrence_from_report
 from errors.report import ErrorReport
 from errors.services import error_occurrences_store
@@ -77,13 +78,19 @@ class ErrorRecorder:
         # its arguments and takes a lock on every call, a tenth of a report's cost.
         self._counted: dict[tuple[str, str, str, str], Any] = {}
 
-    def record(self, report: ErrorReport) -> None:
+    def record(self, report: ErrorReport) -> bool:
+        """Count (and keep) ``report``; True when it is kept whole, and so gets its own log line.
+
+        False: it was folded into its group's count beyond the sample, and
+        is logged with the rest of them (errors.log_lines).
+        """
         error = report.error
         key = (error.code, error.category, error.severity, report.transport)
         counter = self._counted.get(key)
         if counter is None:
             counter = self._counted[key] = ERRORS_TOTAL.labels(*key)
         counter.inc()
+        return True
 
     def flush(self) -> bool:
         """Write whatever waits; True when nothing is left waiting."""
@@ -125,15 +132,17 @@ class DatabaseRecorder(ErrorRecorder):
 
     # --- Any thread -----------------------------------------------------
 
-    def record(self, report: ErrorReport) -> None:
+    def record(self, report: ErrorReport) -> bool:
         super().record(report)
-        if self.sampler.admit(report_fingerprint(report), report):
+        whole = self.sampler.admit(report_fingerprint(report), report)
+        if whole:
             self.buffer.put(occurrence_from_report(report))
             ERRORS_WAITING.set(self.buffer.memory_size())
         else:
             ERRORS_SAMPLED.inc()  # nothing more waits in memory: the gauge stands
         if not self.writer.started and settings.VOICEBOT_ERROR_WRITER == "background":
             self.writer.start()
+        return whole
 
     def start(self) -> None:
         """Start the writer now if an earlier process left occurrences on disk."""
@@ -151,9 +160,11 @@ class DatabaseRecorder(ErrorRecorder):
     # --- The writer -----------------------------------------------------
 
     def _collect_sampled(self) -> None:
-        """The occurrences counted but not stored become one weighted event per group."""
+        """The occurrences counted but not stored become one weighted event, and one log line, per group."""
         for count, report in self.sampler.take_folded():
             self.buffer.put(occurrence_from_report(report).with_weight(count))
+            if not settings.VOICEBOT_ERROR_LOG_EVERY:
+                folded_log(report, count)
 
     def _write_pending(self, *, lock_timeout: float = -1) -> bool:
         if not self._write_lock.acquire(timeout=lock_timeout):

@@ -439,6 +439,10 @@ VOICEBOT_ERROR_SPILL_PATH = os.environ.get("VOICEBOT_ERROR_SPILL_PATH", "") or s
 # Full event rows stored per error group and process; beyond it occurrences
 # are only counted (their group's count stays exact).
 VOICEBOT_ERROR_SAMPLE_RATE = os.environ.get("VOICEBOT_ERROR_SAMPLE_RATE", "60/minute")
+# Log lines go the same way: beyond the sample, one line per group and write
+# says how many occurrences were not logged one by one (errors.log_lines).
+# On: every occurrence gets its own line.
+VOICEBOT_ERROR_LOG_EVERY = env_bool("VOICEBOT_ERROR_LOG_EVERY", False)
 # Seconds the process may spend at exit storing what waits before spilling it.
 VOICEBOT_ERROR_SHUTDOWN_TIMEOUT = env_float("VOICEBOT_ERROR_SHUTDOWN_TIMEOUT", 5.0)
 # Security audit events (audit/): rows stored per kind and client address

@@ -1,0 +1,57 @@
+"""The log lines of error reports: one per occurrence within its group's sample, one per group for the rest.
+
+An error report is logged at its severity's level under its correlation id.
+Beyond ``VOICEBOT_ERROR_SAMPLE_RATE`` occurrences of one group, the recorder
+stores no row for an occurrence but counts it (errors.recorder); its log line
+goes the same way: the writer logs one line per such group and write, with
+how many occurrences it stands for and the latest one's correlation id. A
+flood of one client's bad frames then costs a log line per second, not one
+per frame. ``VOICEBOT_ERROR_LOG_EVERY`` logs every occurrence instead.
+"""
+from __future__ import annotations
+
+import logging
+
+from errors.choices import Severity
+from errors.report import ErrorReport
+
+logger = logging.getLogger("voicebot.errors")
+
+LOG_LEVELS = {
+    Severity.LOW: logging.INFO,
+    Severity.MEDIUM: logging.WARNING,
+    Severity.HIGH: logging.ERROR,
+    Severity.CRITICAL: logging.CRITICAL,
+}
+
+
+def report_log(report: ErrorReport) -> None:
+    """The occurrence's own line, with the traceback of an unexpected exception."""
+    cause = report.cause
+    logger.log(
+        LOG_LEVELS[report.error.severity],
+        "%s correlation_id=%s where=%s lobby=%s session=%s context=%r",
+        report.error.code,
+        report.correlation_id,
+        report.where,
+        report.lobby_id,
+        report.session_id,
+        report.context,
+        exc_info=(type(cause), cause, cause.__traceback__) if cause is not None else None,
+        extra={"correlation_id": report.correlation_id, "error_code": report.error.code},
+    )
+
+
+def folded_log(report: ErrorReport, count: int) -> None:
+    """One line for ``count`` occurrences of ``report``'s group beyond its sample, ``report`` the latest."""
+    logger.log(
+        LOG_LEVELS[report.error.severity],
+        "%s x%d beyond the sample, not logged one by one; latest correlation_id=%s where=%s lobby=%s session=%s",
+        report.error.code,
+        count,
+        report.correlation_id,
+        report.where,
+        report.lobby_id,
+        report.session_id,
+        extra={"correlation_id": report.correlation_id, "error_code": report.error.code, "occurrences": count},
+    )
