@@ -218,16 +218,8 @@ def test_scrub_filter_leaves_a_record_without_secrets_as_it_was() -> None:
     assert (record.msg, record.args) == ("%d sockets", (3,))
 
 
-class _Kept(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__()
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
-def _record_logged_under(caller: bool, monkeypatch: pytest.MonkeyPatch) -> logging.LogRecord:
+def _record_logged_under(caller: bool, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+                         ) -> logging.LogRecord:
     for switch in ("_srcfile", "logThreads", "logProcesses", "logMultiprocessing"):
         monkeypatch.setattr(logging, switch, getattr(logging, switch))  # put back after the test
     configured: list[dict[str, Any]] = []
@@ -235,18 +227,16 @@ def _record_logged_under(caller: bool, monkeypatch: pytest.MonkeyPatch) -> loggi
     with override_settings(VOICEBOT_LOG_CALLER=caller):
         logging_configure(settings.LOGGING)
     assert configured == [settings.LOGGING]
-    kept = _Kept()
-    logger = logging.getLogger("voicebot.tests.caller")
-    logger.addHandler(kept)
-    try:
-        logger.warning("peer_not_found correlation_id=%s", "c0ffee")
-    finally:
-        logger.removeHandler(kept)
-    return kept.records[0]
+    with caplog.at_level(logging.WARNING, logger="voicebot.tests.caller"):
+        logging.getLogger("voicebot.tests.caller").warning("peer_not_found correlation_id=%s", "c0ffee")
+    [record] = [record for record in caplog.records if record.name == "voicebot.tests.caller"]
+    return record
 
 
-def test_records_collect_no_caller_thread_or_process_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
-    record = _record_logged_under(False, monkeypatch)
+def test_records_collect_no_caller_thread_or_process_by_default(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    record = _record_logged_under(False, monkeypatch, caplog)
 
     assert (record.funcName, record.lineno) == ("(unknown function)", 0)
     assert (record.threadName, record.processName) == (None, None)
@@ -255,8 +245,10 @@ def test_records_collect_no_caller_thread_or_process_by_default(monkeypatch: pyt
     assert line.endswith(" WARNING voicebot.tests.caller peer_not_found correlation_id=c0ffee")
 
 
-def test_records_collect_their_caller_thread_and_process_when_asked(monkeypatch: pytest.MonkeyPatch) -> None:
-    record = _record_logged_under(True, monkeypatch)
+def test_records_collect_their_caller_thread_and_process_when_asked(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    record = _record_logged_under(True, monkeypatch, caplog)
 
     assert record.funcName == "_record_logged_under"
     assert record.filename == "test_ops.py"
