@@ -378,11 +378,8 @@ VOICEBOT_CAPTIONER_QUEUE = env_positive_int("VOICEBOT_CAPTIONER_QUEUE", 8)
 
 # --- Logging --------------------------------------------------------------
 LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").upper()
-# Every log record looks up its caller's frame and its thread's and process's
-# names unless told not to: a fifth of what logging a bad frame's error costs.
-# The format below names none of them, so ops.logging.logging_configure turns
-# them off; VOICEBOT_LOG_CALLER=1 keeps them for a LOGGING that names them
-# (%(funcName)s, %(lineno)d, %(threadName)s, %(processName)s...).
+# Records collect their caller, thread and process only with VOICEBOT_LOG_CALLER=1,
+# for a LOGGING whose format names them (ops.logging.logging_configure says why).
 VOICEBOT_LOG_CALLER = env_bool("VOICEBOT_LOG_CALLER", False)
 LOGGING_CONFIG = "ops.logging.logging_configure"
 LOGGING = {
