@@ -240,6 +240,17 @@ async def test_unknown_type_repeats_frame_id(ws):
     await assert_error(await client.receive(), "unknown_message_type", in_reply_to="c-1")
 
 
+@pytest.mark.parametrize("frame_id", ["\ud800", "кадр-1 \u2026"], ids=["lone-surrogate", "non-ascii"])
+async def test_an_error_repeats_any_frame_id_as_it_came(ws, frame_id):
+    # The envelope's encoder (orjson) refuses a lone surrogate: the standard library's writes it.
+    lobby_id = await make_lobby()
+    _, token = await make_session()
+    client = await ws(lobby_id, token)
+    await client.send({"type": "dance", "id": frame_id})
+    await assert_error(await client.receive(), "unknown_message_type", in_reply_to=frame_id)
+    await still_open(client)
+
+
 async def test_frame_over_64_kib_is_message_too_large(ws):
     lobby_id = await make_lobby()
     _, token = await make_session()
