@@ -28,8 +28,10 @@ from web.tests.polling import eventually
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
 INSTRUCTIONS = "You are Atlas, a geography guide. Answer in one or two short sentences."
-FALLBACK_ANSWER = "The second provider says Paris, a city on the river Seine."
-ANSWER = "Paris is the capital of France. It is a beautiful city on the river Seine."
+# Words tiny.en hears in Piper's voice (measured: 20 renderings each, at most one word missed once;
+# it never heard "Seine", which an earlier answer held and so could only score 0.9 at best).
+FALLBACK_ANSWER = "The second provider says Paris, a city in the north of France."
+ANSWER = "Paris is the capital of France. It is a beautiful city on a river."
 
 
 def providers_env(*servers: tuple[str, LLMServer], **extra: str) -> dict[str, str]:

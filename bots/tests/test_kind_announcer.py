@@ -17,6 +17,8 @@ from .kind_context import RecordingContext, until
 from .speech_server import Answer, SpeechServer
 
 SPEECH = "/v1/audio/speech"
+# What the voice answers once it is back (a short "Hello again." was heard as "a little again" once).
+RECOVERED = "The quick brown fox jumps over the lazy dog."
 
 
 async def heard_words(context: RecordingContext, whisper: FasterWhisperSTT) -> set[str]:
@@ -79,7 +81,9 @@ async def test_a_flood_is_bounded_and_what_was_skipped_is_said(chains, whisper) 
     bot = await started(context)
     try:
         # Nobody drains the audio meanwhile: lines must wait in the bounded queue, not pile up as audio.
-        newest = ["apples", "bananas", "cherries", "oranges", "lemons"]
+        # Words tiny.en hears after "I like" in Piper's voice: "apples", "lemons" and "grapes" came
+        # out as "camples", "clemons" and "crates" in a third to two thirds of renderings.
+        newest = ["bananas", "cherries", "peaches", "potatoes", "tomatoes"]
         for n in range(60):
             await bot.chat_received(chat("Bob", f"I like {newest[n - 55] if n >= 55 else 'cabbage'}."))
         assert len(bot.lines) <= 5
@@ -127,14 +131,15 @@ async def test_with_every_voice_down_it_is_unavailable_says_so_and_recovers(
         await bot.chat_received(chat("Ann", "Is anyone there?"))
         assert not bot.lines and bot.skipped_total >= 1
 
-        chunks = [chunk async for chunk in piper.synthesize("Hello again.")]
+        chunks = [chunk async for chunk in piper.synthesize(RECOVERED)]
         speech_server.always(SPEECH, Answer(body=wav_encode(np.concatenate(chunks), piper.sample_rate), content_type="audio/wav"))
         await until(lambda: not bot.outage.down and context.said[-1] == (UP_TEXT, None), what="the recovery",
                     context=context)
         assert context.state == "listening"
         await bot.chat_received(chat("Ann", "Back now?"))
         await until(lambda: bot.spoken >= 2 and context.audio.queued() == 0, what="speech again", context=context)
-        assert "hello" in await heard_words(context, whisper)
+        heard = await heard_words(context, whisper)
+        assert mostly_heard(words(RECOVERED), heard), heard
     finally:
         await bot.stopped()
 
