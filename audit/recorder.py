@@ -70,7 +70,7 @@ class AuditRecorder:
     def flush(self) -> bool:
         """Store everything waiting, on the calling thread, through the database's guard; True when all is stored."""
         with self._write_lock:
-            folded = [replace(entry, count=count) for count, entry in self.sampler.take_folded()]
+            folded = [replace(kept.latest, count=kept.count) for kept in self.sampler.take_folded()]
             with self._lock:
                 entries = list(self._pending) + folded
                 self._pending.clear()

@@ -17,6 +17,7 @@ from django.utils.translation import ngettext
 
 from audit.admin import AuditedAdminMixin
 from errors import services
+from errors.selectors import CORRELATION_ID, error_events_of_correlation_id
 from errors.dashboard import dashboard_context
 from errors.models import ErrorDashboard, ErrorEvent, ErrorGroup
 
@@ -148,6 +149,10 @@ class ErrorGroupAdmin(AuditedAdminMixin, admin.ModelAdmin):
 
     def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str) -> tuple[QuerySet, bool]:
         found, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        term = search_term.strip().lower()
+        if CORRELATION_ID.fullmatch(term):
+            # Also the group of a weighted event standing for this id (beyond the sample).
+            found |= queryset.filter(pk__in=error_events_of_correlation_id(term).values("group_id"))
         return found.distinct(), False
 
     @admin.action(description="Resolve the selected groups (a new event reopens them as regressed)",
@@ -194,6 +199,14 @@ class ErrorEventAdmin(AuditedAdminMixin, admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str) -> tuple[QuerySet, bool]:
+        found, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        term = search_term.strip().lower()
+        if CORRELATION_ID.fullmatch(term):
+            # Also the weighted event that stands for this id (beyond the sample).
+            found |= queryset.filter(pk__in=error_events_of_correlation_id(term).values("pk"))
+        return found, may_have_duplicates
 
     @admin.display(description="group", ordering="group__code")
     def group_link(self, event: ErrorEvent) -> str:

@@ -20,6 +20,8 @@ from errors.scrubbing import context_scrub, cut, text_scrub
 HOST = socket.gethostname()[:255]
 # ErrorEvent.path's column.
 PATH_MAX_LENGTH = 400
+# The key, in a weighted event's context, of the correlation ids of the occurrences it stands for.
+FOLDED_IDS = "folded_correlation_ids"
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,8 +46,9 @@ class Occurrence:
     # Occurrences this one stands for (see ErrorEvent.weight).
     weight: int = 1
 
-    def with_weight(self, weight: int) -> Occurrence:
-        return replace(self, weight=weight)
+    def with_folded(self, weight: int, correlation_ids: list[str]) -> Occurrence:
+        """This occurrence standing for ``weight`` of its group, whose correlation ids (some or all) are given."""
+        return replace(self, weight=weight, context={**(self.context or {}), FOLDED_IDS: correlation_ids})
 
     def to_line(self) -> str:
         data = asdict(self)

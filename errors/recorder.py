@@ -122,7 +122,8 @@ class DatabaseRecorder(ErrorRecorder):
         self.flush_interval = settings.VOICEBOT_ERROR_FLUSH_INTERVAL
         sample_rate = settings.VOICEBOT_ERROR_SAMPLE_RATE
         # One window per group (fingerprint); beyond it occurrences are folded into a count.
-        self.sampler = Sampler(lambda: sample_rate, max_keys=SAMPLE_WINDOWS_MAX)
+        self.sampler = Sampler(lambda: sample_rate, max_keys=SAMPLE_WINDOWS_MAX,
+                               max_tags=settings.VOICEBOT_ERROR_FOLDED_IDS_MAX)
         self._write_lock = threading.Lock()
         self.writer = BackgroundWriter(
             "voicebot-error-writer", interval=lambda: self.flush_interval, flush=self._write_pending,
@@ -134,7 +135,7 @@ class DatabaseRecorder(ErrorRecorder):
 
     def record(self, report: ErrorReport) -> bool:
         super().record(report)
-        whole = self.sampler.admit(report_fingerprint(report), report)
+        whole = self.sampler.admit(report_fingerprint(report), report, tag=report.correlation_id)
         if whole:
             self.buffer.put(occurrence_from_report(report))
             ERRORS_WAITING.set(self.buffer.memory_size())
@@ -160,11 +161,18 @@ class DatabaseRecorder(ErrorRecorder):
     # --- The writer -----------------------------------------------------
 
     def _collect_sampled(self) -> None:
-        """The occurrences counted but not stored become one weighted event, and one log line, per group."""
-        for count, report in self.sampler.take_folded():
-            self.buffer.put(occurrence_from_report(report).with_weight(count))
+        """The occurrences counted but not stored become one weighted event, and log lines, per group.
+
+        The event is the latest occurrence's; its context lists the
+        correlation ids of all it stands for (``FOLDED_IDS``), so that an id a
+        client was given can be found in the admin as in the log.
+        """
+        for folded in self.sampler.take_folded():
+            report = folded.latest
+            occurrence = occurrence_from_report(report).with_folded(folded.count, folded.tags)
+            self.buffer.put(occurrence)
             if not settings.VOICEBOT_ERROR_LOG_EVERY:
-                folded_log(report, count)
+                folded_log(report, folded.count, folded.tags)
 
     def _write_pending(self, *, lock_timeout: float = -1) -> bool:
         if not self._write_lock.acquire(timeout=lock_timeout):

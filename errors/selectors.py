@@ -6,16 +6,33 @@ under a storm), so the numbers stay exact.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Max, Min, Q, QuerySet, Sum
-from django.db.models.functions import TruncHour
+from django.db.models import Max, Min, Q, QuerySet, Sum, TextField
+from django.db.models.functions import Cast, TruncHour
 from django.utils import timezone
 
 from errors.choices import SEVERITY_RANK, Severity, severities_at_least
 from errors.models import ErrorEvent, ErrorGroup
+from errors.occurrence import FOLDED_IDS
+
+# What the boundary gives out as a correlation id: uuid4().hex.
+CORRELATION_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def error_events_of_correlation_id(correlation_id: str) -> QuerySet[ErrorEvent]:
+    """The event stored under ``correlation_id``, or the weighted one that stands for it (beyond the sample).
+
+    A weighted event lists the ids of the occurrences it stands for in its
+    context (``FOLDED_IDS``); only weighted rows are searched for them.
+    """
+    folded = (ErrorEvent.objects.filter(weight__gt=1)
+              .annotate(context_text=Cast("context", TextField()))
+              .filter(context_text__contains=f'"{correlation_id}"', context__has_key=FOLDED_IDS))
+    return ErrorEvent.objects.filter(Q(correlation_id=correlation_id) | Q(pk__in=folded.values("pk")))
 
 
 def error_events_in_window(

@@ -89,22 +89,38 @@ class MovingWindow:
         return self.hits[0] + self.period - now
 
 
+class Folded:
+    """One key's occurrences beyond its sample since the last take: how many, the latest, and their tags."""
+
+    __slots__ = ("count", "latest", "tags", "untagged")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.latest: Any = None
+        self.tags: list[str] = []  # in arrival order, at most the sampler's ``max_tags``
+        self.untagged = 0  # folded beyond max_tags: counted, their tags not kept
+
+
 class Sampler:
     """Per key (an error group, an address's kind of event): admit at most a limit's worth of
     occurrences per window, and fold the rest into a count with the latest of them.
 
-    Thread-safe (occurrences come from any thread). With more than ``max_keys``
-    keys, the ones whose window is over are forgotten: a new one would open anyway.
+    A folded occurrence may carry a tag (an error report's correlation id),
+    kept with its key's count, at most ``max_tags`` of them per key between
+    two takes. Thread-safe (occurrences come from any thread). With more
+    than ``max_keys`` keys, the ones whose window is over are forgotten: a
+    new one would open anyway.
     """
 
-    def __init__(self, limit: Callable[[], str], *, max_keys: int = 10_000) -> None:
+    def __init__(self, limit: Callable[[], str], *, max_keys: int = 10_000, max_tags: int = 0) -> None:
         self._limit = limit
         self.max_keys = max_keys
+        self.max_tags = max_tags
         self._windows: dict[Hashable, FixedWindow] = {}
-        self._folded: dict[Hashable, tuple[int, Any]] = {}
+        self._folded: dict[Hashable, Folded] = {}
         self._lock = threading.Lock()
 
-    def admit(self, key: Hashable, occurrence: Any, now: float | None = None) -> bool:
+    def admit(self, key: Hashable, occurrence: Any, now: float | None = None, *, tag: str | None = None) -> bool:
         """True when ``occurrence`` is within its key's sample; else it is folded (and False)."""
         now = time.monotonic() if now is None else now
         with self._lock:
@@ -115,12 +131,20 @@ class Sampler:
                 window = self._windows[key] = FixedWindow(rate_parse(self._limit()))
             if window.hit(now) is None:
                 return True
-            counted = self._folded.get(key)
-            self._folded[key] = ((counted[0] if counted else 0) + 1, occurrence)
+            folded = self._folded.get(key)
+            if folded is None:
+                folded = self._folded[key] = Folded()
+            folded.count += 1
+            folded.latest = occurrence
+            if tag is not None:
+                if len(folded.tags) < self.max_tags:
+                    folded.tags.append(tag)
+                else:
+                    folded.untagged += 1
             return False
 
-    def take_folded(self) -> list[tuple[int, Any]]:
-        """Each key's folded occurrences since the last take: (how many, the latest)."""
+    def take_folded(self) -> list[Folded]:
+        """Each key's folded occurrences since the last take."""
         with self._lock:
             folded, self._folded = self._folded, {}
         return list(folded.values())

@@ -437,9 +437,13 @@ VOICEBOT_ERROR_SPILL_PATH = os.environ.get("VOICEBOT_ERROR_SPILL_PATH", "") or s
 # are only counted (their group's count stays exact).
 VOICEBOT_ERROR_SAMPLE_RATE = os.environ.get("VOICEBOT_ERROR_SAMPLE_RATE", "60/minute")
 # Log lines go the same way: beyond the sample, one line per group and write
-# says how many occurrences were not logged one by one (errors.log_lines).
+# (per 100 ids) says how many occurrences were not logged one by one, and their
+# correlation ids (errors.log_lines).
 # On: every occurrence gets its own line.
 VOICEBOT_ERROR_LOG_EVERY = env_bool("VOICEBOT_ERROR_LOG_EVERY", False)
+# Correlation ids of occurrences beyond the sample kept per group and write, for
+# that line and the group's weighted row (more are counted, not listed).
+VOICEBOT_ERROR_FOLDED_IDS_MAX = env_int("VOICEBOT_ERROR_FOLDED_IDS_MAX", 1000)
 # Seconds the process may spend at exit storing what waits before spilling it.
 VOICEBOT_ERROR_SHUTDOWN_TIMEOUT = env_float("VOICEBOT_ERROR_SHUTDOWN_TIMEOUT", 5.0)
 # Security audit events (audit/): rows stored per kind and client address

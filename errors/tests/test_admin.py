@@ -7,10 +7,12 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.test import Client
 
+from errors import boundary
 from errors.boundary import report_error
 from errors.choices import GroupStatus
 from errors.exceptions import InvalidMessageError, RateLimitedError
-from errors.models import ErrorGroup
+from errors.models import ErrorEvent, ErrorGroup
+from errors.recorder import DatabaseRecorder
 from errors.testing import stored_events_sync
 from resilience.channel_layer import layer_dependency
 
@@ -93,6 +95,26 @@ def test_group_list_puts_the_triage_columns_first_and_cuts_long_titles(staff: Cl
     assert "x" * 200 in page, "the whole title is in the tooltip"
     assert ">invalid_message in set_muted " + "x" * 40 + "…</span>" in page, "the cell shows 70 characters"
     assert "/static/errors/admin.css" in page
+
+
+def test_an_id_given_out_beyond_the_sample_finds_its_weighted_event_and_group(
+    staff: Client, stored: dict[str, Any], settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A recorder that keeps one occurrence of a group whole a minute, and folds the rest.
+    settings.VOICEBOT_ERROR_SAMPLE_RATE = "1/minute"
+    recorder = DatabaseRecorder()
+    monkeypatch.setattr(boundary, "get_recorder", lambda: recorder)
+    ids = [report_error(InvalidMessageError(), transport="websocket", where="chat")[1].correlation_id
+           for _ in range(4)]
+    assert recorder.flush()
+    weighted = ErrorEvent.objects.get(weight=3)
+
+    found = staff.get("/admin/errors/errorevent/", {"q": ids[1]}).content.decode()
+    assert f"/admin/errors/errorevent/{weighted.pk}/change/" in found and "1 result" in found
+    groups = staff.get("/admin/errors/errorgroup/", {"q": ids[2].upper()}).content.decode()
+    assert "invalid_message in chat" in groups and "invalid_message in set_muted" not in groups
+    # An id that no event stands for finds nothing.
+    assert "0 results" in staff.get("/admin/errors/errorevent/", {"q": "f" * 32}).content.decode()
 
 
 def test_group_page_shows_its_latest_events_inline(staff: Client, stored: dict[str, Any]) -> None:

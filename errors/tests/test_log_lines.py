@@ -41,7 +41,7 @@ def test_within_the_sample_each_occurrence_has_its_own_line(caplog: pytest.LogCa
     assert lines[0].levelno == logging.INFO
 
 
-def test_beyond_the_sample_a_flood_is_one_line_per_write_with_its_count(
+def test_beyond_the_sample_a_flood_is_one_line_per_write_with_its_count_and_ids(
     caplog: pytest.LogCaptureFixture, sample: int
 ) -> None:
     caplog.set_level(logging.INFO, logger="voicebot.errors")
@@ -52,14 +52,41 @@ def test_beyond_the_sample_a_flood_is_one_line_per_write_with_its_count(
     [folded] = error_lines(caplog)[sample:]
     assert folded.occurrences == 40 and folded.correlation_id == ids[-1]  # type: ignore[attr-defined]
     assert folded.getMessage() == (
-        f"rate_limited x40 beyond the sample, not logged one by one; latest correlation_id={ids[-1]} "
-        "where=ping lobby=None session=None"
+        f"rate_limited x40 beyond the sample, not logged one by one (line 1 of 1): correlation_ids={','.join(ids[sample:])};"
+        " the latest where=ping lobby=None session=None"
     )
     # The next write has nothing more to say; the group's count is exact.
     errors_flush()
     assert len(error_lines(caplog)) == sample + 1
     [group] = stored_groups_sync()
     assert group.count == sample + 40
+
+
+def test_every_correlation_id_given_out_is_in_the_log_a_hundred_to_a_line(
+    caplog: pytest.LogCaptureFixture, sample: int
+) -> None:
+    caplog.set_level(logging.INFO, logger="voicebot.errors")
+    ids = flood(sample + 250)
+    errors_flush()
+
+    lines = [line.getMessage() for line in error_lines(caplog)][sample:]
+    assert [line.split("(", 1)[1].split(")")[0] for line in lines] == ["line 1 of 3", "line 2 of 3", "line 3 of 3"]
+    logged = [listed for line in lines for listed in line.split("correlation_ids=")[1].split(";")[0].split(",")]
+    assert logged == ids[sample:]
+
+
+def test_ids_beyond_what_the_recorder_keeps_are_counted_on_the_last_line(
+    caplog: pytest.LogCaptureFixture, sample: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # VOICEBOT_ERROR_FOLDED_IDS_MAX, which the process recorder read when it was made.
+    monkeypatch.setattr(get_recorder().sampler, "max_tags", 30)
+    caplog.set_level(logging.INFO, logger="voicebot.errors")
+    ids = flood(sample + 45)
+    errors_flush()
+
+    [folded] = [line.getMessage() for line in error_lines(caplog)][sample:]
+    assert f"correlation_ids={','.join(ids[sample:sample + 30])} and 15 not listed;" in folded
+    assert stored_groups_sync()[0].count == sample + 45
 
 
 def test_groups_are_sampled_apart(caplog: pytest.LogCaptureFixture, sample: int) -> None:

@@ -14,9 +14,10 @@ from errors.boundary import report_error
 from errors.choices import GroupStatus
 from errors.exceptions import InvalidMessageError, RateLimitedError
 from errors.models import ErrorEvent, ErrorGroup
-from errors.occurrence import occurrence_from_report
+from errors.occurrence import FOLDED_IDS, occurrence_from_report
 from errors import recorder as recorder_module
 from errors.recorder import DatabaseRecorder
+from errors.selectors import error_events_of_correlation_id
 from errors.spill import spilled
 from errors.services import error_group_ignore, error_group_resolve, error_occurrences_store
 from errors.testing import errors_flush, storing_recorder, stored_events_sync, stored_groups_sync
@@ -113,6 +114,27 @@ def test_a_storm_is_sampled_but_counted_exactly(db: None, settings: Any) -> None
     assert [e.weight for e in events] == [1, 1, 1, 1, 1, 995]
     assert events[-1].sampled
     assert ErrorEvent.objects.aggregate(n=Sum("weight"))["n"] == 1000
+
+
+def test_a_weighted_event_lists_the_correlation_ids_it_stands_for(db: None, settings: Any) -> None:
+    settings.VOICEBOT_ERROR_SAMPLE_RATE = "3/minute"
+    settings.VOICEBOT_ERROR_FOLDED_IDS_MAX = 20
+    recorder = DatabaseRecorder()
+    ids = []
+    for _ in range(28):
+        _, report = report_error(RateLimitedError(), transport="websocket", where="ping")
+        recorder.record(report)
+        ids.append(report.correlation_id)
+    assert recorder.flush()
+
+    weighted = ErrorEvent.objects.get(weight=25)
+    # The latest occurrence's row; the first 20 ids beyond the sample are listed (the setting), the rest counted.
+    assert weighted.correlation_id == ids[-1]
+    assert weighted.context[FOLDED_IDS] == ids[3:23]
+    assert list(error_events_of_correlation_id(ids[10])) == [weighted]
+    assert list(error_events_of_correlation_id(ids[1])) == [ErrorEvent.objects.get(correlation_id=ids[1])]
+    assert not error_events_of_correlation_id(ids[25]).exists()  # beyond the setting: counted only
+    assert not error_events_of_correlation_id("0" * 32).exists()
 
 
 def test_sampled_counts_stay_exact_across_writes(db: None, settings: Any) -> None:

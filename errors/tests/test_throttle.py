@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from limits import parse
 
-from errors.throttle import FixedWindow, MovingWindow, rate_parse
+from errors.throttle import FixedWindow, MovingWindow, Sampler, rate_parse
 
 
 def test_fixed_window_allows_the_amount_then_refuses_until_the_window_ends():
@@ -57,3 +57,17 @@ def test_rate_parse_reads_the_settings_format_and_refuses_nonsense():
     assert rate_parse("400/1 second") is rate_parse("400/1 second")
     with pytest.raises(ValueError):
         rate_parse("fast")
+
+
+def test_sampler_folds_beyond_the_sample_with_the_latest_and_at_most_max_tags_tags():
+    sampler = Sampler(lambda: "2/1 second", max_tags=3)
+    admitted = [sampler.admit("group", n, now=100.0, tag=f"id{n}") for n in range(7)]
+    assert admitted == [True, True, False, False, False, False, False]
+    assert sampler.admit("other", "x", now=100.0, tag="other")  # keys are sampled apart
+    [folded] = sampler.take_folded()
+    assert (folded.count, folded.latest, folded.tags, folded.untagged) == (5, 6, ["id2", "id3", "id4"], 2)
+    # A take starts the next fold afresh; untagged occurrences are counted alike.
+    assert sampler.take_folded() == []
+    assert not sampler.admit("group", "y", now=100.5)
+    [folded] = sampler.take_folded()
+    assert (folded.count, folded.latest, folded.tags, folded.untagged) == (1, "y", [], 0)
