@@ -103,11 +103,15 @@ class HandlerDispatchConsumer(AsyncWebsocketConsumer):
         if self.channel_layer is not None:
             self.channel_name = await self.channel_layer.new_channel()
             self.channel_receive = functools.partial(self.channel_layer.receive, self.channel_name)
-            sources.append(self.channel_receive)
+            if not self.channel_pushes:
+                sources.append(self.channel_receive)
         try:
             await dispatch_from(sources, self.dispatch, self.mailbox)
         except StopConsumer:
             pass
+
+    # True when this socket's channel messages are put into its mailbox by their senders (no pump reads them).
+    channel_pushes = False
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         handler = getattr(self, get_handler_name(message), None)
@@ -189,6 +193,10 @@ class LobbyConsumer(ErrorBoundaryMixin, LobbyEventsMixin, HandlerDispatchConsume
         )
         self.inbox.direct = self.relay_arrived
         if delivers_here:
+            # What the layer delivers goes into the loop's mailbox: no pump task
+            # and future wait on the inbox for the socket's life.
+            self.inbox.attach(self.mailbox)
+            self.channel_pushes = True
             self.channel_layer.inbox_opened(self.channel_name)
 
     def relay_arrived(self, event: dict[str, Any]) -> bool:

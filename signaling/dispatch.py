@@ -8,8 +8,10 @@ that the loop reads; a full box makes the pumps wait, so a slow consumer
 still pushes back on its socket. Client frames are stamped with the time
 they were read (``ARRIVED``), and the box holds up to a backlog of them
 (``FRAME_BACKLOG_*``), so that a frame rate counts when frames came, not when a
-held-up server got round to them. A failure of a source is raised from the
-loop, as Channels does.
+held-up server got round to them. A source that is pushed rather than read
+(the inbox of a socket whose channel layer delivers into it) needs no pump:
+it puts its messages into the box itself (``Mailbox.push``). A failure of a
+source is raised from the loop, as Channels does.
 """
 from __future__ import annotations
 
@@ -88,6 +90,17 @@ class Mailbox:
         else:
             self.frames += 1
             self.frame_bytes += size
+        self.items.append(item)
+        if self.getter is not None and not self.getter.done():
+            self.getter.set_result(None)
+
+    def push(self, item: Any) -> None:
+        """A message put here by its sender's call, not by a pump (an inbox the layer delivers into).
+
+        No bound here: the sender's side keeps it (``Inbox.deliver`` refuses
+        past the channel's capacity).
+        """
+        self.others += 1
         self.items.append(item)
         if self.getter is not None and not self.getter.done():
             self.getter.set_result(None)

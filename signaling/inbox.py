@@ -3,12 +3,15 @@
 A relay between two sockets of the same server process needs no channel
 layer: the sender puts the message straight into the receiver's inbox, which
 the receiving consumer reads in the same loop as its channel-layer messages
-(``Inbox.receive`` is the consumer's ``channel_receive``); when nothing waits
+(``Inbox.receive``, or, when the layer delivers into the inbox, straight into
+the consumer's mailbox: ``Inbox.attach``); when nothing waits
 in the inbox and the receiving loop is between messages, the receiver takes
 the relay in the sender's call instead (``Inbox.put_relay``). Only a relay to a
 socket of another process goes through the (guarded) channel layer. The
-in-memory layer (one process) delivers into the inboxes itself, so that an
-idle socket waits on nothing but its inbox: no layer queue, no pending task.
+project's layers (in memory, and Redis with its one reader per process)
+deliver into the inboxes themselves, and such an inbox puts each message
+straight into its consumer's mailbox: an idle socket has no layer queue and
+no task waiting on its channel.
 
 Messages reach a consumer one at a time, in the order each source delivers
 them; the two sources are not ordered with each other. The consumer restores
@@ -27,6 +30,7 @@ from channels.exceptions import ChannelFull
 from django.conf import settings
 
 from resilience.channel_layer import layer_unavailable
+from signaling.dispatch import Mailbox
 
 # The type of a relay's message (LobbyConsumer.relay): one an inbox may hand to its owner at once.
 RELAY = "peer.relay"
@@ -39,7 +43,7 @@ class Inbox:
     """One consumer's messages: those put here by this process, then the channel layer's."""
 
     __slots__ = ("channel", "loop", "_local", "_layer_receive", "_layer_task", "_waiter", "_closed", "_dropping",
-                 "direct")
+                 "direct", "_box")
 
     def __init__(
         self, channel: str, layer_receive: Callable[[], Awaitable[dict[str, Any]]] | None
@@ -56,7 +60,18 @@ class Inbox:
         self._dropping = False
         # The owner's way to take a relay at once (see put_relay); True when it did.
         self.direct: Callable[[dict[str, Any]], bool] | None = None
+        # The owner's mailbox, when messages go straight into it (see attach).
+        self._box: Mailbox | None = None
         _inboxes[channel] = self
+
+    def attach(self, box: Mailbox) -> None:
+        """Deliver into the owner's message loop (``box``) directly: no pump task reads this inbox.
+
+        Only for an inbox the channel layer delivers into (no layer receive).
+        """
+        if self._layer_receive is not None:
+            raise ValueError("an inbox that reads its channel layer needs its pump")
+        self._box = box
 
     def put(self, message: dict[str, Any]) -> None:
         """Queue ``message`` for this socket (from the same event loop)."""
@@ -90,6 +105,12 @@ class Inbox:
     def deliver(self, message: dict[str, Any]) -> None:
         """``put`` as a channel layer's send does it: a full inbox is ChannelFull."""
         if self._dropping:
+            return
+        box = self._box
+        if box is not None:
+            if box.others >= settings.VOICEBOT_CHANNEL_CAPACITY:
+                raise ChannelFull(self.channel)
+            box.push(message)
             return
         if self._local is None:
             self._local = deque()
@@ -126,6 +147,7 @@ class Inbox:
         """The socket is being closed: what is delivered from now on is dropped, its senders not refused."""
         self._dropping = True
         self._local = None
+        self._box = None
 
     def close(self) -> None:
         """The socket is gone: no more deliveries; its pending layer receive is cancelled."""
@@ -133,6 +155,7 @@ class Inbox:
             return
         self._closed = True
         self.direct = None
+        self._box = None
         if _inboxes.get(self.channel) is self:
             del _inboxes[self.channel]
         if self._layer_task is not None:

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from channels.db import database_sync_to_async
 
+from errors.exceptions import VoiceBotError
 from errors.testing import stored_events
 from lobbies import events, moderation, services
 from lobbies.events import emit
@@ -536,10 +537,49 @@ async def test_relay_while_the_socket_is_inside_a_handler_waits_for_the_loop(joi
     consumer.mailbox.dispatching = True
     try:
         inbox.put_relay(relay_message(lobby_id, b.session_id, epoch, candidate))
-        assert len(inbox._local) == 1
+        # Not taken in this call: it waits in the loop's mailbox (the layer delivers into it).
+        assert consumer.mailbox.others == 1 and consumer.mailbox.items[-1]["type"] == "peer.relay"
     finally:
         consumer.mailbox.dispatching = False
     assert await a.receive() == candidate
+
+
+def pumps() -> list[asyncio.Task]:
+    return [task for task in asyncio.all_tasks() if task.get_coro().__qualname__ == "dispatch_from.<locals>.pump"]
+
+
+async def test_a_joined_socket_has_one_pump_its_channel_messages_are_put_into_its_mailbox(joined_pair):
+    lobby_id, a, b = joined_pair
+    inbox, epoch = await pair_inbox(lobby_id, a, b)
+    consumer = inbox.direct.__self__
+    # Two joined sockets, one pump each (their client frames); the in-memory layer delivers the rest.
+    assert consumer.channel_pushes and len(pumps()) == 2
+    await b.send({"type": "chat", "text": "hello"})
+    assert (await a.receive_type("chat"))["text"] == "hello"
+
+
+async def test_past_its_capacity_a_socket_refuses_relays_with_the_senders_typed_error_and_goes_on(
+    joined_pair, settings
+):
+    lobby_id, a, b = joined_pair
+    inbox, epoch = await pair_inbox(lobby_id, a, b)
+    consumer = inbox.direct.__self__
+    settings.VOICEBOT_CHANNEL_CAPACITY = 3
+    frames = [{"type": "ice_candidate", "peer_id": b.session_id, "candidate": {**CANDIDATE, "sdpMid": str(n)}}
+              for n in range(5)]
+    consumer.mailbox.dispatching = True  # Ann's loop is inside a handler: relays wait in her mailbox
+    try:
+        for frame in frames[:3]:
+            inbox.put_relay(relay_message(lobby_id, b.session_id, epoch, frame))
+        with pytest.raises(VoiceBotError) as refused:
+            inbox.put_relay(relay_message(lobby_id, b.session_id, epoch, frames[3]))
+        assert refused.value.code == "service_unavailable" and consumer.mailbox.others == 3
+    finally:
+        consumer.mailbox.dispatching = False
+    assert [await a.receive() for _ in range(3)] == frames[:3]
+    # Once read, there is room again.
+    inbox.put_relay(relay_message(lobby_id, b.session_id, epoch, frames[4]))
+    assert await a.receive() == frames[4]
 
 
 async def test_held_relays_of_a_sender_that_left_are_dropped(ws):
