@@ -17,7 +17,7 @@ from django.utils.translation import ngettext
 
 from audit.admin import AuditedAdminMixin
 from errors import services
-from errors.selectors import CORRELATION_ID, error_events_of_correlation_id
+from errors.selectors import correlation_id_searched, error_events_of_correlation_id
 from errors.dashboard import dashboard_context
 from errors.models import ErrorDashboard, ErrorEvent, ErrorGroup
 
@@ -149,10 +149,10 @@ class ErrorGroupAdmin(AuditedAdminMixin, admin.ModelAdmin):
 
     def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str) -> tuple[QuerySet, bool]:
         found, may_have_duplicates = super().get_search_results(request, queryset, search_term)
-        term = search_term.strip().lower()
-        if CORRELATION_ID.fullmatch(term):
+        correlation_id = correlation_id_searched(search_term)
+        if correlation_id:
             # Also the group of a weighted event standing for this id (beyond the sample).
-            found |= queryset.filter(pk__in=error_events_of_correlation_id(term).values("group_id"))
+            found |= queryset.filter(pk__in=error_events_of_correlation_id(correlation_id).values("group_id"))
         return found.distinct(), False
 
     @admin.action(description="Resolve the selected groups (a new event reopens them as regressed)",
@@ -202,10 +202,10 @@ class ErrorEventAdmin(AuditedAdminMixin, admin.ModelAdmin):
 
     def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str) -> tuple[QuerySet, bool]:
         found, may_have_duplicates = super().get_search_results(request, queryset, search_term)
-        term = search_term.strip().lower()
-        if CORRELATION_ID.fullmatch(term):
+        correlation_id = correlation_id_searched(search_term)
+        if correlation_id:
             # Also the weighted event that stands for this id (beyond the sample).
-            found |= queryset.filter(pk__in=error_events_of_correlation_id(term).values("pk"))
+            found |= queryset.filter(pk__in=error_events_of_correlation_id(correlation_id).values("pk"))
         return found, may_have_duplicates
 
     @admin.display(description="group", ordering="group__code")

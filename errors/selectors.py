@@ -23,6 +23,12 @@ from errors.occurrence import FOLDED_IDS
 CORRELATION_ID = re.compile(r"[0-9a-f]{32}")
 
 
+def correlation_id_searched(search_term: str) -> str | None:
+    """The correlation id a staff search asks for (any case, spaces around), or None when it is not one."""
+    term = search_term.strip().lower()
+    return term if CORRELATION_ID.fullmatch(term) else None
+
+
 def error_events_of_correlation_id(correlation_id: str) -> QuerySet[ErrorEvent]:
     """The event stored under ``correlation_id``, or the weighted one that stands for it (beyond the sample).
 

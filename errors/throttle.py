@@ -92,13 +92,12 @@ class MovingWindow:
 class Folded:
     """One key's occurrences beyond its sample since the last take: how many, the latest, and their tags."""
 
-    __slots__ = ("count", "latest", "tags", "untagged")
+    __slots__ = ("count", "latest", "tags")
 
     def __init__(self) -> None:
         self.count = 0
         self.latest: Any = None
         self.tags: list[str] = []  # in arrival order, at most the sampler's ``max_tags``
-        self.untagged = 0  # folded beyond max_tags: counted, their tags not kept
 
 
 class Sampler:
@@ -136,11 +135,8 @@ class Sampler:
                 folded = self._folded[key] = Folded()
             folded.count += 1
             folded.latest = occurrence
-            if tag is not None:
-                if len(folded.tags) < self.max_tags:
-                    folded.tags.append(tag)
-                else:
-                    folded.untagged += 1
+            if tag is not None and len(folded.tags) < self.max_tags:
+                folded.tags.append(tag)
             return False
 
     def take_folded(self) -> list[Folded]:

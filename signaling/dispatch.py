@@ -90,9 +90,7 @@ class Mailbox:
         else:
             self.frames += 1
             self.frame_bytes += size
-        self.items.append(item)
-        if self.getter is not None and not self.getter.done():
-            self.getter.set_result(None)
+        self._append(item)
 
     def push(self, item: Any) -> None:
         """A message put here by its sender's call, not by a pump (an inbox the layer delivers into).
@@ -101,6 +99,9 @@ class Mailbox:
         past the channel's capacity).
         """
         self.others += 1
+        self._append(item)
+
+    def _append(self, item: Any) -> None:
         self.items.append(item)
         if self.getter is not None and not self.getter.done():
             self.getter.set_result(None)

@@ -17,7 +17,7 @@ from errors.models import ErrorEvent, ErrorGroup
 from errors.occurrence import FOLDED_IDS, occurrence_from_report
 from errors import recorder as recorder_module
 from errors.recorder import DatabaseRecorder
-from errors.selectors import error_events_of_correlation_id
+from errors.selectors import correlation_id_searched, error_events_of_correlation_id
 from errors.spill import spilled
 from errors.services import error_group_ignore, error_group_resolve, error_occurrences_store
 from errors.testing import errors_flush, storing_recorder, stored_events_sync, stored_groups_sync
@@ -135,6 +135,16 @@ def test_a_weighted_event_lists_the_correlation_ids_it_stands_for(db: None, sett
     assert list(error_events_of_correlation_id(ids[1])) == [ErrorEvent.objects.get(correlation_id=ids[1])]
     assert not error_events_of_correlation_id(ids[25]).exists()  # beyond the setting: counted only
     assert not error_events_of_correlation_id("0" * 32).exists()
+
+
+@pytest.mark.parametrize("term", ["", " ", "a" * 31, "a" * 33, "g" * 32, "\uff10" * 32, "a" * 31 + "\u0130",
+                                  "x" * 100_000, "%" + "a" * 31, '"' + "a" * 31])
+def test_a_search_that_is_no_correlation_id_asks_for_none(term: str) -> None:
+    assert correlation_id_searched(term) is None
+
+
+def test_a_correlation_id_is_searched_in_any_case_with_spaces_around() -> None:
+    assert correlation_id_searched(f"  {'AB' * 16}\n") == "ab" * 16
 
 
 def test_sampled_counts_stay_exact_across_writes(db: None, settings: Any) -> None:

@@ -65,9 +65,9 @@ def test_sampler_folds_beyond_the_sample_with_the_latest_and_at_most_max_tags_ta
     assert admitted == [True, True, False, False, False, False, False]
     assert sampler.admit("other", "x", now=100.0, tag="other")  # keys are sampled apart
     [folded] = sampler.take_folded()
-    assert (folded.count, folded.latest, folded.tags, folded.untagged) == (5, 6, ["id2", "id3", "id4"], 2)
+    assert (folded.count, folded.latest, folded.tags) == (5, 6, ["id2", "id3", "id4"])  # 2 counted, not tagged
     # A take starts the next fold afresh; untagged occurrences are counted alike.
     assert sampler.take_folded() == []
     assert not sampler.admit("group", "y", now=100.5)
     [folded] = sampler.take_folded()
-    assert (folded.count, folded.latest, folded.tags, folded.untagged) == (1, "y", [], 0)
+    assert (folded.count, folded.latest, folded.tags) == (1, "y", [])
