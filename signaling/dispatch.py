@@ -12,6 +12,15 @@ held-up server got round to them. A source that is pushed rather than read
 (the inbox of a socket whose channel layer delivers into it) needs no pump:
 it puts its messages into the box itself (``Mailbox.push``). A failure of a
 source is raised from the loop, as Channels does.
+
+A message that finds the loop idle (nothing handled, nothing waiting) is
+handled by the pump that read it, in its own task: the loop's wake-up is a
+large part of what a relayed frame costs, and most handlers finish without
+waiting. Should the handler wait (a database call, a send that must wait), a
+new pump takes over reading the source, so that frames are still read and
+stamped as they arrive; the old pump ends with its handler. Either way one
+message is handled at a time, in arrival order, and a handler's failure
+ends the loop before anything that came after it is handled.
 """
 from __future__ import annotations
 
@@ -66,7 +75,7 @@ class Mailbox:
         self.frames = 0
         self.frame_bytes = 0
         self.others = 0
-        self.dispatching = False  # the loop is handling a message (it may be waiting inside the handler)
+        self.dispatching = False  # a message is being handled (its handler may be waiting)
 
     def _full(self, size: int | None) -> bool:
         if size is None:
@@ -106,13 +115,30 @@ class Mailbox:
         if self.getter is not None and not self.getter.done():
             self.getter.set_result(None)
 
+    def fail(self, exc: BaseException) -> None:
+        """A handler run by a pump raised ``exc``: the loop raises it before taking anything else."""
+        self.items.insert(0, _SourceFailed(exc))
+        self.others += 1
+        self.wake()
+
+    def wake(self) -> None:
+        """Wake the loop if something waits for it (a pump's handler is done)."""
+        if self.items and self.getter is not None and not self.getter.done():
+            self.getter.set_result(None)
+
+    @property
+    def idle(self) -> bool:
+        """Nothing is being handled and nothing waits: a message read now may be handled at once."""
+        return not self.dispatching and not self.items
+
     @property
     def between_messages(self) -> bool:
         """No message is being handled and none but client frames waits: what came in before has been handled."""
         return not self.dispatching and self.others == 0
 
     async def get(self) -> Any:
-        while not self.items:
+        # While a pump handles a message, what came in meanwhile waits for it.
+        while not self.items or self.dispatching:
             self.getter = self.loop.create_future()
             try:
                 await self.getter
@@ -144,19 +170,53 @@ async def dispatch_from(
     if box is None:
         box = Mailbox(asyncio.get_running_loop())
 
+    pumps: set[asyncio.Future[None]] = set()
+
+    def start(source: Callable[[], Awaitable[dict[str, Any]]]) -> None:
+        task = asyncio.ensure_future(pump(source))
+        pumps.add(task)
+        task.add_done_callback(pumps.discard)
+
     async def pump(source: Callable[[], Awaitable[dict[str, Any]]]) -> None:
+        relieved = False
+
+        def relieve() -> None:
+            # Runs only if the handler below waits: a new pump reads on meanwhile.
+            nonlocal relieved
+            relieved = True
+            start(source)
+
         try:
             while True:
                 message = await source()
                 if message.get("type") == "websocket.receive":
                     message[ARRIVED] = time.monotonic()
-                await box.put(message)
+                if not box.idle:
+                    await box.put(message)
+                    continue
+                box.dispatching = True
+                standby = box.loop.call_soon(relieve)
+                try:
+                    await dispatch(message)
+                except asyncio.CancelledError:
+                    raise
+                except BaseException as exc:  # noqa: BLE001 - handed to the loop, which raises it
+                    box.dispatching = False
+                    box.fail(exc)
+                    return
+                finally:
+                    standby.cancel()
+                    box.dispatching = False
+                box.wake()
+                if relieved:
+                    return
         except asyncio.CancelledError:
             raise
         except BaseException as exc:  # noqa: BLE001 - handed to the loop, which raises it
             await box.put(_SourceFailed(exc))
 
-    pumps = [asyncio.ensure_future(pump(source)) for source in sources]
+    for source in sources:
+        start(source)
     try:
         while True:
             message = await box.get()
@@ -168,6 +228,7 @@ async def dispatch_from(
             finally:
                 box.dispatching = False
     finally:
-        for task in pumps:
+        running = list(pumps)
+        for task in running:
             task.cancel()
-        await asyncio.gather(*pumps, return_exceptions=True)
+        await asyncio.gather(*running, return_exceptions=True)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import pytest
@@ -110,3 +111,74 @@ async def test_the_pumps_are_cancelled_when_the_loop_ends() -> None:
     with pytest.raises(Stop):
         await asyncio.wait_for(loop, 5)
     assert cancelled == 1 and all(task.done() for task in started)
+
+
+async def test_a_message_that_finds_the_loop_idle_is_handled_in_the_task_that_read_it() -> None:
+    socket: asyncio.Queue[Any] = asyncio.Queue()
+    handled_by: list[asyncio.Task[Any] | None] = []
+
+    async def handle(message: dict[str, Any]) -> None:
+        handled_by.append(asyncio.current_task())
+        if message["n"] == "stop":
+            raise Stop()
+
+    loop = asyncio.ensure_future(dispatch_from([queue_source(socket)], handle))
+    for n in ["s1", "s2", "stop"]:
+        socket.put_nowait({"n": n})
+        await asyncio.sleep(0.01)
+    with pytest.raises(Stop):
+        await asyncio.wait_for(loop, 5)
+    # One pump read and handled all three: no wake-up of the loop, no new task.
+    assert len(set(handled_by)) == 1 and handled_by[0] is not loop
+
+
+async def test_frames_that_come_while_a_handler_waits_are_read_and_stamped_as_they_come() -> None:
+    socket: asyncio.Queue[Any] = asyncio.Queue()
+    release = asyncio.Event()
+    seen: list[tuple[str, float, float]] = []
+
+    async def handle(message: dict[str, Any]) -> None:
+        if message["n"] == "slow":
+            await release.wait()
+        seen.append((message["n"], message[dispatch_module.ARRIVED], time.monotonic()))
+        if message["n"] == "stop":
+            raise Stop()
+
+    loop = asyncio.ensure_future(dispatch_from([queue_source(socket)], handle))
+    socket.put_nowait({"type": "websocket.receive", "text": "x", "n": "slow"})
+    await asyncio.sleep(0.01)
+    sent_at = time.monotonic()
+    for n in ["f1", "f2", "stop"]:
+        socket.put_nowait({"type": "websocket.receive", "text": "x", "n": n})
+    await asyncio.sleep(0.2)
+    assert socket.empty(), "the frames were read while the handler waited"
+    release.set()
+    with pytest.raises(Stop):
+        await asyncio.wait_for(loop, 5)
+    assert [n for n, _, _ in seen] == ["slow", "f1", "f2", "stop"]
+    for n, arrived, handled in seen[1:]:
+        # Stamped when read (within the wait), not when handled (after it).
+        assert arrived - sent_at < 0.1 and handled - arrived >= 0.15, n
+
+
+async def test_a_handler_that_fails_in_a_pump_ends_the_loop_before_what_came_after_it() -> None:
+    socket: asyncio.Queue[Any] = asyncio.Queue()
+    release = asyncio.Event()
+    seen: list[str] = []
+
+    async def handle(message: dict[str, Any]) -> None:
+        seen.append(message["n"])
+        if message["n"] == "bad":
+            await release.wait()
+            raise Stop()
+
+    loop = asyncio.ensure_future(dispatch_from([queue_source(socket)], handle))
+    socket.put_nowait({"n": "bad"})
+    await asyncio.sleep(0.01)
+    for n in ["after1", "after2"]:
+        socket.put_nowait({"n": n})
+    await asyncio.sleep(0.05)
+    release.set()
+    with pytest.raises(Stop):
+        await asyncio.wait_for(loop, 5)
+    assert seen == ["bad"]
