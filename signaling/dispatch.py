@@ -112,8 +112,7 @@ class Mailbox:
 
     def _append(self, item: Any) -> None:
         self.items.append(item)
-        if self.getter is not None and not self.getter.done():
-            self.getter.set_result(None)
+        self.wake()
 
     def fail(self, exc: BaseException) -> None:
         """A handler run by a pump raised ``exc``: the loop raises it before taking anything else."""
@@ -122,7 +121,7 @@ class Mailbox:
         self.wake()
 
     def wake(self) -> None:
-        """Wake the loop if something waits for it (a pump's handler is done)."""
+        """Wake the loop if something waits for it (a message came, or a pump's handler is done)."""
         if self.items and self.getter is not None and not self.getter.done():
             self.getter.set_result(None)
 
@@ -201,8 +200,7 @@ async def dispatch_from(
                 except asyncio.CancelledError:
                     raise
                 except BaseException as exc:  # noqa: BLE001 - handed to the loop, which raises it
-                    box.dispatching = False
-                    box.fail(exc)
+                    box.fail(exc)  # the loop runs only after the finally below has cleared ``dispatching``
                     return
                 finally:
                     standby.cancel()
