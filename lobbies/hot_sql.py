@@ -9,6 +9,15 @@ statement that SQLite (3.35 and newer: ``RETURNING``; checked at start, see
 ``LobbiesConfig``) and PostgreSQL both run, with the table and column names
 taken from the models, and each result turned into model instances by its
 columns' names. Everything else goes through the ORM.
+
+A row becomes an instance the way ``Model.from_db`` would leave it (the
+selected fields in its ``__dict__``, the others deferred, its state loaded
+from this database), without ``Model.__init__`` and its per-field work: a
+join reads ten rows and building them was a third of its cost on the
+database thread. That shortcut is taken only while it changes nothing: no
+``pre_init`` or ``post_init`` receiver for the model, no ``__init__`` or
+``from_db`` of its own, and only fields whose descriptors store what they
+are given; otherwise the row goes through ``from_db``.
 """
 from __future__ import annotations
 
@@ -20,6 +29,10 @@ from typing import Any, TypeVar
 
 from django.db import connection
 from django.db.models import BooleanField, DateTimeField, Field, Model
+from django.db.models.base import ModelState
+from django.db.models.fields.related_descriptors import ForeignKeyDeferredAttribute
+from django.db.models.query_utils import DeferredAttribute
+from django.db.models.signals import post_init, pre_init
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -128,15 +141,39 @@ def _row_mapping(
     return [field.attname for field in fields], tuple((position[field.column], _converter(field)) for field in fields)
 
 
+@cache
+def _plain_model(model: type[Model]) -> bool:
+    """Whether the model builds its instances as ``Model`` does and every field stores what it is set to."""
+    stores_as_given = (DeferredAttribute, ForeignKeyDeferredAttribute)
+    return (
+        model.__init__ is Model.__init__
+        and model.from_db.__func__ is Model.from_db.__func__  # type: ignore[attr-defined]
+        and all(type(model.__dict__.get(field.attname)) in stores_as_given for field in model._meta.concrete_fields)
+    )
+
+
+def _loaded(model: type[M], alias: str, values: dict[str, Any]) -> M:
+    """An instance as ``from_db`` leaves it: these attnames' values set, the rest deferred."""
+    instance = model.__new__(model)
+    state = ModelState()
+    state.adding = False
+    state.db = alias
+    instance._state = state
+    instance.__dict__.update(values)
+    return instance
+
+
 def _instances(model: type[M], cursor: Any, rows: list[tuple[Any, ...]]) -> list[M]:
     """Model instances of the selected columns (the other fields deferred), each value put by its column's name."""
     attnames, picks = _row_mapping(model, tuple(column[0] for column in cursor.description))
-    return [
-        model.from_db(connection.alias, attnames, [
-            row[index] if convert is None or row[index] is None else convert(row[index]) for index, convert in picks
-        ])
+    values = [
+        [row[index] if convert is None or row[index] is None else convert(row[index]) for index, convert in picks]
         for row in rows
     ]
+    alias = connection.alias
+    if _plain_model(model) and not pre_init.has_listeners(model) and not post_init.has_listeners(model):
+        return [_loaded(model, alias, dict(zip(attnames, row))) for row in values]
+    return [model.from_db(alias, attnames, row) for row in values]
 
 
 def _one(model: type[M], cursor: Any) -> M | None:

@@ -316,22 +316,23 @@ def participant_disconnect(*, session_id: str, lobby_id: str, channel_name: str)
     """The socket dropped without ``leave``: hold the place for the grace period.
 
     Only the socket that holds the place can give it up: a socket that was
-    replaced by a newer one of the same session changes nothing.
+    replaced by a newer one of the same session changes nothing. Holding the
+    place is one statement, atomic without a transaction around it.
     """
-    with transaction.atomic():
-        if settings.VOICEBOT_RECONNECT_GRACE <= 0:
+    if settings.VOICEBOT_RECONNECT_GRACE <= 0:
+        with transaction.atomic():
             participant = _socket_participant(session_id=session_id, lobby_id=lobby_id, channel_name=channel_name)
             if participant is None:
                 return []
             return participant_remove(participant, reason="disconnected")
-        participant = hot_sql.participant_mark_reconnecting(
-            session_id=session_id, lobby_id=lobby_id, channel_name=channel_name, now=timezone.now()
-        )
-        if participant is None:
-            return []
-        return [events.participant_updated(
-            lobby_id, participant_public(participant), epoch=participant.epoch, discard=(channel_name,)
-        )]
+    participant = hot_sql.participant_mark_reconnecting(
+        session_id=session_id, lobby_id=lobby_id, channel_name=channel_name, now=timezone.now()
+    )
+    if participant is None:
+        return []
+    return [events.participant_updated(
+        lobby_id, participant_public(participant), epoch=participant.epoch, discard=(channel_name,)
+    )]
 
 
 def participant_rename(*, session_id: str, lobby_id: str, name: Any) -> list[Event]:

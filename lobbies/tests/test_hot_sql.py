@@ -162,10 +162,55 @@ def test_a_join_a_resume_and_a_disconnect_take_a_fixed_number_of_queries(
     # waiters, seats, name, insert (its own savepoint and release), others, history
     with django_assert_num_queries(2 + 13):
         join(lobby_id, session_id, "chan-e")
-    # the conditional UPDATE ... RETURNING
-    with django_assert_num_queries(2 + 1):
+    # the conditional UPDATE ... RETURNING, on its own (no savepoint: one statement is atomic)
+    with django_assert_num_queries(1):
         services.participant_disconnect(session_id=session_id, lobby_id=lobby_id, channel_name="chan-e")
     # lobby (locked), resume, others, history
     with django_assert_num_queries(2 + 4):
         result = join(lobby_id, session_id, "chan-e2")
     assert result.resumed
+
+
+def test_rows_become_instances_the_orm_could_have_loaded(
+    new_session: Callable[..., tuple[str, str]], new_lobby: Callable[..., str]
+) -> None:
+    lobby_id = new_lobby()
+    session_id, _ = new_session("Fay")
+    join(lobby_id, session_id, "chan-f")
+    others = hot_sql.participants_others(lobby_id=lobby_id, participant_id=-1)
+    [built] = others
+    loaded = Participant.objects.only(*hot_sql.PARTICIPANT_FIELDS).get(session_id=session_id)
+    assert type(built) is Participant
+    assert built.get_deferred_fields() == loaded.get_deferred_fields() and "joined_at" in built.get_deferred_fields()
+    assert {name: getattr(built, name) for name in hot_sql.PARTICIPANT_FIELDS} == {
+        name: getattr(loaded, name) for name in hot_sql.PARTICIPANT_FIELDS}
+    assert (built._state.adding, built._state.db) == (False, loaded._state.db)
+    # It behaves as a loaded instance: relations, deferred fields, saving only what changed.
+    assert built.lobby.pk == lobby_id and built.session.pk == session_id
+    built.name = "Fay two"
+    built.save(update_fields=["name"])
+    assert Participant.objects.get(pk=built.pk).name == "Fay two"
+    assert built.joined_at == loaded.joined_at
+
+
+def test_a_model_with_an_init_receiver_is_built_through_the_orm(
+    new_session: Callable[..., tuple[str, str]], new_lobby: Callable[..., str]
+) -> None:
+    from django.db.models.signals import post_init
+
+    lobby_id = new_lobby()
+    join(lobby_id, new_session("Gus")[0], "chan-g")
+    seen: list[Participant] = []
+
+    def receiver(sender: Any, instance: Participant, **kwargs: Any) -> None:
+        seen.append(instance)
+
+    post_init.connect(receiver, sender=Participant)
+    try:
+        others = hot_sql.participants_others(lobby_id=lobby_id, participant_id=-1)
+    finally:
+        post_init.disconnect(receiver, sender=Participant)
+    assert seen == others and len(others) == 1
+    loaded = Participant.objects.only(*hot_sql.PARTICIPANT_FIELDS).get(pk=others[0].pk)
+    assert others[0].get_deferred_fields() == loaded.get_deferred_fields() == {
+        "name_key", "joined_at", "disconnected_at", "address"}
