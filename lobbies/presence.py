@@ -1,7 +1,9 @@
 """Presence that survives a server process: heartbeats and the grace-period sweep.
 
-Every server process that serves sockets runs one presence task. It writes
-the process's heartbeat (a ``ServerInstance`` row) and sweeps:
+Every server process that serves sockets runs one presence task. Its
+heartbeat task writes the process's ``ServerInstance`` row on a database
+thread of its own (``db_call_apart``), so that work queued on the database
+thread cannot make a busy process look dead. The presence task sweeps:
 
 - participants of a process whose heartbeat stopped (it crashed or was
   killed) start their grace period as if their socket had dropped, counted
@@ -33,7 +35,7 @@ from lobbies.expiry import lobby_expiry_sweep
 from lobbies.models import Participant, SeatWaiter, ServerInstance
 from lobbies.seats import seat_sweep
 from lobbies.presenters import participant_public
-from resilience.database import db_call
+from resilience.database import db_call, db_call_apart
 
 logger = logging.getLogger("voicebot.presence")
 
@@ -115,25 +117,44 @@ async def presence_tick(*, heartbeat: bool = True, expiry: bool = True) -> None:
         await emit(await db_call(lobby_expiry_sweep)())
 
 
-async def run_presence() -> None:
-    """Heartbeat and sweeps until cancelled; a failed round is reported and retried."""
-    loop = asyncio.get_running_loop()
-    next_heartbeat = 0.0
-    next_expiry = 0.0
+async def run_heartbeat() -> None:
+    """This process's heartbeat every interval until cancelled; a failed one is reported.
+
+    It is written on a database thread of its own (``db_call_apart``). On the
+    database thread it waited behind every call queued there: in a reconnect
+    storm of 1,000 sockets (3,000 calls) for more than two intervals, and the
+    other processes then took this busy one for dead and orphaned the
+    participants of its open sockets.
+    """
     while True:
-        beat = loop.time() >= next_heartbeat
-        expiry = loop.time() >= next_expiry
         try:
-            await presence_tick(heartbeat=beat, expiry=expiry)
-            if beat:
-                next_heartbeat = loop.time() + settings.VOICEBOT_HEARTBEAT_INTERVAL
-            if expiry:
-                next_expiry = loop.time() + EXPIRY_SWEEP_INTERVAL
+            await db_call_apart(instance_heartbeat)()
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # noqa: BLE001 - one bad round must not end presence
-            report_error(exc, transport="internal", where="presence.tick")
-        await asyncio.sleep(settings.VOICEBOT_PRESENCE_SWEEP_INTERVAL)
+        except Exception as exc:  # noqa: BLE001 - one failed beat must not end the heartbeat
+            report_error(exc, transport="internal", where="presence.heartbeat")
+        await asyncio.sleep(settings.VOICEBOT_HEARTBEAT_INTERVAL)
+
+
+async def run_presence() -> None:
+    """The heartbeat (its own task) and the sweeps until cancelled; a failed round is reported and retried."""
+    loop = asyncio.get_running_loop()
+    heartbeat = loop.create_task(run_heartbeat(), name="voicebot-heartbeat")
+    next_expiry = 0.0
+    try:
+        while True:
+            expiry = loop.time() >= next_expiry
+            try:
+                await presence_tick(heartbeat=False, expiry=expiry)
+                if expiry:
+                    next_expiry = loop.time() + EXPIRY_SWEEP_INTERVAL
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - one bad round must not end presence
+                report_error(exc, transport="internal", where="presence.tick")
+            await asyncio.sleep(settings.VOICEBOT_PRESENCE_SWEEP_INTERVAL)
+    finally:
+        heartbeat.cancel()
 
 
 _tasks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task[None]] = weakref.WeakKeyDictionary()

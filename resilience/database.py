@@ -12,6 +12,7 @@ database up.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from functools import cache, partial, wraps
 from typing import ParamSpec, TypeVar
 
@@ -65,14 +66,11 @@ def _connect_failed(exc: BaseException) -> bool:
     return isinstance(exc, ConnectFailedError)
 
 
-@cache
-def db_call(fn: Callable[P, R]) -> Callable[P, Awaitable[R]]:
-    """``database_sync_to_async`` through the database's guard, retrying failed connects.
+# The thread of db_call_apart: one, with a database connection of its own.
+_apart_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="voicebot-db-apart")
 
-    Callers write ``await db_call(service)(...)``: the wrapper of each function
-    is built once (cached), not at every call.
-    """
 
+def _guarded(fn: Callable[P, R], *, apart: bool) -> Callable[P, Awaitable[R]]:
     def connected_call(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             connections[DEFAULT_DB_ALIAS].ensure_connection()
@@ -80,10 +78,34 @@ def db_call(fn: Callable[P, R]) -> Callable[P, Awaitable[R]]:
             raise ConnectFailedError() from exc
         return fn(*args, **kwargs)
 
-    run = database_sync_to_async(connected_call)
+    if apart:
+        run = database_sync_to_async(connected_call, thread_sensitive=False, executor=_apart_executor)
+    else:
+        run = database_sync_to_async(connected_call)
 
     @wraps(fn)
     async def call(*args: P.args, **kwargs: P.kwargs) -> R:
         return await database().call(partial(run, *args, **kwargs), retry=_connect_failed)
 
     return call
+
+
+@cache
+def db_call(fn: Callable[P, R]) -> Callable[P, Awaitable[R]]:
+    """``database_sync_to_async`` through the database's guard, retrying failed connects.
+
+    Callers write ``await db_call(service)(...)``: the wrapper of each function
+    is built once (cached), not at every call. Every call runs on the one
+    database thread of the process, in the order they were made.
+    """
+    return _guarded(fn, apart=False)
+
+
+@cache
+def db_call_apart(fn: Callable[P, R]) -> Callable[P, Awaitable[R]]:
+    """``db_call`` on a thread and connection of its own, not queued behind the database thread's calls.
+
+    For the few short statements that must not wait for a queue of joins (the
+    process's heartbeat): its own transactions, the same guard.
+    """
+    return _guarded(fn, apart=True)

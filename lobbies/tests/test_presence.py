@@ -66,6 +66,39 @@ def test_later_heartbeats_move_only_the_last_heartbeat() -> None:
     assert ServerInstance.objects.count() == 1
 
 
+@pytest.mark.django_db(transaction=True)
+async def test_the_heartbeat_is_written_while_the_database_thread_is_held() -> None:
+    """A queue of joins on the database thread must not make this process look dead to the others."""
+    import asyncio
+
+    from lobbies.presence import INSTANCE_ID, run_heartbeat
+    from resilience.database import db_call, db_call_apart
+
+    release = threading.Event()
+
+    def hold() -> None:
+        release.wait(10)
+
+    def beats() -> int:
+        return ServerInstance.objects.filter(pk=INSTANCE_ID).count()
+
+    held = asyncio.ensure_future(db_call(hold)())
+    heartbeat = asyncio.ensure_future(run_heartbeat())
+    try:
+        for _ in range(200):
+            if await db_call_apart(beats)():
+                break
+            await asyncio.sleep(0.01)
+        assert await db_call_apart(beats)() == 1, "no heartbeat while the database thread was held"
+        assert not held.done()
+    finally:
+        release.set()
+        heartbeat.cancel()
+        await held
+    # The database thread sees it too, once free.
+    assert await db_call(beats)() == 1
+
+
 # --- Dead server processes --------------------------------------------------------------
 
 
