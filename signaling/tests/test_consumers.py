@@ -912,6 +912,32 @@ async def test_zero_grace_leaves_at_once_as_disconnected(ws, settings):
     assert (await a.receive_type("participant_left"))["reason"] == "disconnected"
 
 
+async def test_a_dropped_socket_takes_the_database_thread_only_for_its_disconnect(ws, monkeypatch):
+    """Its place is held through db_call; Channels' extra hop to close old connections is not taken."""
+    import channels.generic.websocket
+    from channels.db import aclose_old_connections
+
+    hops: list[str] = []
+
+    async def counted_close() -> None:
+        hops.append("close_old_connections")
+        await aclose_old_connections()
+
+    monkeypatch.setattr(channels.generic.websocket, "aclose_old_connections", counted_close)
+    lobby_id = await make_lobby()
+    a, _ = await open_joined(ws, lobby_id, "Ann")
+    b, _ = await open_joined(ws, lobby_id, "Bob")
+    await a.receive_type("participant_joined")
+    await a.receive_type("add_peer")
+    await b.close()  # returns once b's consumer has ended
+    assert (await a.receive_type("participant_updated"))["participant"]["status"] == "reconnecting"
+    assert hops == []
+    # Its place is held (the disconnect's own database call ran).
+    assert await database_sync_to_async(
+        lambda: Participant.objects.get(session_id=b.session_id).status
+    )() == Participant.Status.RECONNECTING
+
+
 async def test_second_socket_of_a_session_replaces_the_first_with_4009(ws):
     lobby_id = await make_lobby()
     a, _ = await open_joined(ws, lobby_id, "Ann")
