@@ -3,7 +3,9 @@
 Every server process that serves sockets runs one presence task. Its
 heartbeat task writes the process's ``ServerInstance`` row on a database
 thread of its own (``db_call_apart``), so that work queued on the database
-thread cannot make a busy process look dead. The presence task sweeps:
+thread cannot make a busy process look dead; a process that finds its row
+gone was taken for dead all the same, and sends ``presence_lost``. The
+presence task sweeps:
 
 - participants of a process whose heartbeat stopped (it crashed or was
   killed) start their grace period as if their socket had dropped, counted
@@ -26,6 +28,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.dispatch import Signal
 from django.utils import timezone
 
 from errors.boundary import report_error
@@ -44,14 +47,20 @@ INSTANCE_ID = uuid.uuid4().hex
 # A process is dead once its heartbeat is older than this many intervals.
 DEAD_AFTER_INTERVALS = 2
 
+# Sent (no arguments, on the event loop) when this process finds that another took it for dead
+# and orphaned the participants of its sockets: they must reconnect to take their places back.
+presence_lost = Signal()
 
-def instance_heartbeat(*, instance_id: str = INSTANCE_ID, now: datetime | None = None) -> None:
+
+def instance_heartbeat(*, instance_id: str = INSTANCE_ID, now: datetime | None = None) -> bool:
+    """Write the heartbeat; False when the instance's row was not there (it is created)."""
     now = now or timezone.now()
     updated = ServerInstance.objects.filter(pk=instance_id).update(last_heartbeat=now)
     if not updated:
         ServerInstance.objects.create(
             id=instance_id, host=socket.gethostname(), pid=os.getpid(), started_at=now, last_heartbeat=now
         )
+    return bool(updated)
 
 
 def presence_sweep(*, instance_id: str = INSTANCE_ID, now: datetime | None = None) -> list[Event]:
@@ -117,6 +126,15 @@ async def presence_tick(*, heartbeat: bool = True, expiry: bool = True) -> None:
         await emit(await db_call(lobby_expiry_sweep)())
 
 
+async def heartbeat_once(*, beaten_before: bool) -> None:
+    """One heartbeat. A row gone after an earlier beat means another process took this one for dead:
+    ``presence_lost`` is sent, so that the sockets whose places it orphaned reconnect and resume them."""
+    if not await db_call_apart(instance_heartbeat)() and beaten_before:
+        logger.warning("another server process took this one (%s) for dead; its lobby sockets are closed"
+                       " to reconnect and resume their places", INSTANCE_ID)
+        presence_lost.send(sender=None)
+
+
 async def run_heartbeat() -> None:
     """This process's heartbeat every interval until cancelled; a failed one is reported.
 
@@ -126,9 +144,11 @@ async def run_heartbeat() -> None:
     other processes then took this busy one for dead and orphaned the
     participants of its open sockets.
     """
+    beaten = False
     while True:
         try:
-            await db_call_apart(instance_heartbeat)()
+            await heartbeat_once(beaten_before=beaten)
+            beaten = True
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - one failed beat must not end the heartbeat

@@ -9,3 +9,7 @@ class SignalingConfig(AppConfig):
 
     def ready(self) -> None:
         layers_check_versions()
+        # Its receiver of the presence signal (which needs the models loaded).
+        from signaling import receivers
+
+        receivers.connect()

@@ -53,7 +53,7 @@ from resilience.channel_layer import channel_layer, layer_unavailable
 from resilience.database import db_call
 from signaling.deferred import DeferredLayerWork
 from signaling.dispatch import ARRIVED, Mailbox, dispatch_from
-from signaling.exceptions import PeerNotFoundError, SendQueueFullError
+from signaling.exceptions import PeerNotFoundError, PlaceLostError, SendQueueFullError
 from signaling.inbox import RELAY, Inbox, inbox_local
 from signaling.layers import ChannelGone
 from signaling.outbox import Outbox
@@ -236,6 +236,11 @@ class LobbyConsumer(ErrorBoundaryMixin, LobbyEventsMixin, HandlerDispatchConsume
 
     async def outbox_overflowed(self, event: dict[str, Any]) -> None:
         """The outbox passed its bound taking a relay (``relay_arrived``): ``dispatch`` closes the socket."""
+
+    async def presence_lost(self, event: dict[str, Any]) -> None:
+        """Another process took this one for dead (signaling.receivers): a socket with a place reconnects for it."""
+        if self.joined or self.waiting:
+            raise PlaceLostError()
 
     async def connect(self) -> None:
         self.lobby_id = self.scope["url_route"]["kwargs"]["lobby_id"]

@@ -1,5 +1,5 @@
 """Errors of the signaling relay."""
-from errors.exceptions import PolicyViolationError, WebRTCError
+from errors.exceptions import FatalConnectionError, PolicyViolationError, WebRTCError
 
 
 class PeerNotFoundError(WebRTCError):
@@ -28,3 +28,9 @@ class SendQueueFullError(PolicyViolationError):
     """The client stopped reading: more waited to be sent to it than VOICEBOT_SEND_QUEUE_* allow."""
 
     message = "This connection stopped reading its messages and fell too far behind; it was closed."
+
+
+class PlaceLostError(FatalConnectionError):
+    """Another server process took this socket's process for dead and gave its place the grace period."""
+
+    message = "The server lost track of your place in the lobby. Reconnect to take it back."

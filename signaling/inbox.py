@@ -22,6 +22,7 @@ the order that matters (a relay from a peer only after that peer's
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -31,6 +32,8 @@ from django.conf import settings
 
 from resilience.channel_layer import layer_unavailable
 from signaling.dispatch import Mailbox
+
+logger = logging.getLogger("voicebot.signaling")
 
 # The type of a relay's message (LobbyConsumer.relay): one an inbox may hand to its owner at once.
 RELAY = "peer.relay"
@@ -162,6 +165,21 @@ class Inbox:
             self._layer_task.cancel()
             self._layer_task = None
         self._local = None
+
+
+def inboxes_deliver_all(message: dict[str, Any]) -> int:
+    """``message`` to every socket of this process on this event loop; how many took it (a full one is skipped)."""
+    loop = asyncio.get_running_loop()
+    told = 0
+    for inbox in list(_inboxes.values()):
+        if inbox.loop is loop:
+            try:
+                inbox.deliver(message)
+            except ChannelFull:
+                logger.warning("socket %s has a full inbox: it is not told %s", inbox.channel, message["type"])
+                continue
+            told += 1
+    return told
 
 
 def inbox_local(channel: str) -> Inbox | None:

@@ -938,6 +938,50 @@ async def test_a_dropped_socket_takes_the_database_thread_only_for_its_disconnec
     )() == Participant.Status.RECONNECTING
 
 
+async def test_sockets_of_a_process_taken_for_dead_close_4011_and_resume_their_places(ws, settings):
+    """Another process's sweep orphaned this one's participants: their sockets reconnect to take them back."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from lobbies.presence import heartbeat_once, presence_sweep
+
+    settings.VOICEBOT_RECONNECT_GRACE = 60
+    lobby_id = await make_lobby()
+    a, _ = await open_joined(ws, lobby_id, "Ann")
+    session_id, token = await make_session()
+    idle = await ws(lobby_id, token, session_id=session_id)  # open, never joined: it has no place to lose
+    await heartbeat_once(beaten_before=False)
+    # Another process sweeps 30 s on: this one's heartbeat is three intervals old.
+    orphaned = await database_sync_to_async(presence_sweep)(
+        instance_id="another-process", now=timezone.now() + timedelta(seconds=30))
+    assert [e.message["participant"]["status"] for e in orphaned] == ["reconnecting"]
+    # Its next heartbeat finds its row gone.
+    await heartbeat_once(beaten_before=True)
+    event = await assert_error(await a.receive(), "internal_error", recovery="reconnect")
+    assert event.group.category == "system"
+    await a.expect_closed(4011)
+    await a.close()
+    await still_open(idle)
+    back = await ws(lobby_id, a.token, session_id=a.session_id)
+    joined = await back.join("whatever")
+    assert joined["resumed"] is True and joined["self"]["name"] == "Ann"
+    assert await database_sync_to_async(
+        lambda: Participant.objects.get(session_id=a.session_id).status
+    )() == Participant.Status.CONNECTED
+
+
+async def test_a_first_heartbeat_that_creates_the_row_closes_no_socket(ws):
+    from lobbies.presence import heartbeat_once
+    from lobbies.models import ServerInstance
+
+    lobby_id = await make_lobby()
+    a, _ = await open_joined(ws, lobby_id, "Ann")
+    await database_sync_to_async(lambda: ServerInstance.objects.all().delete())()
+    await heartbeat_once(beaten_before=False)
+    await still_open(a)
+
+
 async def test_second_socket_of_a_session_replaces_the_first_with_4009(ws):
     lobby_id = await make_lobby()
     a, _ = await open_joined(ws, lobby_id, "Ann")
