@@ -115,10 +115,8 @@ def presence_sweep(*, instance_id: str = INSTANCE_ID, now: datetime | None = Non
 EXPIRY_SWEEP_INTERVAL = 5.0
 
 
-async def presence_tick(*, heartbeat: bool = True, expiry: bool = True) -> None:
-    """One sweep (and heartbeat, and expiry sweep), with the resulting events sent."""
-    if heartbeat:
-        await db_call(instance_heartbeat)()
+async def presence_tick(*, expiry: bool = True) -> None:
+    """One sweep (and expiry sweep), with the resulting events sent; the heartbeat is run_heartbeat's."""
     await emit(await db_call(presence_sweep)())
     # After departures: seats they freed go to the lobbies' waiters.
     await emit(await db_call(seat_sweep)())
@@ -165,7 +163,7 @@ async def run_presence() -> None:
         while True:
             expiry = loop.time() >= next_expiry
             try:
-                await presence_tick(heartbeat=False, expiry=expiry)
+                await presence_tick(expiry=expiry)
                 if expiry:
                     next_expiry = loop.time() + EXPIRY_SWEEP_INTERVAL
             except asyncio.CancelledError:

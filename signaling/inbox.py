@@ -167,19 +167,15 @@ class Inbox:
         self._local = None
 
 
-def inboxes_deliver_all(message: dict[str, Any]) -> int:
-    """``message`` to every socket of this process on this event loop; how many took it (a full one is skipped)."""
+def inboxes_deliver_all(message: dict[str, Any]) -> None:
+    """``message`` to every socket of this process on this event loop (one with a full inbox is skipped, and logged)."""
     loop = asyncio.get_running_loop()
-    told = 0
     for inbox in list(_inboxes.values()):
         if inbox.loop is loop:
             try:
                 inbox.deliver(message)
             except ChannelFull:
                 logger.warning("socket %s has a full inbox: it is not told %s", inbox.channel, message["type"])
-                continue
-            told += 1
-    return told
 
 
 def inbox_local(channel: str) -> Inbox | None:

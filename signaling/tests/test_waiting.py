@@ -113,7 +113,7 @@ async def test_the_presence_round_tells_the_waiter_and_closes_an_empty_lobby(ws,
     await until(ann, "participant_left")
     await asyncio.sleep(0.6)
 
-    await presence_tick(heartbeat=False)
+    await presence_tick()
 
     assert await cyd.receive() == {"type": "seat_available"}
     closed = await database_sync_to_async(lambda: Lobby.objects.get(pk=empty_id).closed_at)()
