@@ -505,11 +505,15 @@ async def run_worker(spec: WorkerSpec, conn: Connection) -> dict[str, Any]:
     measuring[0] = False
     drained = tally.received >= tally.sent
     storm = None
-    if spec.storm:
-        # Tell the runner the relays are over (it reads the CPU), wait for the signal to storm.
-        conn.send(("relayed", {"sent": tally.sent, "received": tally.received}))
-        await asyncio.get_running_loop().run_in_executor(None, conn.recv)
+    # Tell the runner each phase is over (it reads the server's CPU), and wait
+    # for the signal to go on: the relays' CPU leaves out the storm, and
+    # neither holds the clients' leaving.
+    loop = asyncio.get_running_loop()
+    conn.send(("relayed", {"sent": tally.sent, "received": tally.received}))
+    if await loop.run_in_executor(None, conn.recv) == "storm":
         storm = await reconnect_storm(clients, pairs, tally, readers, measuring, gate, by_id)
+        conn.send(("stormed", {}))
+        await loop.run_in_executor(None, conn.recv)
     for client in clients:
         if client.socket is not None:
             # leave, so that a next round does not start beside sockets in their grace period

@@ -169,12 +169,10 @@ def drive(args: argparse.Namespace, lobbies: list[list[tuple[str, str, str]]], u
     for _, conn in workers:
         conn.send("go")
     storm_cpu = None
-    results: list[dict[str, Any]] = []
-    if args.reconnect_storm:
-        for _, conn in workers:
-            receive(conn, "relayed")
-    else:
-        results = [receive(conn, "done") for _, conn in workers]
+    # Each phase ends when every worker says so, before the next starts: the
+    # relays' CPU holds neither the storm nor the clients' leaving.
+    for _, conn in workers:
+        receive(conn, "relayed")
     relay_cpu = cpu_seconds(tree) - relay_cpu
     relay_wall = time.monotonic() - relay_started
     if args.reconnect_storm:
@@ -182,12 +180,19 @@ def drive(args: argparse.Namespace, lobbies: list[list[tuple[str, str, str]]], u
         storm_cpu = cpu_seconds(tree)
         for _, conn in workers:
             conn.send("storm")
-        results = [receive(conn, "done") for _, conn in workers]
+        for _, conn in workers:
+            receive(conn, "stormed")
         storm_cpu = cpu_seconds(tree) - storm_cpu
         progress("reconnect storm over")
+    progress("clients leaving")
+    leave_cpu = cpu_seconds(tree)
+    for _, conn in workers:
+        conn.send("leave")
+    results = [receive(conn, "done") for _, conn in workers]
+    leave_cpu = cpu_seconds(tree) - leave_cpu
     stop_workers(workers)
     return {"joined": joined, "results": results, "rest_cpu": rest_cpu, "rss": rss, "idle_rss": idle_rss,
-            "relay_cpu": relay_cpu, "relay_wall": relay_wall, "storm_cpu": storm_cpu}
+            "relay_cpu": relay_cpu, "relay_wall": relay_wall, "storm_cpu": storm_cpu, "leave_cpu": leave_cpu}
 
 
 def run(args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -371,6 +376,8 @@ def summarize(args: argparse.Namespace, label: str, phase: dict[str, Any]) -> di
         "latency_ms_p99": percentile(ordered, 0.99),
         "latency_ms_max": round(ordered[-1], 2) if ordered else None,
         "server_cpu_us_per_relay": round(1e6 * relay_cpu / received, 1) if received else None,
+        # Every client sends leave (a VoiceBot client) and closes its socket.
+        "server_cpu_ms_per_client_leaving": round(1e3 * phase["leave_cpu"] / max(1, args.clients), 2),
         "server_rss_mb_before_clients": round(phase["idle_rss"] / 2**20, 1),
         "server_rss_kb_per_client_above_idle": round((rss - phase["idle_rss"]) / 1024 / max(1, args.clients), 1),
         "reconnect_storm": merge_storms(storms, phase["storm_cpu"]) if storms else None,
@@ -458,7 +465,8 @@ def table(results: list[dict[str, Any]]) -> str:
     columns = [("relayed/s", "relayed_per_s"), ("lost", "lost"), ("CPU us/relay", "server_cpu_us_per_relay"),
                ("CPU %", "server_cpu_relaying_pct"), ("p50 ms", "latency_ms_p50"), ("p99 ms", "latency_ms_p99"),
                ("RSS MB", "server_rss_mb"), ("RSS KB/conn", "server_rss_kb_per_client"),
-               ("RSS KB/conn above idle", "server_rss_kb_per_client_above_idle")]
+               ("RSS KB/conn above idle", "server_rss_kb_per_client_above_idle"),
+               ("leaving ms/client", "server_cpu_ms_per_client_leaving")]
     if any(r["reconnect_storm"] for r in results):
         columns += [("storm: all joined s", "storm_joined"), ("storm: all renegotiated and relayed s", "storm_s")]
     lines = ["| server | " + " | ".join(c for c, _ in columns) + " |",
