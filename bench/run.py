@@ -14,7 +14,8 @@ at ``--rate`` frames a second in all for ``--seconds`` (nine in ten ICE
 candidates of ~250 B, one in ten offers of ~3 KB, and a chat message now and
 then). ``--rate 0`` saturates instead: each client keeps ``--window`` relays
 in flight. ``--bad-rate`` adds a trickle of frames the server must refuse.
-The run prints one JSON line: join times, the servers' memory and CPU,
+The run prints one JSON line: join times, the servers' memory and CPU
+(the relays', the storm's and the clients' leaving, each read apart),
 relay latency percentiles, and what was lost or out of order. ``--check``
 makes the exit status say whether anything was lost.
 
