@@ -135,6 +135,16 @@ def stop_workers(workers: list[tuple[multiprocessing.Process, Any]]) -> None:
     workers.clear()
 
 
+def phase_run(workers: list[tuple[multiprocessing.Process, Any]], tree: list[psutil.Process], command: str,
+              reply: str) -> tuple[float, list[Any]]:
+    """``command`` to every worker, then each one's ``reply``: the servers' CPU seconds meanwhile, and the replies."""
+    cpu = cpu_seconds(tree)
+    for _, conn in workers:
+        conn.send(command)
+    replies = [receive(conn, reply) for _, conn in workers]
+    return cpu_seconds(tree) - cpu, replies
+
+
 def drive(args: argparse.Namespace, lobbies: list[list[tuple[str, str, str]]], url: Callable[[int, str, str], str],
           tree: list[psutil.Process], workers: list[tuple[multiprocessing.Process, Any]],
           idle_rss: int, dialect: str = VOICEBOT) -> dict[str, Any]:
@@ -165,32 +175,18 @@ def drive(args: argparse.Namespace, lobbies: list[list[tuple[str, str, str]]], u
     time.sleep(REST_SECONDS)
     rest_cpu = cpu_seconds(tree) - rest_cpu
     rss = sum(p.memory_info().rss for p in tree)
-    relay_cpu = cpu_seconds(tree)
-    relay_started = time.monotonic()
-    for _, conn in workers:
-        conn.send("go")
-    storm_cpu = None
     # Each phase ends when every worker says so, before the next starts: the
     # relays' CPU holds neither the storm nor the clients' leaving.
-    for _, conn in workers:
-        receive(conn, "relayed")
-    relay_cpu = cpu_seconds(tree) - relay_cpu
+    relay_started = time.monotonic()
+    relay_cpu, _ = phase_run(workers, tree, "go", "relayed")
     relay_wall = time.monotonic() - relay_started
+    storm_cpu = None
     if args.reconnect_storm:
         progress("reconnect storm: every client drops its socket and rejoins")
-        storm_cpu = cpu_seconds(tree)
-        for _, conn in workers:
-            conn.send("storm")
-        for _, conn in workers:
-            receive(conn, "stormed")
-        storm_cpu = cpu_seconds(tree) - storm_cpu
+        storm_cpu, _ = phase_run(workers, tree, "storm", "stormed")
         progress("reconnect storm over")
     progress("clients leaving")
-    leave_cpu = cpu_seconds(tree)
-    for _, conn in workers:
-        conn.send("leave")
-    results = [receive(conn, "done") for _, conn in workers]
-    leave_cpu = cpu_seconds(tree) - leave_cpu
+    leave_cpu, results = phase_run(workers, tree, "leave", "done")
     stop_workers(workers)
     return {"joined": joined, "results": results, "rest_cpu": rest_cpu, "rss": rss, "idle_rss": idle_rss,
             "relay_cpu": relay_cpu, "relay_wall": relay_wall, "storm_cpu": storm_cpu, "leave_cpu": leave_cpu}
