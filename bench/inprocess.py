@@ -1,0 +1,216 @@
+"""What relaying a frame costs the project's own code, without an ASGI server: in process, repeatable.
+
+    .venv/bin/python -m bench.inprocess                  # CPU per relay (noisy on a shared machine)
+    .venv/bin/python -m bench.inprocess --callgrind      # instructions per relay (repeatable)
+    .venv/bin/python -m bench.inprocess --callgrind --tree /tmp/before --tree . --rounds 2
+
+The project's ASGI application (``voicebot_site.asgi``, its middleware and
+``LobbyConsumer``) runs on this process's event loop, fed by fake server
+sockets: each socket's ``receive`` is an ``asyncio.Queue`` (as uvicorn's is),
+a client frame arrives through a loop callback (as from a socket's
+``data_received``), and ``send`` takes the frames. ``--pairs`` lobbies of two
+join over the real handshake, join frame and database (SQLite in a temporary
+file); then in each lobby one participant relays the same ICE candidate to
+the other with ``--window`` frames in flight, until ``--relays`` have
+arrived. What is measured is the relays alone.
+
+What the real benchmark (``bench.run``) measures on top: uvicorn's framing,
+its transport's writes, the kernel's sockets, and a load generator that
+shares the machine. There, a change of a few percent in the project's code
+is lost in run-to-run noise; here, under ``--callgrind`` (valgrind counts the
+instructions of the relay loop only, toggled with ``callgrind_control``), it
+is not.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+ROOT = Path(__file__).resolve().parent.parent
+CANDIDATE = {
+    "candidate": "candidate:842163049 1 udp 1677729535 192.0.2.10 54400 typ srflx raddr 10.0.0.5 rport 54400"
+                 " generation 0 ufrag abcd network-cost 999",
+    "sdpMid": "0",
+    "sdpMLineIndex": 0,
+}
+CHILD = "BENCH_INPROCESS_CHILD"  # set in the process that measures
+UNDER_CALLGRIND = "BENCH_INPROCESS_CALLGRIND"  # set when that process runs under valgrind
+
+
+class FakeSocket:
+    """One client's socket as an ASGI server would present it to the application."""
+
+    def __init__(self, app: Any, lobby_id: str, session_id: str, token: str, run: Run) -> None:
+        self.run = run
+        self.session_id = session_id
+        self.received: asyncio.Queue[dict[str, Any]] = asyncio.Queue()  # what the application reads
+        self.frames: asyncio.Queue[dict[str, Any]] = asyncio.Queue()  # what it sent, other than relays
+        self.text = ""  # the relay this socket sends
+        self.budget = 0  # relays it may still send
+        self.sender: FakeSocket | None = None  # the socket whose relays arrive here
+        path = f"/ws/lobby/{lobby_id}/"
+        scope = {"type": "websocket", "path": path, "raw_path": path.encode(), "query_string": f"token={token}".encode(),
+                 "headers": [(b"host", b"127.0.0.1:8000")], "client": ("127.0.0.1", 50000),
+                 "server": ("127.0.0.1", 8000), "scheme": "ws", "subprotocols": [], "asgi": {"version": "3.0"}}
+        self.task = asyncio.ensure_future(app(scope, self.received.get, self.send))
+
+    async def send(self, message: dict[str, Any]) -> None:
+        if message["type"] == "websocket.accept":
+            self.frames.put_nowait({"type": "accepted"})
+        elif message["type"] == "websocket.send":
+            text = message["text"]
+            if text.startswith('{"type":"ice_candidate"'):
+                self.run.arrived(self)
+            else:
+                self.frames.put_nowait(orjson.loads(text))
+
+    def arrive(self, text: str) -> None:
+        """A client frame, delivered from a loop callback as a server's ``data_received`` would."""
+        asyncio.get_running_loop().call_soon(self.received.put_nowait, {"type": "websocket.receive", "text": text})
+
+    async def expect(self, kind: str) -> dict[str, Any]:
+        while True:
+            frame = await asyncio.wait_for(self.frames.get(), 10)
+            if frame["type"] == kind:
+                return frame
+            if frame["type"] == "error":
+                raise RuntimeError(f"the server refused the bench: {frame}")
+
+
+class Run:
+    def __init__(self, relays: int) -> None:
+        self.relays = relays
+        self.count = 0
+        self.done = asyncio.Event()
+
+    def arrived(self, receiver: FakeSocket) -> None:
+        self.count += 1
+        sender = receiver.sender
+        if sender is not None and sender.budget > 0 and self.count < self.relays:
+            sender.budget -= 1
+            sender.arrive(sender.text)
+        if self.count >= self.relays:
+            self.done.set()
+
+
+async def measure(args: argparse.Namespace) -> dict[str, Any]:
+    # The project's modules load after django.setup() (in main).
+    from channels.db import database_sync_to_async  # noqa: PLC0415
+    from lobbies import services  # noqa: PLC0415
+    from voicebot_site.asgi import application  # noqa: PLC0415
+
+    run = Run(args.relays)
+    senders = []
+    for pair in range(args.pairs):
+        owner, _ = await database_sync_to_async(services.session_create)()
+        lobby = await database_sync_to_async(services.lobby_create)(session_id=owner.id, name=f"Bench {pair}")
+        sockets = []
+        for member in range(2):
+            session, token = await database_sync_to_async(services.session_create)(name=f"p{pair}-{member}")
+            socket = FakeSocket(application, lobby.id, session.id, token, run)
+            socket.received.put_nowait({"type": "websocket.connect"})
+            await socket.expect("accepted")
+            socket.arrive(orjson.dumps({"type": "join", "name": f"p{pair}-{member}"}).decode())
+            await socket.expect("joined")
+            sockets.append(socket)
+        a, b = sockets
+        a.text = orjson.dumps({"type": "relay_ice_candidate", "peer_id": b.session_id, "candidate": CANDIDATE}).decode()
+        b.sender = a
+        senders.append(a)
+    await asyncio.sleep(0.5)  # the joins' events have been handled
+    if os.environ.get(UNDER_CALLGRIND):
+        subprocess.run(["callgrind_control", "-i", "on", str(os.getpid())], check=True, capture_output=True)
+    cpu, wall = time.process_time(), time.perf_counter()
+    for a in senders:
+        a.budget = args.relays
+        for _ in range(args.window):
+            a.arrive(a.text)
+    await asyncio.wait_for(run.done.wait(), 600)
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    if os.environ.get(UNDER_CALLGRIND):
+        subprocess.run(["callgrind_control", "-i", "off", str(os.getpid())], check=True, capture_output=True)
+    return {"relays": run.count, "pairs": args.pairs, "window": args.window,
+            "cpu_us_per_relay": round(cpu / run.count * 1e6, 2), "relays_per_s": round(run.count / wall)}
+
+
+def child_main(args: argparse.Namespace) -> None:
+    """The measurement, in a process of its own whose environment and checkout the parent chose."""
+    import django  # noqa: PLC0415 - the settings come from the environment the parent set
+
+    django.setup()
+    from django.core.management import call_command  # noqa: PLC0415
+
+    call_command("migrate", verbosity=0)
+    try:
+        import uvloop  # noqa: PLC0415 - what manage.py serve runs on, where installed
+
+        result = uvloop.run(measure(args))
+    except ImportError:
+        result = asyncio.run(measure(args))
+    print(json.dumps(result), flush=True)
+
+
+def measure_tree(tree: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """One run against the checkout ``tree``: its project code, this file's harness."""
+    with tempfile.TemporaryDirectory(prefix="bench-inprocess-") as workdir:
+        env = {**os.environ, "DATABASE_URL": f"sqlite:///{workdir}/bench.sqlite3", "REDIS_URL": "",
+               "SECRET_KEY": os.environ.get("SECRET_KEY") or "bench-inprocess-" + "x" * 40,
+               "VOICEBOT_FRAME_RATE": "100000000/1 second", "LOG_LEVEL": "WARNING",
+               "DJANGO_SETTINGS_MODULE": "voicebot_site.settings", "PYTHONPATH": str(tree), CHILD: "1"}
+        # The harness runs as a script from the temporary directory: a script's own folder comes
+        # first on sys.path, and bench/ holds modules named like the project's apps (bench/bots.py).
+        harness = Path(workdir) / "voicebot_bench_inprocess.py"
+        shutil.copyfile(__file__, harness)
+        command = [sys.executable, "-W", "ignore", str(harness), "--relays", str(args.relays),
+                   "--pairs", str(args.pairs), "--window", str(args.window)]
+        out = Path(workdir) / "callgrind.out"
+        if args.callgrind:
+            env[UNDER_CALLGRIND] = "1"
+            command = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}", *command]
+        child = subprocess.run(command, cwd=tree, env=env, capture_output=True, text=True, check=False)
+        if child.returncode != 0:
+            sys.exit(f"the run in {tree} failed:\n{child.stdout}\n{child.stderr[-3000:]}")
+        result = json.loads(child.stdout.strip().splitlines()[-1])
+        if args.callgrind:
+            collected = re.search(r"Collected : (\d+)", child.stderr)
+            if collected is None:
+                sys.exit(f"valgrind reported no count:\n{child.stderr[-3000:]}")
+            result["instructions_per_relay"] = round(int(collected.group(1)) / result["relays"])
+        return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--relays", type=int, default=None, help="relays to measure (100,000; 5,000 under callgrind)")
+    parser.add_argument("--pairs", type=int, default=10, help="lobbies of two, one sender each")
+    parser.add_argument("--window", type=int, default=4, help="relays in flight per sender")
+    parser.add_argument("--callgrind", action="store_true", help="count instructions under valgrind instead")
+    parser.add_argument("--tree", action="append", type=Path, default=[],
+                        help="a checkout to measure (main before a change); repeatable, this one by default")
+    parser.add_argument("--rounds", type=int, default=1, help="rounds, each running every tree in turn")
+    args = parser.parse_args()
+    if args.relays is None:
+        args.relays = 5000 if args.callgrind or os.environ.get(UNDER_CALLGRIND) else 100_000
+    if os.environ.get(CHILD):
+        child_main(args)
+        return
+    for round_ in range(1, args.rounds + 1):
+        for tree in args.tree or [ROOT]:
+            result = measure_tree(tree.resolve(), args)
+            print(json.dumps({"tree": str(tree), "round": round_, **result}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
