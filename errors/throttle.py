@@ -35,7 +35,8 @@ Window = TypeVar("Window", "FixedWindow", "MovingWindow")
 def window_for(window: Window | None, kind: type[Window], text: str) -> Window:
     """``window`` while the limit ``text`` (a setting) is still its own; a new ``kind`` of window once it changed."""
     limit = rate_parse(text)
-    if window is None or window.limit != limit:
+    # rate_parse is cached: the same setting gives the same object, so `is` settles it on every frame.
+    if window is None or (window.limit is not limit and window.limit != limit):
         return kind(limit)
     return window
 

@@ -83,6 +83,11 @@ def _check_session(session_id: str, lobby_id: str) -> bool:
     return is_bot
 
 
+# Message types and their handlers' names (Channels' get_handler_name, once per type).
+HANDLER_NAMES_KEPT = 256
+_handler_names: dict[str, str] = {}
+
+
 class HandlerDispatchConsumer(AsyncWebsocketConsumer):
     """Channels' consumer with a lighter message loop and dispatch.
 
@@ -116,7 +121,13 @@ class HandlerDispatchConsumer(AsyncWebsocketConsumer):
     channel_pushes = False
 
     async def dispatch(self, message: dict[str, Any]) -> None:
-        handler = getattr(self, get_handler_name(message), None)
+        kind = message.get("type")
+        name = _handler_names.get(kind) if isinstance(kind, str) else None
+        if name is None:
+            name = get_handler_name(message)  # refuses a malformed type
+            if len(_handler_names) < HANDLER_NAMES_KEPT:
+                _handler_names[kind] = name
+        handler = getattr(self, name, None)
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")
         await handler(message)
@@ -219,7 +230,8 @@ class LobbyConsumer(ErrorBoundaryMixin, LobbyEventsMixin, HandlerDispatchConsume
         before (held until the sender is known, dropped when it is not
         connected).
         """
-        if not self.mailbox.between_messages or not self.joined or event["lobby_id"] != self.lobby_id:
+        box = self.mailbox  # ``box.between_messages``, in line: this runs for every relay
+        if box.dispatching or box.others or not self.joined or event["lobby_id"] != self.lobby_id:
             return False
         peer = self.roster.get(event["sender"])
         if peer is None or peer.epoch != event["epoch"]:
@@ -303,7 +315,9 @@ class LobbyConsumer(ErrorBoundaryMixin, LobbyEventsMixin, HandlerDispatchConsume
 
     # --- Frames -------------------------------------------------------
 
-    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+    async def websocket_receive(self, message: dict[str, Any]) -> None:
+        """A client frame (Channels' ``websocket_receive`` hands it to ``receive``; here it is handled in place)."""
+        text_data = message.get("text")
         if text_data is None:
             raise InvalidMessageError("Binary frames are not part of the protocol: send JSON text frames.")
         if len(text_data) * 4 > settings.VOICEBOT_MAX_FRAME_BYTES and (
@@ -334,7 +348,9 @@ class LobbyConsumer(ErrorBoundaryMixin, LobbyEventsMixin, HandlerDispatchConsume
         wait = self.frame_window.hit(self.frame_arrived)
         if wait is not None:
             raise RateLimitedError(retry_after=max(0.1, round(wait, 2)))
-        await handler(self, frame)
+        waits = handler(self, frame)
+        if waits is not None:  # a coroutine (the relays' handlers return None)
+            await waits
 
     def defer(self, work: Any) -> None:
         """Run ``work()`` (channel-layer work of this frame) after the work queued before it, off the frame loop."""
@@ -537,17 +553,19 @@ class LobbyConsumer(ErrorBoundaryMixin, LobbyEventsMixin, HandlerDispatchConsume
             raise PeerNotFoundError()
         return peer_id, peer.channel
 
-    async def frame_relay_session_description(self, frame: dict[str, Any]) -> None:
+    # The relays never wait (a relay to another process is deferred), so they
+    # are plain functions: no coroutine per frame (see ``receive``).
+    def frame_relay_session_description(self, frame: dict[str, Any]) -> None:
         _, channel = self.peer_channel(frame)
         description = session_description_clean(frame.get("description"))
-        await self.relay(channel, {"type": "session_description", "peer_id": self.session_id, "description": description})
+        self.relay(channel, {"type": "session_description", "peer_id": self.session_id, "description": description})
 
-    async def frame_relay_ice_candidate(self, frame: dict[str, Any]) -> None:
+    def frame_relay_ice_candidate(self, frame: dict[str, Any]) -> None:
         _, channel = self.peer_channel(frame)
         candidate = ice_candidate_clean(frame.get("candidate"))
-        await self.relay(channel, {"type": "ice_candidate", "peer_id": self.session_id, "candidate": candidate})
+        self.relay(channel, {"type": "ice_candidate", "peer_id": self.session_id, "candidate": candidate})
 
-    async def relay(self, channel: str, frame: dict[str, Any]) -> None:
+    def relay(self, channel: str, frame: dict[str, Any]) -> None:
         message = {
             "type": RELAY,
             "lobby_id": self.lobby_id,

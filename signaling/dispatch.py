@@ -25,9 +25,12 @@ ends the loop before anything that came after it is handled.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any
+
+from signaling.eager import run_eagerly
 
 # Channel-layer messages taken but not yet dispatched, at most.
 QUEUE_SIZE = 8
@@ -159,7 +162,7 @@ class Mailbox:
 
 async def dispatch_from(
     sources: Sequence[Callable[[], Awaitable[dict[str, Any]]]],
-    dispatch: Callable[[dict[str, Any]], Awaitable[None]],
+    dispatch: Callable[[dict[str, Any]], Coroutine[Any, Any, None]],
     box: Mailbox | None = None,
 ) -> None:
     """Hand every message of ``sources`` to ``dispatch``, one at a time, until one raises.
@@ -171,43 +174,41 @@ async def dispatch_from(
 
     pumps: set[asyncio.Future[None]] = set()
 
-    def start(source: Callable[[], Awaitable[dict[str, Any]]]) -> None:
-        task = asyncio.ensure_future(pump(source))
+    def start(source: Callable[[], Awaitable[dict[str, Any]]], context: contextvars.Context | None = None) -> None:
+        task = box.loop.create_task(pump(source), context=context)
         pumps.add(task)
         task.add_done_callback(pumps.discard)
 
     async def pump(source: Callable[[], Awaitable[dict[str, Any]]]) -> None:
-        relieved = False
-
-        def relieve() -> None:
-            # Runs only if the handler below waits: a new pump reads on meanwhile.
-            nonlocal relieved
-            relieved = True
-            start(source)
-
         try:
             while True:
                 message = await source()
                 if message.get("type") == "websocket.receive":
                     message[ARRIVED] = time.monotonic()
-                if not box.idle:
+                if box.dispatching or box.items:  # not ``box.idle``: a property call per frame
                     await box.put(message)
                     continue
                 box.dispatching = True
-                standby = box.loop.call_soon(relieve)
+                # The new pump below must not inherit what the handler set in
+                # this task's context (asgiref marks its database thread busy there).
+                context = contextvars.copy_context()
                 try:
-                    await dispatch(message)
+                    # Run in this call; only a handler that waits is awaited, while a new pump reads on.
+                    rest = run_eagerly(dispatch(message))
+                    if rest is not None:
+                        start(source, context)
+                        await rest
                 except asyncio.CancelledError:
                     raise
                 except BaseException as exc:  # noqa: BLE001 - handed to the loop, which raises it
                     box.fail(exc)  # the loop runs only after the finally below has cleared ``dispatching``
                     return
                 finally:
-                    standby.cancel()
                     box.dispatching = False
-                box.wake()
-                if relieved:
-                    return
+                if box.items:
+                    box.wake()
+                if rest is not None:
+                    return  # the new pump reads on
         except asyncio.CancelledError:
             raise
         except BaseException as exc:  # noqa: BLE001 - handed to the loop, which raises it

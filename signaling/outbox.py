@@ -21,8 +21,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine, Generator
+from collections.abc import Awaitable, Callable
 from typing import Any
+
+from signaling.eager import Started, run_eagerly
 
 logger = logging.getLogger("voicebot.signaling")
 
@@ -36,34 +38,6 @@ def message_size(message: dict[str, Any]) -> int:
         return len(text)
     data = message.get("bytes")
     return len(data) if data is not None else 0
-
-
-class _Started:
-    """Awaits a coroutine that already ran up to its first suspension, where it yielded ``suspended_on``.
-
-    Awaiting it in a task hands that suspension to the task (a future to
-    wait for, as a task's step expects) and then runs the coroutine on,
-    passing in whatever the task throws (a cancellation).
-    """
-
-    __slots__ = ("coro", "suspended_on")
-
-    def __init__(self, coro: Coroutine[Any, Any, None], suspended_on: Any) -> None:
-        self.coro = coro
-        self.suspended_on = suspended_on
-
-    def __await__(self) -> Generator[Any, None, None]:
-        coro = self.coro
-        try:
-            yield self.suspended_on
-        except BaseException as exc:  # noqa: BLE001 - handed to the coroutine, as `await` would
-            try:
-                self.suspended_on = coro.throw(exc)
-            except StopIteration:
-                return
-            yield from self.__await__()
-            return
-        yield from coro.__await__()
 
 
 class Outbox:
@@ -95,31 +69,27 @@ class Outbox:
             return
         if message["type"] == "websocket.close":
             self.closed = True
+        if self._writer is None and message_size(message) <= self.max_bytes and self.max_frames > 0:
+            # Nothing waits (the queue is empty whenever no writer runs): straight to the server.
+            self._send_now(message)
+            return
         self._queue.append(message)
         self._bytes += message_size(message)
         if not self.overflowed and (len(self._queue) > self.max_frames or self._bytes > self.max_bytes):
             self._overflow()
-        if self._writer is None and self._queue:
-            self._send_now()
 
-    def _send_now(self) -> None:
-        """Hand the one waiting message to the server in this call; a writer task takes over if it must wait.
+    def _send_now(self, message: dict[str, Any]) -> None:
+        """Hand ``message`` to the server in this call; a writer task takes over if the send must wait.
 
         An ASGI server's send usually finishes without suspending (uvicorn
         writes to its transport at once): the coroutine is run here, up to its
-        end or its first suspension, instead of waking a writer task for
-        every frame. Only a send that must wait (the client is slow to
-        read) gets a task, which finishes it and then sends what queued up
-        behind it. asyncio's eager tasks (Python 3.12) do the same; this
-        project runs on 3.11.
+        end or its first suspension (``signaling.eager``), instead of waking a
+        writer task for every frame. Only a send that must wait (the client
+        is slow to read) gets a task, which finishes it and then sends what
+        queued up behind it.
         """
-        message = self._queue.popleft()
-        self._bytes -= message_size(message)
-        coro = self._send(message)
         try:
-            suspended_on = coro.send(None)
-        except StopIteration:
-            return
+            started = run_eagerly(self._send(message))
         except OSError:
             self._client_gone()
             return
@@ -127,7 +97,8 @@ class Outbox:
             logger.exception("the server refused a message for this socket")
             self._client_gone()
             return
-        self._writer = asyncio.ensure_future(self._write(_Started(coro, suspended_on)))
+        if started is not None:
+            self._writer = asyncio.ensure_future(self._write(started))
 
     def _client_gone(self) -> None:
         # The client went away; its websocket.disconnect is on its way.
@@ -142,7 +113,7 @@ class Outbox:
         self._queue.clear()
         self._bytes = 0
 
-    async def _write(self, started: _Started) -> None:
+    async def _write(self, started: Started) -> None:
         """Finish the send that had to wait, then send what queued up meanwhile; ends with the backlog."""
         try:
             await started

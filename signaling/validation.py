@@ -36,13 +36,8 @@ def session_description_clean(raw: Any) -> dict[str, str]:
     return {"type": kind, "sdp": sdp}
 
 
-def _optional_str(raw: dict[str, Any], key: str, max_length: int) -> str | None:
-    value = raw.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str) or len(value) > max_length:
-        raise InvalidIceCandidateError(f"'candidate.{key}' must be a string of at most {max_length} characters, or null.")
-    return value
+def _optional_str_refused(key: str, max_length: int) -> InvalidIceCandidateError:
+    return InvalidIceCandidateError(f"'candidate.{key}' must be a string of at most {max_length} characters, or null.")
 
 
 def ice_candidate_clean(raw: Any) -> dict[str, Any]:
@@ -59,9 +54,11 @@ def ice_candidate_clean(raw: Any) -> dict[str, Any]:
         not isinstance(index, int) or isinstance(index, bool) or not 0 <= index <= MLINE_INDEX_MAX
     ):
         raise InvalidIceCandidateError("'candidate.sdpMLineIndex' must be a whole number from 0, or null.")
-    return {
-        "candidate": candidate,
-        "sdpMid": _optional_str(raw, "sdpMid", SDP_MID_MAX_LENGTH),
-        "sdpMLineIndex": index,
-        "usernameFragment": _optional_str(raw, "usernameFragment", UFRAG_MAX_LENGTH),
-    }
+    # The two optional strings are checked in line: this runs for every candidate relayed.
+    mid = raw.get("sdpMid")
+    if mid is not None and (not isinstance(mid, str) or len(mid) > SDP_MID_MAX_LENGTH):
+        raise _optional_str_refused("sdpMid", SDP_MID_MAX_LENGTH)
+    ufrag = raw.get("usernameFragment")
+    if ufrag is not None and (not isinstance(ufrag, str) or len(ufrag) > UFRAG_MAX_LENGTH):
+        raise _optional_str_refused("usernameFragment", UFRAG_MAX_LENGTH)
+    return {"candidate": candidate, "sdpMid": mid, "sdpMLineIndex": index, "usernameFragment": ufrag}

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import time
 from typing import Any
 
@@ -182,3 +183,36 @@ async def test_a_handler_that_fails_in_a_pump_ends_the_loop_before_what_came_aft
     with pytest.raises(Stop):
         await asyncio.wait_for(loop, 5)
     assert seen == ["bad"]
+
+
+async def test_the_pump_that_takes_over_does_not_inherit_what_a_waiting_handler_set_in_its_context() -> None:
+    # asgiref marks its database thread busy in a context variable for the
+    # length of a call: a pump started during that call must not keep the mark.
+    busy: contextvars.ContextVar[bool] = contextvars.ContextVar("busy", default=False)
+    socket: asyncio.Queue[Any] = asyncio.Queue()
+    release = asyncio.Event()
+    seen: list[tuple[str, bool]] = []
+
+    async def handle(message: dict[str, Any]) -> None:
+        seen.append((message["n"], busy.get()))
+        if message["n"] == "slow":
+            token = busy.set(True)
+            try:
+                await release.wait()
+            finally:
+                busy.reset(token)
+        if message["n"] == "stop":
+            raise Stop()
+
+    loop = asyncio.ensure_future(dispatch_from([queue_source(socket)], handle))
+    socket.put_nowait({"n": "slow"})
+    await asyncio.sleep(0.01)
+    release.set()
+    await asyncio.sleep(0.01)
+    # Read and handled by the pump that took over while "slow" waited.
+    for n in ["later", "stop"]:
+        socket.put_nowait({"n": n})
+        await asyncio.sleep(0.01)
+    with pytest.raises(Stop):
+        await asyncio.wait_for(loop, 5)
+    assert seen == [("slow", False), ("later", False), ("stop", False)]
