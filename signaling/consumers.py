@@ -54,6 +54,7 @@ from resilience.database import db_call
 from signaling.deferred import DeferredLayerWork
 from signaling.dispatch import ARRIVED, Mailbox, dispatch_from
 from signaling.exceptions import PeerNotFoundError, PlaceLostError, SendQueueFullError
+from signaling.frame_settings import FRAME_SETTINGS
 from signaling.inbox import RELAY, Inbox, inbox_local
 from signaling.layers import ChannelGone
 from signaling.outbox import Outbox
@@ -320,9 +321,8 @@ class LobbyConsumer(ErrorBoundaryMixin, LobbyEventsMixin, HandlerDispatchConsume
         text_data = message.get("text")
         if text_data is None:
             raise InvalidMessageError("Binary frames are not part of the protocol: send JSON text frames.")
-        if len(text_data) * 4 > settings.VOICEBOT_MAX_FRAME_BYTES and (
-            len(text_data.encode("utf-8")) > settings.VOICEBOT_MAX_FRAME_BYTES
-        ):
+        limits = FRAME_SETTINGS
+        if len(text_data) * 4 > limits.max_frame_bytes and len(text_data.encode("utf-8")) > limits.max_frame_bytes:
             raise MessageTooLargeError()
         try:
             frame = frame_loads(text_data)
@@ -342,7 +342,7 @@ class LobbyConsumer(ErrorBoundaryMixin, LobbyEventsMixin, HandlerDispatchConsume
             self.frame_type = "unknown"
             raise UnknownMessageTypeError(f"Unknown message type. Known types: {', '.join(FRAME_HANDLERS)}.")
         self.frame_type = frame["type"]
-        self.frame_window = window_for(self.frame_window, FixedWindow, settings.VOICEBOT_FRAME_RATE)
+        self.frame_window = window_for(self.frame_window, FixedWindow, limits.frame_rate)
         # Counted when the frame arrived: frames that waited while this server
         # was held up (a stalled dependency) are not a burst of the client's.
         wait = self.frame_window.hit(self.frame_arrived)
