@@ -48,7 +48,7 @@ from lobbies.passwords import lobby_password_verify
 from lobbies.events import Event, emit, lobby_group, session_group
 from lobbies.presence import INSTANCE_ID, presence_ensure_running
 from lobbies.presenters import chat_public, lobby_public, participant_public
-from ops.metrics import FRAMES_RELAYED, WEBSOCKETS_OPEN
+from ops.metrics import RELAYS_COUNTED, WEBSOCKETS_OPEN
 from resilience.channel_layer import channel_layer, layer_unavailable
 from resilience.database import db_call
 from signaling.deferred import DeferredLayerWork
@@ -580,7 +580,7 @@ class LobbyConsumer(ErrorBoundaryMixin, LobbyEventsMixin, HandlerDispatchConsume
             # Through Redis, after this socket's earlier layer work: later
             # relays to peers of this process do not wait for it.
             self.defer(functools.partial(self.relay_remote, channel, message))
-        FRAMES_RELAYED.inc()
+        RELAYS_COUNTED.inc()
 
 
     async def relay_remote(self, channel: str, message: dict[str, Any]) -> None:

@@ -1235,3 +1235,21 @@ async def test_relays_to_a_peer_of_this_process_do_not_wait_for_a_stalled_broadc
     assert (await b.receive(timeout=1.5))["type"] == "ice_candidate"
     assert (await b.receive(timeout=5))["type"] == "participant_updated"
     assert (await a.receive(timeout=5))["type"] == "participant_updated"
+
+
+async def test_relays_are_counted_in_metrics_within_a_second(joined_pair, monkeypatch):
+    from prometheus_client import REGISTRY
+
+    from ops import metrics
+
+    monkeypatch.setattr(metrics, "PUBLISH_AFTER", 0.2)
+    _, a, b = joined_pair
+    before = REGISTRY.get_sample_value("voicebot_frames_relayed_total") or 0.0
+    for _ in range(3):
+        await b.send({"type": "relay_ice_candidate", "peer_id": a.session_id, "candidate": CANDIDATE})
+        await a.receive_type("ice_candidate")
+    # A refused relay is not counted.
+    await b.send({"type": "relay_ice_candidate", "peer_id": "nobody", "candidate": CANDIDATE})
+    await assert_error(await b.receive(), "peer_not_found")
+    await asyncio.sleep(0.4)
+    assert REGISTRY.get_sample_value("voicebot_frames_relayed_total") == before + 3
