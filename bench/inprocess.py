@@ -105,6 +105,22 @@ class Run:
             self.done.set()
 
 
+async def joined_socket(app: Any, lobby_id: str, session_id: str, token: str, run: Run, name: str) -> FakeSocket:
+    """A socket through the handshake and the join, as a client makes it."""
+    socket = FakeSocket(app, lobby_id, session_id, token, run)
+    socket.received.put_nowait({"type": "websocket.connect"})
+    await socket.expect("accepted")
+    socket.arrive(orjson.dumps({"type": "join", "name": name}).decode())
+    await socket.expect("joined")
+    return socket
+
+
+def toggle_callgrind(state: str) -> None:
+    """Instructions are counted from "on" to "off" (under --callgrind; otherwise nothing)."""
+    if os.environ.get(UNDER_CALLGRIND):
+        subprocess.run(["callgrind_control", "-i", state, str(os.getpid())], check=True, capture_output=True)
+
+
 async def measure(args: argparse.Namespace) -> dict[str, Any]:
     # The project's modules load after django.setup() (in main).
     from channels.db import database_sync_to_async  # noqa: PLC0415
@@ -112,26 +128,42 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     from voicebot_site.asgi import application  # noqa: PLC0415
 
     run = Run(args.relays)
+    size = args.lobby_size if args.reconnects else 2
+    members: list[tuple[str, str, str, FakeSocket]] = []  # (lobby, session, token, its socket)
     senders = []
-    for pair in range(args.pairs):
+    for lobby_number in range(args.pairs):
         owner, _ = await database_sync_to_async(services.session_create)()
-        lobby = await database_sync_to_async(services.lobby_create)(session_id=owner.id, name=f"Bench {pair}")
+        lobby = await database_sync_to_async(services.lobby_create)(
+            session_id=owner.id, name=f"Bench {lobby_number}", max_participants=max(size, 2))
         sockets = []
-        for member in range(2):
-            session, token = await database_sync_to_async(services.session_create)(name=f"p{pair}-{member}")
-            socket = FakeSocket(application, lobby.id, session.id, token, run)
-            socket.received.put_nowait({"type": "websocket.connect"})
-            await socket.expect("accepted")
-            socket.arrive(orjson.dumps({"type": "join", "name": f"p{pair}-{member}"}).decode())
-            await socket.expect("joined")
+        for member in range(size):
+            session, token = await database_sync_to_async(services.session_create)(name=f"p{lobby_number}-{member}")
+            socket = await joined_socket(application, lobby.id, session.id, token, run, f"p{lobby_number}-{member}")
+            members.append((lobby.id, session.id, token, socket))
             sockets.append(socket)
-        a, b = sockets
+        a, b = sockets[:2]
         a.text = orjson.dumps({"type": "relay_ice_candidate", "peer_id": b.session_id, "candidate": CANDIDATE}).decode()
         b.sender = a
         senders.append(a)
     await asyncio.sleep(0.5)  # the joins' events have been handled
-    if os.environ.get(UNDER_CALLGRIND):
-        subprocess.run(["callgrind_control", "-i", "on", str(os.getpid())], check=True, capture_output=True)
+    if args.reconnects:
+        # One socket after another drops (no close handshake, no leave), connects again with its token
+        # and joins again (a resume); its peers are told each time. The last peers' events are waited for.
+        toggle_callgrind("on")
+        cpu, wall = time.process_time(), time.perf_counter()
+        for number in range(args.reconnects):
+            index = number % len(members)
+            lobby_id, session_id, token, socket = members[index]
+            socket.received.put_nowait({"type": "websocket.disconnect", "code": 1006})
+            await asyncio.wait_for(socket.task, 10)
+            socket = await joined_socket(application, lobby_id, session_id, token, run, "again")
+            members[index] = (lobby_id, session_id, token, socket)
+        await asyncio.sleep(0.2)
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        toggle_callgrind("off")
+        return {"reconnects": args.reconnects, "lobbies": args.pairs, "lobby_size": size,
+                "cpu_us_per_reconnect": round(cpu / args.reconnects * 1e6, 1)}
+    toggle_callgrind("on")
     cpu, wall = time.process_time(), time.perf_counter()
     for a in senders:
         a.budget = args.relays
@@ -139,8 +171,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             a.arrive(a.text)
     await asyncio.wait_for(run.done.wait(), 600)
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-    if os.environ.get(UNDER_CALLGRIND):
-        subprocess.run(["callgrind_control", "-i", "off", str(os.getpid())], check=True, capture_output=True)
+    toggle_callgrind("off")
     return {"relays": run.count, "pairs": args.pairs, "window": args.window,
             "cpu_us_per_relay": round(cpu / run.count * 1e6, 2), "relays_per_s": round(run.count / wall)}
 
@@ -174,7 +205,8 @@ def measure_tree(tree: Path, args: argparse.Namespace) -> dict[str, Any]:
         harness = Path(workdir) / "voicebot_bench_inprocess.py"
         shutil.copyfile(__file__, harness)
         command = [sys.executable, "-W", "ignore", str(harness), "--relays", str(args.relays),
-                   "--pairs", str(args.pairs), "--window", str(args.window)]
+                   "--pairs", str(args.pairs), "--window", str(args.window),
+                   "--reconnects", str(args.reconnects), "--lobby-size", str(args.lobby_size)]
         out = Path(workdir) / "callgrind.out"
         if args.callgrind:
             env[UNDER_CALLGRIND] = "1"
@@ -187,15 +219,19 @@ def measure_tree(tree: Path, args: argparse.Namespace) -> dict[str, Any]:
             collected = re.search(r"Collected : (\d+)", child.stderr)
             if collected is None:
                 sys.exit(f"valgrind reported no count:\n{child.stderr[-3000:]}")
-            result["instructions_per_relay"] = round(int(collected.group(1)) / result["relays"])
+            done = result.get("relays") or result["reconnects"]
+            result["instructions_per_" + ("relay" if "relays" in result else "reconnect")] = round(int(collected.group(1)) / done)
         return result
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--relays", type=int, default=None, help="relays to measure (100,000; 5,000 under callgrind)")
-    parser.add_argument("--pairs", type=int, default=10, help="lobbies of two, one sender each")
+    parser.add_argument("--pairs", type=int, default=10, help="lobbies (of two for relays), one sender each")
     parser.add_argument("--window", type=int, default=4, help="relays in flight per sender")
+    parser.add_argument("--reconnects", type=int, default=0,
+                        help="measure this many reconnects (drop, connect, join again) instead of relays")
+    parser.add_argument("--lobby-size", type=int, default=8, help="participants per lobby, with --reconnects")
     parser.add_argument("--callgrind", action="store_true", help="count instructions under valgrind instead")
     parser.add_argument("--tree", action="append", type=Path, default=[],
                         help="a checkout to measure (main before a change); repeatable, this one by default")
