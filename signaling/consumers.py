@@ -373,12 +373,24 @@ class LobbyConsumer(ErrorBoundaryMixin, LobbyEventsMixin, HandlerDispatchConsume
         if not self.joined:
             raise NotJoinedError()
 
+    async def send(self, text_data: str | None = None, bytes_data: bytes | None = None, close: bool = False) -> None:
+        """Channels' ``send`` (4.3), into the outbox in this call instead of through ``AsyncConsumer.send``
+        and ``base_send``: two coroutines fewer per frame (a peer's resume sends every other socket three)."""
+        if text_data is not None:
+            self.outbox.put_nowait({"type": "websocket.send", "text": text_data})
+        elif bytes_data is not None:
+            self.outbox.put_nowait({"type": "websocket.send", "bytes": bytes_data})
+        else:
+            raise ValueError("You must pass one of bytes_data or text_data")
+        if close:
+            await self.close(close)
+
     async def reply(self, frame: dict[str, Any]) -> None:
         frame["in_reply_to"] = self.frame_id
-        await self.send(text_data=frame_dumps(frame))
+        self.outbox.put_nowait({"type": "websocket.send", "text": frame_dumps(frame)})
 
     async def send_frame(self, frame: dict[str, Any]) -> None:
-        await self.send(text_data=frame_dumps(frame))
+        self.outbox.put_nowait({"type": "websocket.send", "text": frame_dumps(frame)})
 
     async def frame_join(self, frame: dict[str, Any]) -> None:
         if self.joined:

@@ -161,6 +161,10 @@ class LocalChannelLayer(InMemoryChannelLayer):
         assert isinstance(message, dict), "message is not a dict"
         assert "__asgi_channel__" not in message
         self.require_valid_channel_name(channel)
+        self._deliver(channel, message)
+
+    def _deliver(self, channel: str, message: dict[str, Any]) -> None:
+        """``send`` to a channel already known to be valid (a group's members were checked when added)."""
         inbox = inbox_local(channel)
         if inbox is not None:
             inbox.deliver(dict(message))
@@ -206,6 +210,7 @@ class LocalChannelLayer(InMemoryChannelLayer):
     async def group_send(self, group: str, message: dict[str, Any]) -> None:
         """Channels' group send, skipping (and dropping) memberships older than the group expiry."""
         assert isinstance(message, dict), "Message is not a dict"
+        assert "__asgi_channel__" not in message
         self.require_valid_group_name(group)
         self._clean_expired()
         members = self.groups.get(group)
@@ -217,7 +222,8 @@ class LocalChannelLayer(InMemoryChannelLayer):
                 members.pop(channel, None)
                 continue
             try:
-                await self.send(channel, message)
+                # In this call, without a name check (done at group_add) or a coroutine per member.
+                self._deliver(channel, message)
             except ChannelFull:
                 pass
 
