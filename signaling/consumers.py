@@ -377,7 +377,7 @@ class LobbyConsumer(ErrorBoundaryMixin, LobbyEventsMixin, HandlerDispatchConsume
         """Channels' ``send`` (4.3), into the outbox in this call instead of through ``AsyncConsumer.send``
         and ``base_send``: two coroutines fewer per frame (a peer's resume sends every other socket three)."""
         if text_data is not None:
-            self.outbox.put_nowait({"type": "websocket.send", "text": text_data})
+            self.send_text(text_data)
         elif bytes_data is not None:
             self.outbox.put_nowait({"type": "websocket.send", "bytes": bytes_data})
         else:
@@ -385,12 +385,16 @@ class LobbyConsumer(ErrorBoundaryMixin, LobbyEventsMixin, HandlerDispatchConsume
         if close:
             await self.close(close)
 
+    def send_text(self, text: str) -> None:
+        """One text frame into the outbox, which never waits (``send``, ``reply`` and ``send_frame`` use it)."""
+        self.outbox.put_nowait({"type": "websocket.send", "text": text})
+
     async def reply(self, frame: dict[str, Any]) -> None:
         frame["in_reply_to"] = self.frame_id
-        self.outbox.put_nowait({"type": "websocket.send", "text": frame_dumps(frame)})
+        self.send_text(frame_dumps(frame))
 
     async def send_frame(self, frame: dict[str, Any]) -> None:
-        self.outbox.put_nowait({"type": "websocket.send", "text": frame_dumps(frame)})
+        self.send_text(frame_dumps(frame))
 
     async def frame_join(self, frame: dict[str, Any]) -> None:
         if self.joined:
@@ -566,7 +570,7 @@ class LobbyConsumer(ErrorBoundaryMixin, LobbyEventsMixin, HandlerDispatchConsume
         return peer_id, peer.channel
 
     # The relays never wait (a relay to another process is deferred), so they
-    # are plain functions: no coroutine per frame (see ``receive``).
+    # are plain functions: no coroutine per frame (see ``websocket_receive``).
     def frame_relay_session_description(self, frame: dict[str, Any]) -> None:
         _, channel = self.peer_channel(frame)
         description = session_description_clean(frame.get("description"))

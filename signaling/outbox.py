@@ -69,12 +69,13 @@ class Outbox:
             return
         if message["type"] == "websocket.close":
             self.closed = True
-        if self._writer is None and message_size(message) <= self.max_bytes and self.max_frames > 0:
+        size = message_size(message)
+        if self._writer is None and size <= self.max_bytes and self.max_frames > 0:
             # Nothing waits (the queue is empty whenever no writer runs): straight to the server.
             self._send_now(message)
             return
         self._queue.append(message)
-        self._bytes += message_size(message)
+        self._bytes += size
         if not self.overflowed and (len(self._queue) > self.max_frames or self._bytes > self.max_bytes):
             self._overflow()
 
