@@ -22,6 +22,8 @@ from errors.report import ErrorReport
 # Why a token was refused (UnauthenticatedError's context): only a token
 # that was presented is a rejected token; a missing one is not.
 REJECTED_TOKEN_REASONS = frozenset({"forged", "expired", "session_gone", "malformed"})
+# The codes _kind_of looks at; any other report is no security event (checked first: every error passes here).
+AUDITED_CODES = frozenset({"unauthenticated", "policy_violation", "rate_limited", "kicked"})
 
 
 def _address(request: HttpRequest | None) -> str:
@@ -42,6 +44,8 @@ def staff_login_failed(sender: Any, credentials: dict[str, Any], request: HttpRe
 
 def _kind_of(report: ErrorReport) -> AuditKind | None:
     error = report.error
+    if error.code not in AUDITED_CODES:
+        return None
     if error.code == "unauthenticated" and report.context.get("token") in REJECTED_TOKEN_REASONS:
         return AuditKind.TOKEN_REJECTED
     if error.code == "policy_violation":

@@ -3,6 +3,7 @@
     .venv/bin/python -m bench.inprocess                  # CPU per relay (noisy on a shared machine)
     .venv/bin/python -m bench.inprocess --callgrind      # instructions per relay (repeatable)
     .venv/bin/python -m bench.inprocess --callgrind --tree /tmp/before --tree . --rounds 2
+    .venv/bin/python -m bench.inprocess --callgrind --bad     # instructions per answered bad frame
 
 The project's ASGI application (``voicebot_site.asgi``, its middleware and
 ``LobbyConsumer``) runs on this process's event loop, fed by fake server
@@ -12,7 +13,10 @@ a client frame arrives through a loop callback (as from a socket's
 join over the real handshake, join frame and database (SQLite in a temporary
 file); then in each lobby one participant relays the same ICE candidate to
 the other with ``--window`` frames in flight, until ``--relays`` have
-arrived. What is measured is the relays alone.
+arrived. What is measured is the relays alone. With ``--bad`` each sender
+sends bad frames instead (the four kinds of ``bench/loadgen.py`` in turn),
+each answered with its error frame before the next, so that a bad frame's
+cost can be set against a relay's.
 
 What the real benchmark (``bench.run``) measures on top: uvicorn's framing,
 its transport's writes, the kernel's sockets, and a load generator that
@@ -38,6 +42,8 @@ from typing import Any
 
 import orjson
 
+from bench.loadgen import BAD_FRAMES
+
 ROOT = Path(__file__).resolve().parent.parent
 CANDIDATE = {
     "candidate": "candidate:842163049 1 udp 1677729535 192.0.2.10 54400 typ srflx raddr 10.0.0.5 rport 54400"
@@ -58,6 +64,7 @@ class FakeSocket:
         self.received: asyncio.Queue[dict[str, Any]] = asyncio.Queue()  # what the application reads
         self.frames: asyncio.Queue[dict[str, Any]] = asyncio.Queue()  # what it sent, other than relays
         self.text = ""  # the relay this socket sends
+        self.bad = 0  # bad frames it sent (with --bad)
         self.budget = 0  # relays it may still send
         self.sender: FakeSocket | None = None  # the socket whose relays arrive here
         path = f"/ws/lobby/{lobby_id}/"
@@ -71,7 +78,7 @@ class FakeSocket:
             self.frames.put_nowait({"type": "accepted"})
         elif message["type"] == "websocket.send":
             text = message["text"]
-            if text.startswith('{"type":"ice_candidate"'):
+            if text.startswith('{"type":"ice_candidate"') or (self.run.bad and text.startswith('{"type":"error"')):
                 self.run.arrived(self)
             else:
                 self.frames.put_nowait(orjson.loads(text))
@@ -79,6 +86,13 @@ class FakeSocket:
     def arrive(self, text: str) -> None:
         """A client frame, delivered from a loop callback as a server's ``data_received`` would."""
         asyncio.get_running_loop().call_soon(self.received.put_nowait, {"type": "websocket.receive", "text": text})
+
+    def next_frame(self) -> str:
+        """The relay, or with --bad the next of the bad frames."""
+        if not self.run.bad:
+            return self.text
+        self.bad += 1
+        return BAD_FRAMES[self.bad % len(BAD_FRAMES)][0]
 
     async def expect(self, kind: str) -> dict[str, Any]:
         while True:
@@ -90,8 +104,9 @@ class FakeSocket:
 
 
 class Run:
-    def __init__(self, relays: int) -> None:
-        self.relays = relays
+    def __init__(self, relays: int, bad: bool) -> None:
+        self.relays = relays  # frames to measure: relays, or with `bad` answered bad frames
+        self.bad = bad
         self.count = 0
         self.done = asyncio.Event()
 
@@ -100,7 +115,7 @@ class Run:
         sender = receiver.sender
         if sender is not None and sender.budget > 0 and self.count < self.relays:
             sender.budget -= 1
-            sender.arrive(sender.text)
+            sender.arrive(sender.next_frame())
         if self.count >= self.relays:
             self.done.set()
 
@@ -127,7 +142,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     from lobbies import services  # noqa: PLC0415
     from voicebot_site.asgi import application  # noqa: PLC0415
 
-    run = Run(args.relays)
+    run = Run(args.relays, args.bad)
     size = args.lobby_size if args.reconnects else 2
     members: list[tuple[str, str, str, FakeSocket]] = []  # (lobby, session, token, its socket)
     senders = []
@@ -143,7 +158,10 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             sockets.append(socket)
         a, b = sockets[:2]
         a.text = orjson.dumps({"type": "relay_ice_candidate", "peer_id": b.session_id, "candidate": CANDIDATE}).decode()
-        b.sender = a
+        if args.bad:
+            a.sender = a  # a bad frame's answer comes back to its sender
+        else:
+            b.sender = a
         senders.append(a)
     await asyncio.sleep(0.5)  # the joins' events have been handled
     if args.reconnects:
@@ -168,12 +186,13 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     for a in senders:
         a.budget = args.relays
         for _ in range(args.window):
-            a.arrive(a.text)
+            a.arrive(a.next_frame())
     await asyncio.wait_for(run.done.wait(), 600)
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     toggle_callgrind("off")
-    return {"relays": run.count, "pairs": args.pairs, "window": args.window,
-            "cpu_us_per_relay": round(cpu / run.count * 1e6, 2), "relays_per_s": round(run.count / wall)}
+    kind = "bad_frame" if args.bad else "relay"
+    return {kind + "s": run.count, "pairs": args.pairs, "window": args.window,
+            f"cpu_us_per_{kind}": round(cpu / run.count * 1e6, 2), f"{kind}s_per_s": round(run.count / wall)}
 
 
 def child_main(args: argparse.Namespace) -> None:
@@ -198,7 +217,11 @@ def measure_tree(tree: Path, args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-inprocess-") as workdir:
         env = {**os.environ, "DATABASE_URL": f"sqlite:///{workdir}/bench.sqlite3", "REDIS_URL": "",
                "SECRET_KEY": os.environ.get("SECRET_KEY") or "bench-inprocess-" + "x" * 40,
-               "VOICEBOT_FRAME_RATE": "100000000/1 second", "LOG_LEVEL": "WARNING",
+               "VOICEBOT_FRAME_RATE": "100000000/1 second", "VOICEBOT_BAD_FRAME_LIMIT": "100000000/1 second",
+               "LOG_LEVEL": "WARNING",
+               # The error writer stores once a second, whatever the rate: a cost per second, not per
+               # frame, which would make a bad frame's count depend on how long valgrind takes.
+               "VOICEBOT_ERROR_WRITER": "manual",
                "DJANGO_SETTINGS_MODULE": "voicebot_site.settings", "PYTHONPATH": str(tree), CHILD: "1"}
         # The harness runs as a script from the temporary directory: a script's own folder comes
         # first on sys.path, and bench/ holds modules named like the project's apps (bench/bots.py).
@@ -206,7 +229,8 @@ def measure_tree(tree: Path, args: argparse.Namespace) -> dict[str, Any]:
         shutil.copyfile(__file__, harness)
         command = [sys.executable, "-W", "ignore", str(harness), "--relays", str(args.relays),
                    "--pairs", str(args.pairs), "--window", str(args.window),
-                   "--reconnects", str(args.reconnects), "--lobby-size", str(args.lobby_size)]
+                   "--reconnects", str(args.reconnects), "--lobby-size", str(args.lobby_size),
+                   *(["--bad"] if args.bad else [])]
         out = Path(workdir) / "callgrind.out"
         if args.callgrind:
             env[UNDER_CALLGRIND] = "1"
@@ -219,8 +243,8 @@ def measure_tree(tree: Path, args: argparse.Namespace) -> dict[str, Any]:
             collected = re.search(r"Collected : (\d+)", child.stderr)
             if collected is None:
                 sys.exit(f"valgrind reported no count:\n{child.stderr[-3000:]}")
-            done = result.get("relays") or result["reconnects"]
-            result["instructions_per_" + ("relay" if "relays" in result else "reconnect")] = round(int(collected.group(1)) / done)
+            kind = next(kind for kind in ("relay", "bad_frame", "reconnect") if kind + "s" in result)
+            result["instructions_per_" + kind] = round(int(collected.group(1)) / result[kind + "s"])
         return result
 
 
@@ -232,6 +256,8 @@ def main() -> None:
     parser.add_argument("--reconnects", type=int, default=0,
                         help="measure this many reconnects (drop, connect, join again) instead of relays")
     parser.add_argument("--lobby-size", type=int, default=8, help="participants per lobby, with --reconnects")
+    parser.add_argument("--bad", action="store_true",
+                        help="measure answered bad frames (bench/loadgen.py's four kinds in turn) instead of relays")
     parser.add_argument("--callgrind", action="store_true", help="count instructions under valgrind instead")
     parser.add_argument("--tree", action="append", type=Path, default=[],
                         help="a checkout to measure (main before a change); repeatable, this one by default")

@@ -7,23 +7,25 @@ frames, ``errors.middleware.ErrorBoundaryMiddleware`` for HTTP) call
 from __future__ import annotations
 
 import logging
-import uuid
+import os
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
-
-from django.conf import settings
-from django.utils import timezone
 
 from errors.exceptions import FatalConnectionError, InternalServerError, VoiceBotError
 from errors.log_lines import report_log
 from errors.recorder import get_recorder
 from errors.report import ErrorReport, Transport
+from voicebot_site.settings_snapshot import SettingsSnapshot
 
 logger = logging.getLogger("voicebot.errors")
 
 # Called with every report once it is recorded (the audit log listens for the
-# errors that are security events); a listener must be quick and never raise.
+# errors that are security events); a listener must be quick, never raise and
+# never change the report.
 report_listeners: list[Callable[[ErrorReport], None]] = []
+
+LOG_SETTINGS = SettingsSnapshot(log_every="VOICEBOT_ERROR_LOG_EVERY")
 
 
 def report_error(
@@ -50,13 +52,14 @@ def report_error(
         cause = exc
     report = ErrorReport(
         error=error,
-        correlation_id=uuid.uuid4().hex,
+        # 32 hex digits from the system's random source, as uuid4().hex gives without the UUID object.
+        correlation_id=os.urandom(16).hex(),
         transport=transport,
         where=where,
-        occurred_at=timezone.now(),
+        occurred_at=datetime.now(UTC),  # USE_TZ is on: what django.utils.timezone.now() gives
         lobby_id=lobby_id,
         session_id=session_id,
-        context={**(context or {}), **error.context},
+        context={**context, **error.context} if context else error.context,
         cause=cause,
         address=address,
     )
@@ -65,7 +68,7 @@ def report_error(
         whole = get_recorder().record(report) is not False
     except Exception:  # the recorder must never take a connection down with it
         logger.exception("error recorder failed for correlation_id=%s", report.correlation_id)
-    if whole or settings.VOICEBOT_ERROR_LOG_EVERY:
+    if whole or LOG_SETTINGS.log_every:
         report_log(report)
     for listener in report_listeners:
         try:
@@ -77,7 +80,15 @@ def report_error(
 
 def error_body(error: VoiceBotError, correlation_id: str, in_reply_to: str | None = None) -> dict[str, Any]:
     """The error envelope of the protocol, without ``type`` (the HTTP body)."""
+    body = error_envelope(error, correlation_id, in_reply_to)
+    del body["type"]
+    return body
+
+
+def error_envelope(error: VoiceBotError, correlation_id: str, in_reply_to: str | None = None) -> dict[str, Any]:
+    """The ``error`` frame of the WebSocket protocol (built in one literal: every bad frame gets one)."""
     return {
+        "type": "error",
         "code": error.code,
         "message": error.user_message,
         "category": str(error.category),
@@ -87,8 +98,3 @@ def error_body(error: VoiceBotError, correlation_id: str, in_reply_to: str | Non
         "in_reply_to": in_reply_to,
         "retry_after": error.retry_after,
     }
-
-
-def error_envelope(error: VoiceBotError, correlation_id: str, in_reply_to: str | None = None) -> dict[str, Any]:
-    """The ``error`` frame of the WebSocket protocol."""
-    return {"type": "error", **error_body(error, correlation_id, in_reply_to)}

@@ -13,7 +13,6 @@ import logging
 from typing import Any
 
 from channels.exceptions import StopConsumer
-from django.conf import settings
 
 from errors.boundary import error_envelope, report_error
 from errors.exceptions import (
@@ -25,8 +24,11 @@ from errors.exceptions import (
 )
 from errors.throttle import MovingWindow, window_for
 from resilience.channel_layer import channel_layer
+from voicebot_site.settings_snapshot import SettingsSnapshot
 
 logger = logging.getLogger("voicebot.errors")
+
+BAD_FRAME_SETTINGS = SettingsSnapshot(limit="VOICEBOT_BAD_FRAME_LIMIT")
 
 
 def counts_as_bad_frame(error: VoiceBotError) -> bool:
@@ -114,7 +116,7 @@ class ErrorBoundaryMixin:
             await self.close_with(PolicyViolationError.close_code)
 
     def allow_bad_frame(self) -> bool:
-        self.bad_frames = window_for(self.bad_frames, MovingWindow, settings.VOICEBOT_BAD_FRAME_LIMIT)
+        self.bad_frames = window_for(self.bad_frames, MovingWindow, BAD_FRAME_SETTINGS.limit)
         return self.bad_frames.hit() is None
 
     async def send_error(self, error: VoiceBotError, correlation_id: str, in_reply_to: str | None = None) -> None:

@@ -28,9 +28,27 @@ def cause_signature(cause: BaseException | None) -> str:
     return signature
 
 
+# Fingerprints of reports with no cause, per (code, category, where): a
+# flood of one bad frame hashes the same three strings again and again.
+# ``where`` is never variable text, so the keys are few; the bound is a guard.
+_KNOWN_MAX = 4096
+_known: dict[tuple[str, str, str], str] = {}
+
+
 def report_fingerprint(report: ErrorReport) -> str:
     error = report.error
-    parts = (error.code, str(error.category), report.where, cause_signature(report.cause))
+    if report.cause is None:
+        key = (error.code, error.category, report.where)
+        fingerprint = _known.get(key)
+        if fingerprint is None:
+            if len(_known) >= _KNOWN_MAX:
+                _known.clear()
+            fingerprint = _known[key] = _fingerprint(error.code, str(error.category), report.where, "")
+        return fingerprint
+    return _fingerprint(error.code, str(error.category), report.where, cause_signature(report.cause))
+
+
+def _fingerprint(*parts: str) -> str:
     return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()
 
 

@@ -54,14 +54,16 @@ from resilience.database import db_call
 from signaling.deferred import DeferredLayerWork
 from signaling.dispatch import ARRIVED, Mailbox, dispatch_from
 from signaling.exceptions import PeerNotFoundError, PlaceLostError, SendQueueFullError
-from signaling.frame_settings import FRAME_SETTINGS
 from signaling.inbox import RELAY, Inbox, inbox_local
 from signaling.layers import ChannelGone
 from signaling.outbox import Outbox
 from signaling.roster import CONNECTED, LobbyEventsMixin, Peer
 from signaling.validation import ice_candidate_clean, session_description_clean
 from signaling.wire import frame_dumps, frame_loads
+from voicebot_site.settings_snapshot import SettingsSnapshot
 
+# The two settings every client frame reads ("400/1 second" as ``limits`` writes a rate).
+FRAME_SETTINGS = SettingsSnapshot(max_frame_bytes="VOICEBOT_MAX_FRAME_BYTES", frame_rate="VOICEBOT_FRAME_RATE")
 # Seconds a socket closed for not reading gets to take its close frame.
 SEND_QUEUE_CLOSE_TIMEOUT = 1.0
 # Seconds a closing socket waits for the channel-layer work its frames started.

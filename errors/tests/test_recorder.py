@@ -1,6 +1,7 @@
 """The storing recorder: grouping, scrubbing, sampling with exact counts, spill and shutdown."""
 from __future__ import annotations
 
+import hashlib
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -9,10 +10,13 @@ from typing import Any
 import pytest
 from django.db import IntegrityError
 from django.db.models import Sum
+from prometheus_client import REGISTRY
 
 from errors.boundary import report_error
 from errors.choices import GroupStatus
 from errors.exceptions import InvalidMessageError, RateLimitedError
+from errors import grouping
+from errors.grouping import report_fingerprint
 from errors.models import ErrorEvent, ErrorGroup
 from errors.occurrence import FOLDED_IDS, occurrence_from_report
 from errors import recorder as recorder_module
@@ -147,14 +151,21 @@ def test_a_correlation_id_is_searched_in_any_case_with_spaces_around() -> None:
     assert correlation_id_searched(f"  {'AB' * 16}\n") == "ab" * 16
 
 
+def sampled_total() -> float:
+    return REGISTRY.get_sample_value("voicebot_error_events_sampled_total") or 0.0
+
+
 def test_sampled_counts_stay_exact_across_writes(db: None, settings: Any) -> None:
     settings.VOICEBOT_ERROR_SAMPLE_RATE = "2/minute"
     recorder = DatabaseRecorder()
-    for burst in (10, 7):
+    for burst, folded in ((10, 8), (7, 7)):  # the second burst falls in the same minute's window
+        counted = sampled_total()
         for _ in range(burst):
             _, report = report_error(RateLimitedError(), transport="websocket", where="ping")
             recorder.record(report)
+        assert sampled_total() == counted  # the folds are counted when the writer takes them
         assert recorder.flush()
+        assert sampled_total() == counted + folded
     assert ErrorGroup.objects.get().count == 17
     assert ErrorEvent.objects.aggregate(n=Sum("weight"))["n"] == 17
 
@@ -312,3 +323,24 @@ def test_an_occurrence_from_before_the_resolution_does_not_reopen_the_group(db: 
     error_occurrences_store(occurrences=[replace(base, occurred_at=base.occurred_at - timedelta(minutes=5))])
     group.refresh_from_db()
     assert (group.status, group.regressed, group.count) == (GroupStatus.RESOLVED, False, 2)
+
+
+def test_a_fingerprint_kept_for_its_code_and_place_is_the_one_computed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(grouping, "_known", {})
+    monkeypatch.setattr(grouping, "_KNOWN_MAX", 2)
+    _, first = report_error(RateLimitedError(), transport="websocket", where="ping")
+    _, again = report_error(RateLimitedError(), transport="websocket", where="ping")
+    _, elsewhere = report_error(RateLimitedError(), transport="websocket", where="chat")
+    assert report_fingerprint(first) == report_fingerprint(again) == hashlib.sha256(
+        "\x1f".join(("rate_limited", str(RateLimitedError.category), "ping", "")).encode()).hexdigest()
+    assert report_fingerprint(elsewhere) != report_fingerprint(first)
+    assert len(grouping._known) == 2
+    # A cause is part of its fingerprint (its type and function): such a fingerprint is never kept.
+    _, caused = report_error(ValueError("x"), transport="websocket", where="ping")
+    report_fingerprint(caused)
+    assert len(grouping._known) == 2
+    # Beyond the bound the table starts again; the fingerprints stay the same.
+    _, third = report_error(RateLimitedError(), transport="websocket", where="set_muted")  # recorded: kept
+    assert list(grouping._known) == [("rate_limited", RateLimitedError.category, "set_muted")]
+    assert report_fingerprint(third) != report_fingerprint(first)
+    assert report_fingerprint(first) == report_fingerprint(again)
