@@ -25,6 +25,7 @@ from datetime import datetime
 from datetime import timezone as dt_timezone
 from collections.abc import Callable
 from functools import cache
+from operator import itemgetter
 from typing import Any, TypeVar
 
 from django.db import connection
@@ -126,19 +127,28 @@ def _converter(field: Field[Any, Any]) -> Callable[[Any], Any] | None:
     return None
 
 
+Converters = tuple[tuple[int, Callable[[Any], Any]], ...]
+
+
 @cache
 def _row_mapping(
     model: type[Model], columns: tuple[str, ...]
-) -> tuple[list[str], tuple[tuple[int, Callable[[Any], Any] | None], ...]]:
-    """For a result's columns (found by name): the attnames in the model's field order, and for each
-    the position of its column in a row and its converter. ``Model.from_db`` takes values in field order."""
+) -> tuple[list[str], Callable[[tuple[Any, ...]], tuple[Any, ...]], Converters]:
+    """For a result's columns (found by name): the attnames in the model's field order, what picks a
+    row's values in that order, and the converters of the values that need one, by their place in
+    the picked values. ``Model.from_db`` takes values in field order. (Picking with ``itemgetter``
+    and converting only the few booleans and datetimes: a value at a time in Python was most of
+    turning a join's ten rows into instances.)"""
     position = {name: index for index, name in enumerate(columns)}
     fields = [field for field in model._meta.concrete_fields if field.column in position]
     if len(fields) != len(columns):
         known = {field.column for field in fields}
         unknown = ", ".join(name for name in columns if name not in known)
         raise LookupError(f"result columns {unknown} are not fields of {model.__name__}")
-    return [field.attname for field in fields], tuple((position[field.column], _converter(field)) for field in fields)
+    order = [position[field.column] for field in fields]
+    pick = itemgetter(*order) if len(order) > 1 else (lambda row: (row[order[0]],))
+    converters = tuple((place, convert) for place, field in enumerate(fields) if (convert := _converter(field)))
+    return [field.attname for field in fields], pick, converters
 
 
 @cache
@@ -165,11 +175,16 @@ def _loaded(model: type[M], alias: str, values: dict[str, Any]) -> M:
 
 def _instances(model: type[M], cursor: Any, rows: list[tuple[Any, ...]]) -> list[M]:
     """Model instances of the selected columns (the other fields deferred), each value put by its column's name."""
-    attnames, picks = _row_mapping(model, tuple(column[0] for column in cursor.description))
-    values = [
-        [row[index] if convert is None or row[index] is None else convert(row[index]) for index, convert in picks]
-        for row in rows
-    ]
+    attnames, pick, converters = _row_mapping(model, tuple(column[0] for column in cursor.description))
+    values: list[Any] = []
+    for row in rows:
+        picked = pick(row)
+        if converters:
+            picked = list(picked)
+            for place, convert in converters:
+                if picked[place] is not None:
+                    picked[place] = convert(picked[place])
+        values.append(picked)
     alias = connection.alias
     if _plain_model(model) and not pre_init.has_listeners(model) and not post_init.has_listeners(model):
         return [_loaded(model, alias, dict(zip(attnames, row))) for row in values]

@@ -62,8 +62,10 @@ from signaling.validation import ice_candidate_clean, session_description_clean
 from signaling.wire import frame_dumps, frame_loads
 from voicebot_site.settings_snapshot import SettingsSnapshot
 
-# The two settings every client frame reads ("400/1 second" as ``limits`` writes a rate).
-FRAME_SETTINGS = SettingsSnapshot(max_frame_bytes="VOICEBOT_MAX_FRAME_BYTES", frame_rate="VOICEBOT_FRAME_RATE")
+# The settings every client frame reads ("400/1 second" as ``limits`` writes a rate), and every socket.
+SOCKET_SETTINGS = SettingsSnapshot(max_frame_bytes="VOICEBOT_MAX_FRAME_BYTES", frame_rate="VOICEBOT_FRAME_RATE",
+                                   send_queue_frames="VOICEBOT_SEND_QUEUE_FRAMES",
+                                   send_queue_bytes="VOICEBOT_SEND_QUEUE_BYTES")
 # Seconds a socket closed for not reading gets to take its close frame.
 SEND_QUEUE_CLOSE_TIMEOUT = 1.0
 # Seconds a closing socket waits for the channel-layer work its frames started.
@@ -156,8 +158,8 @@ class LobbyConsumer(ErrorBoundaryMixin, LobbyEventsMixin, HandlerDispatchConsume
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         # Everything the consumer sends goes through its outbox, which never
         # waits for the client (see signaling.outbox).
-        self.outbox = Outbox(send, max_frames=settings.VOICEBOT_SEND_QUEUE_FRAMES,
-                             max_bytes=settings.VOICEBOT_SEND_QUEUE_BYTES)
+        self.outbox = Outbox(send, max_frames=SOCKET_SETTINGS.send_queue_frames,
+                             max_bytes=SOCKET_SETTINGS.send_queue_bytes)
         self.deferred = DeferredLayerWork(self.deferred_failed)
         try:
             await super().__call__(scope, receive, self.outbox.put)
@@ -323,7 +325,7 @@ class LobbyConsumer(ErrorBoundaryMixin, LobbyEventsMixin, HandlerDispatchConsume
         text_data = message.get("text")
         if text_data is None:
             raise InvalidMessageError("Binary frames are not part of the protocol: send JSON text frames.")
-        limits = FRAME_SETTINGS
+        limits = SOCKET_SETTINGS
         if len(text_data) * 4 > limits.max_frame_bytes and len(text_data.encode("utf-8")) > limits.max_frame_bytes:
             raise MessageTooLargeError()
         try:

@@ -28,15 +28,18 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from channels.exceptions import ChannelFull
-from django.conf import settings
 
 from resilience.channel_layer import layer_unavailable
 from signaling.dispatch import Mailbox
+from voicebot_site.settings_snapshot import SettingsSnapshot
 
 logger = logging.getLogger("voicebot.signaling")
 
 # The type of a relay's message (LobbyConsumer.relay): one an inbox may hand to its owner at once.
 RELAY = "peer.relay"
+
+# VOICEBOT_CHANNEL_CAPACITY: messages an inbox holds before a send to it is ChannelFull.
+INBOX_SETTINGS = SettingsSnapshot(capacity="VOICEBOT_CHANNEL_CAPACITY")
 
 # channel name -> the inbox of the socket of this process that owns it
 _inboxes: dict[str, Inbox] = {}
@@ -111,13 +114,13 @@ class Inbox:
             return
         box = self._box
         if box is not None:
-            if box.others >= settings.VOICEBOT_CHANNEL_CAPACITY:
+            if box.others >= INBOX_SETTINGS.capacity:
                 raise ChannelFull(self.channel)
             box.push(message)
             return
         if self._local is None:
             self._local = deque()
-        elif len(self._local) >= settings.VOICEBOT_CHANNEL_CAPACITY:
+        elif len(self._local) >= INBOX_SETTINGS.capacity:
             raise ChannelFull(self.channel)
         self._local.append(message)
         self._wake()

@@ -70,6 +70,15 @@ async def test_a_process_local_channel_receives(channel_layer: Any) -> None:
     assert (await channel_layer.receive(channel))["text"] == "Local only please"
 
 
+async def test_new_channels_are_process_local_valid_names_and_distinct(channel_layer: Any) -> None:
+    names = {await channel_layer.new_channel() for _ in range(10_000)}
+    assert len(names) == 10_000
+    for name in names:
+        channel_layer.require_valid_channel_name(name)  # raises TypeError for a name Channels refuses
+        prefix, local = name.split("!")
+        assert prefix == "specific..inmemory" and len(local) == 12  # Channels' own form
+
+
 async def test_messages_are_received_in_the_order_sent(channel_layer: Any) -> None:
     for n in (1, 2, 3):
         await channel_layer.send("test-channel-3", {"type": f"message.{n}"})

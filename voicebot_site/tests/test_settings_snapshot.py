@@ -8,7 +8,7 @@ from django.test import override_settings
 
 from errors.boundary import LOG_SETTINGS
 from errors.consumers import BAD_FRAME_SETTINGS
-from signaling.consumers import FRAME_SETTINGS
+from signaling.consumers import SOCKET_SETTINGS
 from voicebot_site.settings_snapshot import SettingsSnapshot
 
 
@@ -18,14 +18,14 @@ def test_a_snapshot_reads_its_settings(settings: Any) -> None:
 
 
 def test_an_overridden_setting_is_seen_at_once_and_restored_after() -> None:
-    before = (FRAME_SETTINGS.max_frame_bytes, BAD_FRAME_SETTINGS.limit, LOG_SETTINGS.log_every)
+    before = (SOCKET_SETTINGS.max_frame_bytes, BAD_FRAME_SETTINGS.limit, LOG_SETTINGS.log_every)
     with override_settings(VOICEBOT_MAX_FRAME_BYTES=1234, VOICEBOT_BAD_FRAME_LIMIT="3/1 second",
                            VOICEBOT_ERROR_LOG_EVERY=not before[2]):
-        assert (FRAME_SETTINGS.max_frame_bytes, BAD_FRAME_SETTINGS.limit, LOG_SETTINGS.log_every) == (
+        assert (SOCKET_SETTINGS.max_frame_bytes, BAD_FRAME_SETTINGS.limit, LOG_SETTINGS.log_every) == (
             1234, "3/1 second", not before[2])
-    assert (FRAME_SETTINGS.max_frame_bytes, BAD_FRAME_SETTINGS.limit, LOG_SETTINGS.log_every) == before
+    assert (SOCKET_SETTINGS.max_frame_bytes, BAD_FRAME_SETTINGS.limit, LOG_SETTINGS.log_every) == before
 
 
 def test_a_setting_the_snapshot_does_not_keep_is_an_attribute_error() -> None:
     with pytest.raises(AttributeError, match="'frame_rat'"):
-        FRAME_SETTINGS.frame_rat  # noqa: B018 - a typo must not read as None
+        SOCKET_SETTINGS.frame_rat  # noqa: B018 - a typo must not read as None
