@@ -22,6 +22,9 @@ _snapshots: weakref.WeakSet[SettingsSnapshot] = weakref.WeakSet()
 class SettingsSnapshot:
     """``SettingsSnapshot(max_frame_bytes="VOICEBOT_MAX_FRAME_BYTES").max_frame_bytes`` is that setting's value."""
 
+    # No __getattr__: a class with one is read through a slower path on every attribute
+    # (CPython cannot specialise the read), and a name not kept is an AttributeError anyway.
+
     def __init__(self, **names: str) -> None:
         self._names = names  # attribute -> setting
         self.load()
@@ -30,10 +33,6 @@ class SettingsSnapshot:
     def load(self) -> None:
         for attribute, name in self._names.items():
             setattr(self, attribute, getattr(settings, name))
-
-    def __getattr__(self, attribute: str) -> Any:
-        # Only reached for an attribute that was never loaded: a name the snapshot does not keep.
-        raise AttributeError(f"this snapshot keeps {sorted(self._names)}, not {attribute!r}")
 
 
 @receiver(setting_changed)
