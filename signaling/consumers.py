@@ -57,7 +57,7 @@ from signaling.exceptions import PeerNotFoundError, PlaceLostError, SendQueueFul
 from signaling.inbox import RELAY, Inbox, inbox_local
 from signaling.layers import ChannelGone
 from signaling.outbox import Outbox
-from signaling.roster import CONNECTED, LobbyEventsMixin, Peer
+from signaling.roster import CONNECTED, LobbyEventsMixin, peer_entry
 from signaling.validation import ice_candidate_clean, session_description_clean
 from signaling.wire import frame_dumps, frame_loads
 from voicebot_site.settings_snapshot import SettingsSnapshot
@@ -422,9 +422,7 @@ class LobbyConsumer(ErrorBoundaryMixin, LobbyEventsMixin, HandlerDispatchConsume
         self.waiting = False
         self.epoch = result.participant.epoch
         self.moderator = result.lobby.created_by_id == self.session_id
-        self.roster = {
-            p.session_id: Peer(channel=p.channel_name, status=p.status, epoch=p.epoch) for p in result.others
-        }
+        self.roster = dict(peer_entry(p.session_id, p.channel_name, p.status, p.epoch) for p in result.others)
         await emit(result.events)
         await self.reply(
             {

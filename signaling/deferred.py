@@ -30,18 +30,22 @@ class DeferredLayerWork:
 
     def __init__(self, on_error: OnError) -> None:
         self._on_error = on_error
-        self._queue: deque[tuple[Work, str | None, str | None]] = deque()
+        # None while nothing is queued: an empty deque is 600 bytes, and most sockets queue nothing.
+        self._queue: deque[tuple[Work, str | None, str | None]] | None = None
         self._task: asyncio.Task[None] | None = None
         self._wake: asyncio.Future[None] | None = None
 
     def __len__(self) -> int:
-        return len(self._queue)
+        return len(self._queue or ())
 
     def full(self) -> bool:
-        return len(self._queue) >= DEFERRED_MAX
+        return len(self) >= DEFERRED_MAX
 
     def submit(self, work: Work, *, frame_type: str | None, frame_id: str | None) -> None:
-        self._queue.append((work, frame_type, frame_id))
+        queue = self._queue
+        if queue is None:
+            queue = self._queue = deque()
+        queue.append((work, frame_type, frame_id))
         if self._task is None:
             self._task = asyncio.ensure_future(self._run())
         elif self._wake is not None and not self._wake.done():
@@ -58,6 +62,7 @@ class DeferredLayerWork:
                     raise
                 except Exception as exc:  # noqa: BLE001 - reported as the frame's error
                     await self._on_error(exc, frame_type, frame_id)
+            self._queue = None  # done with all of it
             self._wake = loop.create_future()
             try:
                 await self._wake
@@ -73,7 +78,7 @@ class DeferredLayerWork:
             await asyncio.sleep(0.01)
 
     async def aclose(self) -> None:
-        self._queue.clear()
+        self._queue = None
         if self._task is not None and not self._task.done():
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)

@@ -200,6 +200,7 @@ async def test_outbox_send_that_must_wait_is_finished_by_a_task_and_what_queued_
         sent.append(message["text"])
 
     outbox = Outbox(send, max_frames=10, max_bytes=1000)
+    assert outbox._queue is None  # noqa: SLF001 - an idle socket holds no queue (600 bytes)
     for text in "abc":
         outbox.put_nowait({"type": "websocket.send", "text": text})
     # "a" is with the server, waiting; "b" and "c" wait in the outbox.
@@ -208,6 +209,7 @@ async def test_outbox_send_that_must_wait_is_finished_by_a_task_and_what_queued_
     for _ in range(5):
         await asyncio.sleep(0)
     assert sent == ["a", "b", "c"] and outbox.waiting == (0, 0)
+    assert outbox._queue is None  # noqa: SLF001 - given up with the backlog
     # The task is gone with the backlog: the next send is in the caller's call again.
     outbox.put_nowait({"type": "websocket.send", "text": "d"})
     assert sent == ["a", "b", "c", "d"]
