@@ -45,14 +45,21 @@ class SessionTokenAuthMiddleware:
         self.app = app
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
-        params = parse_qsl(scope.get("query_string", b"").decode("latin1"), keep_blank_values=True)
-        token = next((value for key, value in params if key == "token"), None)
-        scope = dict(scope)
-        scope["query_string"] = urlencode([(k, v) for k, v in params if k != "token"]).encode("latin1")
-        try:
-            scope["voicebot_session_id"] = session_token_verify(token)
-            scope["voicebot_auth_error"] = None
-        except UnauthenticatedError as exc:
-            scope["voicebot_session_id"] = None
-            scope["voicebot_auth_error"] = exc
-        return await self.app(scope, receive, send)
+        # Built in a function of its own: this frame stays alive as long as the
+        # socket, and would keep the parsed query and the token with it.
+        return await self.app(_authenticated_scope(scope), receive, send)
+
+
+def _authenticated_scope(scope: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``scope`` with the session the token names (or the error), and no token."""
+    params = parse_qsl(scope.get("query_string", b"").decode("latin1"), keep_blank_values=True)
+    token = next((value for key, value in params if key == "token"), None)
+    scope = dict(scope)
+    scope["query_string"] = urlencode([(k, v) for k, v in params if k != "token"]).encode("latin1")
+    try:
+        scope["voicebot_session_id"] = session_token_verify(token)
+        scope["voicebot_auth_error"] = None
+    except UnauthenticatedError as exc:
+        scope["voicebot_session_id"] = None
+        scope["voicebot_auth_error"] = exc
+    return scope
