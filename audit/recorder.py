@@ -60,8 +60,7 @@ class AuditRecorder:
                     self._pending.popleft()
                     self.dropped += 1
                 self._pending.append(entry)
-        if not self.writer.started and settings.VOICEBOT_ERROR_WRITER == "background":
-            self.writer.start()
+        self.writer.start_unless_manual()
 
     def waiting(self) -> int:
         with self._lock:

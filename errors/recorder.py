@@ -143,8 +143,7 @@ class DatabaseRecorder(ErrorRecorder):
         # Else nothing more waits in memory (the gauge stands), and the fold is
         # counted in ERRORS_SAMPLED when the writer takes it: a counter's inc per
         # report beyond the sample is about 50 bytecodes and a lock.
-        if not self.writer.started and settings.VOICEBOT_ERROR_WRITER == "background":
-            self.writer.start()
+        self.writer.start_unless_manual()
         return whole
 
     def start(self) -> None:

@@ -14,6 +14,11 @@ from collections.abc import Callable
 
 from django.db import connections
 
+from voicebot_site.settings_snapshot import SettingsSnapshot
+
+# "background" (a thread per recorder) or "manual" (the tests: stored by flush() only).
+WRITER_SETTINGS = SettingsSnapshot(mode="VOICEBOT_ERROR_WRITER")
+
 
 class BackgroundWriter:
     def __init__(self, name: str, *, interval: Callable[[], float], flush: Callable[[], object],
@@ -36,6 +41,11 @@ class BackgroundWriter:
             self.thread = threading.Thread(target=self._run, name=self.name, daemon=True)
             self.thread.start()
             atexit.register(self._close)
+
+    def start_unless_manual(self) -> None:
+        """``start`` on a recorder's record, unless VOICEBOT_ERROR_WRITER is "manual" (checked on every record)."""
+        if self.thread is None and WRITER_SETTINGS.mode == "background":
+            self.start()
 
     @property
     def started(self) -> bool:

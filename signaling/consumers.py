@@ -66,6 +66,7 @@ from voicebot_site.settings_snapshot import SettingsSnapshot
 SOCKET_SETTINGS = SettingsSnapshot(max_frame_bytes="VOICEBOT_MAX_FRAME_BYTES", frame_rate="VOICEBOT_FRAME_RATE",
                                    send_queue_frames="VOICEBOT_SEND_QUEUE_FRAMES",
                                    send_queue_bytes="VOICEBOT_SEND_QUEUE_BYTES")
+
 # Seconds a socket closed for not reading gets to take its close frame.
 SEND_QUEUE_CLOSE_TIMEOUT = 1.0
 # Seconds a closing socket waits for the channel-layer work its frames started.
